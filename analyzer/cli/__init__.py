@@ -1,0 +1,69 @@
+"""The ``civicpulse`` command line. Each command group lives in its own module and registers on ``app``.
+
+Exit codes: 0 success, 2 bad input or usage (one line naming file, row and column), 1 anything else.
+No traceback for a user's mistake; set CIVICPULSE_DEBUG=1 to see one for internal errors.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+import typer
+
+from analyzer.errors import InputError
+
+app = typer.Typer(
+    name="civicpulse",
+    help="CivicPulse: what residents tell their city, read at scale.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Command modules; each registers its commands on ``app`` at import.
+COMMAND_MODULES = ("ingest", "nlp", "tag", "serve")
+
+
+def _register() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            importlib.import_module(f"analyzer.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"analyzer.cli.{name}":
+                raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    _register()
+    try:
+        app(args=argv, standalone_mode=False)
+    except InputError as exc:
+        print(f"error: {exc.one_line()}", file=sys.stderr)
+        return _exit(2)
+    except click.exceptions.Exit as exc:
+        return _exit(exc.exit_code)
+    except click.exceptions.Abort:
+        print("aborted", file=sys.stderr)
+        return _exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        return _exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted; the store is unchanged for the step in progress", file=sys.stderr)
+        return _exit(130)
+    except Exception as exc:  # noqa: BLE001 - last line of defence: one line, exit 1
+        if os.environ.get("CIVICPULSE_DEBUG"):
+            raise
+        print(f"error: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
+        return _exit(1)
+    return _exit(0)
+
+
+def _exit(code: int | None) -> int:
+    code = 0 if code is None else int(code)
+    if __name__ != "__main__":
+        sys.exit(code)
+    return code

