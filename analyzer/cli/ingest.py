@@ -1,0 +1,300 @@
+"""``civicpulse ingest``, ``status``, ``rejects`` and ``export``: getting data in, and seeing it."""
+
+from __future__ import annotations
+
+import csv
+import re
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from analyzer.cli import app
+from analyzer.cli.common import console, open_store, settings
+from analyzer.errors import InputError
+
+# A spreadsheet treats a cell starting with one of these as a formula (CSV injection, OWASP).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+EXPORT_COLUMNS = (
+    "id",
+    "source",
+    "created_at",
+    "updated_at",
+    "category",
+    "status",
+    "area",
+    "lat",
+    "lon",
+    "text",
+    "attributes",
+)
+
+
+def neutralise_formula(value: object) -> object:
+    """Prefix a quote to a text cell a spreadsheet would run as a formula; numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        if _NUMBER.fullmatch(value):  # "-71.06" is a longitude, not a formula
+            return value
+        return "'" + value
+    return value
+
+
+@app.command()
+def ingest(
+    files: list[Path] = typer.Argument(..., help="CSV / JSON / JSON lines / Parquet, .gz allowed"),
+    profile: str | None = typer.Option(
+        None, "--profile", "-p", help="open311, boston, socrata-311, polis, survey or csv"
+    ),
+    text_col: list[str] = typer.Option(
+        [], "--text-col", help="text column (repeat to join several)"
+    ),
+    id_col: str | None = typer.Option(None, "--id-col"),
+    time_col: str | None = typer.Option(None, "--time-col", help="created time column"),
+    updated_col: str | None = typer.Option(None, "--updated-col", help="last-updated column"),
+    label_col: str | None = typer.Option(None, "--label-col", help="category column"),
+    status_col: str | None = typer.Option(None, "--status-col"),
+    lat_col: str | None = typer.Option(None, "--lat-col"),
+    lon_col: str | None = typer.Option(None, "--lon-col"),
+    area_col: str | None = typer.Option(None, "--area-col"),
+    source: str | None = typer.Option(None, "--source", help="record source, e.g. 311 or survey"),
+    dataset: str | None = typer.Option(
+        None, "--dataset", help="name used inside record ids (default: from the file)"
+    ),
+    tz: str = typer.Option("UTC", "--tz", help="time zone of times written without an offset"),
+    keep_raw: bool | None = typer.Option(
+        None, "--keep-raw/--no-keep-raw", help="also store the unredacted text (never served)"
+    ),
+    force: bool = typer.Option(False, "--force", help="re-read files already ingested"),
+    store: Path | None = typer.Option(None, "--store", help="store path (default from settings)"),
+    chunk_rows: int = typer.Option(50_000, "--chunk-rows", hidden=True, min=1),
+) -> None:
+    """Load files into the store; every row is either loaded or rejected with a reason."""
+    from analyzer.ingest import IngestOptions, ingest_file
+    from analyzer.ingest.profiles import get_profile
+
+    if profile:
+        get_profile(profile)  # an unknown profile is a usage error before any file is opened
+    _check_tz(tz)
+    cfg = settings(store)
+    options = IngestOptions(
+        profile=profile,
+        id_col=id_col,
+        text_cols=tuple(text_col),
+        time_col=time_col,
+        updated_col=updated_col,
+        label_col=label_col,
+        status_col=status_col,
+        lat_col=lat_col,
+        lon_col=lon_col,
+        area_col=area_col,
+        source=source,
+        dataset=dataset,
+        tz=tz,
+        keep_raw=cfg.keep_raw if keep_raw is None else keep_raw,
+        force=force,
+        chunk_rows=chunk_rows,
+    )
+    for f in files:  # fail on a missing file before loading any of them
+        if not f.exists():
+            raise InputError("no such file", file=str(f))
+    interactive = console.is_terminal
+    with open_store(store) as st:
+        for f in files:
+            progress = True if interactive else _plain_progress(f)
+            report = ingest_file(st, f, options=options, progress=progress)
+            _print_report(report)
+
+
+def _check_tz(tz: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InputError(f"unknown time zone {tz!r} (use an IANA name such as America/New_York)")
+
+
+def _plain_progress(path: Path):  # noqa: ANN202 - a callback
+    """Progress as plain lines when stderr is not a terminal (logs, CI, a parent process)."""
+
+    def report(rows: int, share: float) -> None:
+        print(f"{path.name}: {rows:,} rows read ({share:.0%})", file=sys.stderr, flush=True)
+
+    return report
+
+
+def _print_report(report) -> None:  # noqa: ANN001
+    name = Path(report.path).name
+    if report.skipped:
+        print(
+            f"{name}: already ingested ({report.profile}); unchanged: {report.rows_loaded:,} "
+            f"loaded, {report.rows_rejected:,} rejected (use --force to read it again)"
+        )
+        return
+    print(
+        f"{name} ({report.profile}, {report.format}, {report.encoding or 'binary'}): "
+        f"{report.rows_read:,} rows read, {report.rows_loaded:,} loaded "
+        f"({report.rows_inserted:,} new, {report.rows_updated:,} updated, "
+        f"{report.rows_unchanged:,} unchanged), {report.rows_rejected:,} rejected "
+        f"in {report.seconds:.1f}s"
+    )
+    if report.rows_truncated:
+        print(f"  {report.rows_truncated:,} texts were cut to the length cap")
+    for reason, n in list(report.rejects_by_reason.items())[:5]:
+        print(f"  rejected {n:,}: {reason}")
+    if report.rows_rejected:
+        print("  see them with: civicpulse rejects")
+
+
+@app.command()
+def status(
+    store: Path | None = typer.Option(None, "--store", help="store path (default from settings)"),
+) -> None:
+    """Records per source with their date range, files ingested, and rejects by reason."""
+    with open_store(store, read_only=True) as st:
+        per_source = st.query_df(
+            "SELECT source, count(*) AS records, min(created_at)::DATE::VARCHAR AS first, "
+            "max(created_at)::DATE::VARCHAR AS last, count(DISTINCT category) AS categories "
+            "FROM records GROUP BY source ORDER BY records DESC"
+        )
+        files = st.query_df(
+            "SELECT count(*) AS n, coalesce(sum(rows_read), 0) AS rows FROM files"
+        )
+        reasons = st.query_df(
+            "SELECT reason, count(*) AS n FROM rejects GROUP BY reason ORDER BY n DESC, reason"
+        )
+        path = st.path
+    out = Console()  # results on stdout; progress and errors on stderr
+    out.print(f"store: {path}")
+    out.print(f"files ingested: {int(files.loc[0, 'n']):,} ({int(files.loc[0, 'rows']):,} rows read)")
+    table = Table("source", "records", "from", "to", "categories", title="records")
+    for r in per_source.itertuples(index=False):
+        table.add_row(
+            str(r.source), f"{r.records:,}", str(r.first or "-"), str(r.last or "-"),
+            f"{r.categories:,}",
+        )
+    if per_source.empty:
+        table.add_row("(none)", "0", "-", "-", "0")
+    out.print(table)
+    rt = Table("reason", "rows", title="rejects")
+    for r in reasons.itertuples(index=False):
+        rt.add_row(str(r.reason), f"{r.n:,}")
+    if reasons.empty:
+        rt.add_row("(none)", "0")
+    out.print(rt)
+
+
+@app.command()
+def rejects(
+    limit: int = typer.Option(20, "--limit", "-n", min=1, help="rows to show"),
+    reason: str | None = typer.Option(None, "--reason", help="only this reason"),
+    file: str | None = typer.Option(None, "--file", help="only files whose path contains this"),
+    store: Path | None = typer.Option(None, "--store", help="store path (default from settings)"),
+) -> None:
+    """Rejected rows with file, row, column and reason (their content is stored redacted)."""
+    where, params = [], []
+    if reason:
+        where.append("reason = ?")
+        params.append(reason)
+    if file:
+        where.append("contains(file, ?)")
+        params.append(file)
+    sql = (
+        "SELECT file, row_number, column_name, reason, content FROM rejects"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + " ORDER BY rejected_at, file, row_number LIMIT ?"
+    )
+    with open_store(store, read_only=True) as st:
+        df = st.query_df(sql, [*params, limit])
+        total = st.scalar(
+            "SELECT count(*) FROM rejects" + (" WHERE " + " AND ".join(where) if where else ""),
+            params,
+        )
+    out = Console()
+    table = Table("file", "row", "column", "reason", "content", title=f"rejects ({total:,})")
+    for r in df.itertuples(index=False):
+        content = str(r.content or "")
+        table.add_row(
+            Path(str(r.file)).name, str(r.row_number), str(r.column_name or ""), str(r.reason),
+            content[:120] + ("…" if len(content) > 120 else ""),
+        )
+    out.print(table)
+
+
+def _parse_day(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        ts = pd.NaT
+    if pd.isna(ts):
+        raise InputError(f"{option}: not a date: {value!r} (use YYYY-MM-DD)")
+    return (ts.tz_localize(UTC) if ts.tzinfo is None else ts.tz_convert(UTC)).to_pydatetime()
+
+
+@app.command()
+def export(
+    output: Path = typer.Option(..., "--output", "-o", help="CSV file to write"),
+    source: str | None = typer.Option(None, "--source", help="only this source (311, survey...)"),
+    since: str | None = typer.Option(None, "--since", help="created on or after (YYYY-MM-DD)"),
+    until: str | None = typer.Option(None, "--until", help="created before (YYYY-MM-DD)"),
+    store: Path | None = typer.Option(None, "--store", help="store path (default from settings)"),
+) -> None:
+    """Write records (redacted text, never raw text) as CSV, safe to open in a spreadsheet."""
+    n = export_records(
+        output, source=source, since=_parse_day(since, "--since"),
+        until=_parse_day(until, "--until"), store=store,
+    )
+    print(f"wrote {n:,} records to {output}")
+
+
+def export_records(
+    output: Path,
+    *,
+    source: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    store: Path | None = None,
+    batch_rows: int = 50_000,
+) -> int:
+    """Stream records to ``output`` in batches; returns the number written."""
+    where, params = [], []
+    if source:
+        where.append("source = ?")
+        params.append(source)
+    # ISO strings cast in SQL: binding aware datetimes would make DuckDB import pytz
+    if since:
+        where.append("created_at >= ?::TIMESTAMPTZ")
+        params.append(since.isoformat())
+    if until:
+        where.append("created_at < ?::TIMESTAMPTZ")
+        params.append(until.isoformat())
+    def column(c: str) -> str:
+        if c in {"created_at", "updated_at"}:
+            return f"strftime({c}, '%Y-%m-%dT%H:%M:%SZ') AS {c}"  # the store's clock is UTC
+        return f"{c}::VARCHAR AS {c}" if c == "attributes" else c
+
+    cols = ", ".join(column(c) for c in EXPORT_COLUMNS)
+    sql = f"SELECT {cols} FROM records" + (" WHERE " + " AND ".join(where) if where else "")
+    sql += " ORDER BY created_at NULLS LAST, id"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with open_store(store, read_only=True) as st, open(output, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(EXPORT_COLUMNS)
+        reader = st.con.sql(sql, params=params).to_arrow_reader(batch_rows)
+        for batch in reader:
+            frame = batch.to_pandas()
+            for row in frame.itertuples(index=False, name=None):
+                writer.writerow(
+                    ["" if v is None or (isinstance(v, float) and v != v) else neutralise_formula(v)
+                     for v in row]
+                )
+            written += len(frame)
+    return written

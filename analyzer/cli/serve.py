@@ -1,0 +1,155 @@
+"""``civicpulse serve`` (the API, the store's one writer), ``civicpulse ui`` (the explorer) and
+``civicpulse apikey create|list|revoke``."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from analyzer.cli import app
+from analyzer.cli.common import console, open_store, settings
+from analyzer.errors import InputError
+
+StoreOpt = Annotated[
+    Path | None, typer.Option("--store", help="DuckDB store (default from settings)")
+]
+
+apikey_app = typer.Typer(
+    help="API keys: shown once when made, stored only as a hash.", no_args_is_help=True
+)
+app.add_typer(apikey_app, name="apikey")
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="address to bind (default from settings)")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="port (default from settings, 8000)")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs). One process: it is the store's only writer."""
+    import uvicorn
+
+    from api import logs
+    from api.app import create_app
+
+    s = settings(store)
+    s = s.with_overrides(api_host=host, api_port=port)
+    logs.configure()
+    console.print(f"CivicPulse API on http://{s.api_host}:{s.api_port} (store {s.store_path})")
+    uvicorn.run(
+        create_app(s, warm=True),
+        host=s.api_host,
+        port=s.api_port,
+        workers=1,  # DuckDB allows one writing process; more workers could not open the store
+        access_log=False,  # our own request log has no query strings (they can hold search text)
+        log_config=None,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def _ui_script() -> Path:
+    spec = importlib.util.find_spec("ui")
+    if spec is not None and spec.submodule_search_locations:
+        candidate = Path(next(iter(spec.submodule_search_locations))) / "app.py"
+        if candidate.is_file():
+            return candidate
+    candidate = Path(__file__).resolve().parents[2] / "ui" / "app.py"
+    if not candidate.is_file():
+        raise InputError("the explorer (ui/app.py) is not installed", file=str(candidate))
+    return candidate
+
+
+@app.command()
+def ui(
+    port: Annotated[int | None, typer.Option(help="port (default from settings, 8501)")] = None,
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+) -> None:
+    """Start the Streamlit explorer; it reads through the API (CIVICPULSE_API_URL)."""
+    s = settings()
+    script = _ui_script()
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(script),
+        "--server.port",
+        str(port or s.ui_port),
+        "--server.address",
+        host,
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    env = {**os.environ, "CIVICPULSE_API_URL": os.environ.get("CIVICPULSE_API_URL", s.api_url)}
+    raise typer.Exit(subprocess.call(cmd, env=env))
+
+
+def _keys_store(store: Path | None):
+    import duckdb
+
+    try:
+        return open_store(store)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise InputError(
+                "the store is open in another process (is `civicpulse serve` running?); "
+                "stop it to manage keys",
+                file=str(settings(store).store_path),
+            ) from None
+        raise
+
+
+@apikey_app.command("create")
+def apikey_create(
+    name: Annotated[str, typer.Option("--name", help="who or what uses the key")],
+    store: StoreOpt = None,
+) -> None:
+    """Make a key and print it once: only its hash is kept."""
+    from api.keys import create_key
+
+    with _keys_store(store) as st:
+        key, record = create_key(st, name)
+    console.print(
+        f"key id {record.key_id} ({record.name}); store the key now, it is not shown again:"
+    )
+    print(key)
+
+
+@apikey_app.command("list")
+def apikey_list(store: StoreOpt = None) -> None:
+    """Key ids, names, creation times and whether revoked (never the keys)."""
+    from api.keys import list_keys
+
+    with _keys_store(store) as st:
+        keys = list_keys(st)
+    if not keys:
+        console.print("no API keys; make one with `civicpulse apikey create --name NAME`")
+        return
+    print("key_id\tname\tcreated_at\trevoked")
+    for k in keys:
+        print(f"{k['key_id']}\t{k['name']}\t{k['created_at']}\t{str(k['revoked']).lower()}")
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(
+    key_id: Annotated[str, typer.Argument(help="the key id (from `apikey list`) or the key")],
+    store: StoreOpt = None,
+) -> None:
+    """Revoke a key: requests with it are refused from then on."""
+    from api.keys import revoke_key
+
+    with _keys_store(store) as st:
+        if not revoke_key(st, key_id):
+            raise InputError(f"no live key with id {key_id!r}", column="key_id")
+    console.print(f"revoked {key_id}")

@@ -1,0 +1,550 @@
+"""A fast embedding backend: the packaged sentence-transformers model run by ONNX Runtime.
+
+The ONNX model is built here, from the local weights, never downloaded:
+
+1. export: the transformer plus mean pooling over the attention mask (what the model's
+   ``1_Pooling/config.json`` says) with ``torch.onnx.export``, batch and sequence axes dynamic;
+2. fuse: ONNX Runtime's BERT optimiser folds each layer into Attention / SkipLayerNormalization /
+   BiasGelu kernels (a plain export leaves dozens of small ops per layer);
+3. quantise (mode "int8", the default): dynamic int8 weights, per output channel, on MatMul only.
+   Attention's own QKV projection, LayerNorm, GELU and the embedding table stay float32, which is
+   what keeps the vectors within ~0.99 cosine of float32 (see benchmarks/embed_speed.py).
+
+The result is cached under ``$CIVICPULSE_CACHE/onnx`` (default ``~/.cache/civicpulse/onnx``) in a
+folder named by the source weights' hash and the mode, with a manifest holding the sha256 of the
+source weights and of the built ``.onnx``. A file that no longer matches its manifest (corrupt,
+truncated, or built from other weights) is rebuilt. Builds write to a temporary folder and are
+moved in with ``os.replace`` under a file lock, so a concurrent process never loads half a file.
+
+At run time texts are tokenised once with the fast ``tokenizers`` library, truncated at the
+model's ``max_seq_length`` (256), sorted by token length and batched with others of similar length,
+so a batch carries almost no padding (on short 311 texts this is the largest single win), then put
+back in input order.
+
+``python -m analyzer.fast_embed build`` builds the model explicitly (``make run`` calls it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analyzer.embed import packaged_model_path, sha256_file, verify_packaged_model
+from analyzer.errors import ModelBundleError
+
+log = logging.getLogger(__name__)
+
+CACHE_ENV = "CIVICPULSE_CACHE"
+QUANT_ENV = "CIVICPULSE_ONNX_QUANT"
+THREADS_ENV = "CIVICPULSE_ONNX_THREADS"
+QUANT_MODES = ("fp32", "int8")
+DEFAULT_QUANT = "int8"
+# Bump when the build recipe changes the numbers it produces: old cache folders are then ignored.
+BUILD_VERSION = 1
+OPSET = 17
+MODEL_FILE = "model.onnx"
+MANIFEST_FILE = "manifest.json"
+# Only these modules are reproduced by the export; anything else (a Dense head, say) would be
+# silently dropped, so such models are refused instead.
+_SUPPORTED_MODULES = {
+    "sentence_transformers.models.Transformer",
+    "sentence_transformers.models.Pooling",
+    "sentence_transformers.models.Normalize",
+}
+
+
+# --------------------------------------------------------------------------- cache and hashes
+
+
+def cache_root() -> Path:
+    """Folder holding built ONNX models: ``$CIVICPULSE_CACHE/onnx`` or ``~/.cache/civicpulse/onnx``."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        base = Path(env).expanduser()
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        base = (Path(xdg) if xdg else Path.home() / ".cache") / "civicpulse"
+    return base / "onnx"
+
+
+def default_quant() -> str:
+    """The quantisation mode in force: ``$CIVICPULSE_ONNX_QUANT`` or "int8"."""
+    quant = os.environ.get(QUANT_ENV, DEFAULT_QUANT).strip().lower() or DEFAULT_QUANT
+    return _check_quant(quant)
+
+
+def model_id_suffix(quant: str | None = None) -> str:
+    """What sets this backend's vectors apart in a model id (vectors differ per mode), e.g. "-int8"."""
+    return f"-{_check_quant(quant or default_quant())}"
+
+
+def _check_quant(quant: str) -> str:
+    if quant not in QUANT_MODES:
+        raise ValueError(f"unknown ONNX quantisation mode {quant!r} (one of {', '.join(QUANT_MODES)})")
+    return quant
+
+
+def _source_weights(model_path: Path) -> Path:
+    for pattern in ("model.safetensors", "*.safetensors", "pytorch_model.bin"):
+        found = sorted(model_path.glob(pattern))
+        if found:
+            return found[0]
+    raise ModelBundleError(f"{model_path} holds no model weights (*.safetensors)")
+
+
+def source_sha256(model_path: Path) -> str:
+    """sha256 of the weights an ONNX model is built from (the packaged ones are also verified)."""
+    model_path = Path(model_path)
+    with contextlib.suppress(ModelBundleError):
+        if model_path.resolve() == packaged_model_path().resolve():
+            return verify_packaged_model()
+    weights = _source_weights(model_path)
+    stat = weights.stat()
+    return _sha256_cached(str(weights.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=16)
+def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
+    # size and mtime are part of the key so that a replaced file is hashed again.
+    return sha256_file(path)
+
+
+def model_dir(model_path: Path, quant: str) -> Path:
+    """Cache folder for one (source weights, mode, recipe): a new source lands in a new folder."""
+    return cache_root() / f"{source_sha256(model_path)[:16]}-{quant}-v{BUILD_VERSION}"
+
+
+def verify_built(folder: Path, source_sha: str, quant: str) -> str | None:
+    """Why the built model in ``folder`` cannot be used, or None when it verifies."""
+    manifest_path = folder / MANIFEST_FILE
+    model_file = folder / MODEL_FILE
+    if not manifest_path.is_file() or not model_file.is_file():
+        return "not built"
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return f"unreadable manifest ({exc})"
+    expected = {"source_sha256": source_sha, "quant": quant, "build_version": BUILD_VERSION}
+    for key, value in expected.items():
+        if manifest.get(key) != value:
+            return f"manifest {key} is {manifest.get(key)!r}, expected {value!r}"
+    digest = sha256_file(model_file)
+    if digest != manifest.get("onnx_sha256"):
+        return f"{model_file} sha256 {digest[:12]} does not match the manifest (corrupt or truncated)"
+    return None
+
+
+@contextlib.contextmanager
+def _build_lock(folder: Path) -> Iterator[None]:
+    """An exclusive lock so that concurrent processes build once and wait for each other."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: the atomic rename alone still protects readers
+        yield
+        return
+    with open(folder / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@dataclass(frozen=True)
+class BuiltModel:
+    """A verified ONNX model on disk and what it was built from."""
+
+    path: Path
+    manifest: dict[str, Any]
+    rebuilt: bool
+
+
+def ensure_model(
+    model_path: Path | None = None, quant: str | None = None, *, force: bool = False
+) -> BuiltModel:
+    """Path of the verified ONNX model for ``model_path`` (packaged model by default), built if needed."""
+    model_path = Path(model_path) if model_path else packaged_model_path()
+    quant = _check_quant(quant or default_quant())
+    source_sha = source_sha256(model_path)
+    folder = model_dir(model_path, quant)
+    if not force and verify_built(folder, source_sha, quant) is None:
+        return _built(folder, rebuilt=False)
+    with _build_lock(folder):
+        # Another process may have finished the build while this one waited for the lock.
+        reason = "forced" if force else verify_built(folder, source_sha, quant)
+        if reason is None:
+            return _built(folder, rebuilt=False)
+        log.info("building ONNX model in %s (%s)", folder, reason)
+        _build(model_path, quant, source_sha, folder)
+        problem = verify_built(folder, source_sha, quant)
+        if problem is not None:  # pragma: no cover - disk trouble
+            raise ModelBundleError(f"the ONNX model just built does not verify: {problem}")
+        return _built(folder, rebuilt=True)
+
+
+def _built(folder: Path, *, rebuilt: bool) -> BuiltModel:
+    manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+    return BuiltModel(folder / MODEL_FILE, manifest, rebuilt)
+
+
+# --------------------------------------------------------------------------- build
+
+
+def read_model_config(model_path: Path) -> dict[str, Any]:
+    """max_seq_length, pooling and transformer sizes of a local sentence-transformers folder."""
+    model_path = Path(model_path)
+    modules_file = model_path / "modules.json"
+    if modules_file.is_file():
+        modules = json.loads(modules_file.read_text(encoding="utf-8"))
+        unsupported = sorted({m["type"] for m in modules} - _SUPPORTED_MODULES)
+        if unsupported:
+            raise ModelBundleError(
+                f"{model_path}: the ONNX backend does not reproduce {', '.join(unsupported)}"
+            )
+    pooling_file = model_path / "1_Pooling" / "config.json"
+    if pooling_file.is_file():
+        pooling = json.loads(pooling_file.read_text(encoding="utf-8"))
+        modes = [k for k, v in pooling.items() if k.startswith("pooling_mode_") and v]
+        if modes != ["pooling_mode_mean_tokens"]:
+            raise ModelBundleError(f"{pooling_file}: only mean pooling is supported, not {modes}")
+    st_config = model_path / "sentence_bert_config.json"
+    max_seq = 256
+    if st_config.is_file():
+        max_seq = int(json.loads(st_config.read_text(encoding="utf-8")).get("max_seq_length", 256))
+    config = json.loads((model_path / "config.json").read_text(encoding="utf-8"))
+    max_seq = min(max_seq, int(config.get("max_position_embeddings", max_seq)))
+    return {
+        "max_seq_length": max_seq,
+        "num_heads": int(config["num_attention_heads"]),
+        "hidden_size": int(config["hidden_size"]),
+        "num_layers": int(config["num_hidden_layers"]),
+        "model_type": str(config.get("model_type", "bert")),
+    }
+
+
+def _build(model_path: Path, quant: str, source_sha: str, folder: Path) -> None:
+    cfg = read_model_config(model_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    # A sibling temporary folder: same file system, so os.replace below is an atomic rename.
+    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=folder.parent))
+    try:
+        raw = tmp / "raw.onnx"
+        _export(model_path, raw)
+        fused = tmp / "fused.onnx"
+        fusion = _fuse(raw, fused, cfg)
+        final = tmp / MODEL_FILE
+        if quant == "int8":
+            _quantise(fused, final)
+        else:
+            fused.replace(final)
+        manifest = {
+            "source": str(model_path),
+            "source_sha256": source_sha,
+            "onnx_sha256": sha256_file(final),
+            "quant": quant,
+            "build_version": BUILD_VERSION,
+            "opset": OPSET,
+            "max_seq_length": cfg["max_seq_length"],
+            "pooling": "mean",
+            "fused_operators": fusion,
+            "versions": _versions(),
+            "build_seconds": round(time.perf_counter() - started, 1),
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        # Model first, manifest last: a reader that sees the new model with the old manifest finds
+        # a hash mismatch and waits on the lock rather than using a file it cannot vouch for.
+        os.replace(final, folder / MODEL_FILE)
+        os.replace(tmp / MANIFEST_FILE, folder / MANIFEST_FILE)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _versions() -> dict[str, str]:
+    import onnxruntime
+    import torch
+    import transformers
+
+    return {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
+
+
+def _export(model_path: Path, out: Path) -> None:
+    import torch
+    import transformers
+    from transformers import AutoModel
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    # "eager" attention exports as plain MatMul/Softmax, the pattern ORT's fusion recognises.
+    bert = AutoModel.from_pretrained(
+        str(model_path), attn_implementation="eager", local_files_only=True
+    ).eval()
+
+    class MeanPooled(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            hidden = self.inner(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                token_type_ids=torch.zeros_like(input_ids),
+            ).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+    wrapper = MeanPooled(bert).eval()
+    ids = torch.randint(1000, 2000, (2, 16), dtype=torch.int64)
+    mask = torch.ones_like(ids)
+    mask[1, 12:] = 0  # trace with padding present, so the masking path is the one exported
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # The TorchScript exporter needs neither onnxscript nor a network; the model is static BERT.
+        torch.onnx.export(
+            wrapper,
+            (ids, mask),
+            str(out),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["embedding"],
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "sequence"},
+                "attention_mask": {0: "batch", 1: "sequence"},
+                "embedding": {0: "batch"},
+            },
+            opset_version=OPSET,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+
+
+def _fuse(raw: Path, out: Path, cfg: dict[str, Any]) -> dict[str, int]:
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # opt_level 0: only the portable transformer fusions are saved; the hardware-specific
+        # rewrites happen when the session loads (ORT_ENABLE_ALL).
+        optimised = optimize_model(
+            str(raw),
+            model_type=cfg["model_type"] if cfg["model_type"] == "bert" else "bert",
+            num_heads=cfg["num_heads"],
+            hidden_size=cfg["hidden_size"],
+            opt_level=0,
+        )
+    stats = {k: int(v) for k, v in optimised.get_fused_operator_statistics().items() if v}
+    if stats.get("Attention", 0) != cfg["num_layers"]:
+        # Still correct, only slower; say so rather than fail.
+        log.warning("ONNX attention fusion matched %s of %s layers", stats.get("Attention", 0), cfg["num_layers"])
+    optimised.save_model_to_file(str(out), use_external_data_format=False)
+    return stats
+
+
+def _quantise(src: Path, out: Path) -> None:
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantize_dynamic(
+            str(src),
+            str(out),
+            # MatMul only: the FFN and attention-output projections carry most of the FLOPs.
+            # The fused Attention's input projection stays float32 (see the module doc).
+            op_types_to_quantize=["MatMul"],
+            per_channel=True,
+            # VNNI/AMX CPUs need no 7-bit range; reduced range costs accuracy for nothing there.
+            reduce_range=False,
+            weight_type=QuantType.QInt8,
+            # The fused contrib ops defeat shape inference; their outputs are float32.
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
+
+
+# --------------------------------------------------------------------------- run time
+
+
+def default_threads() -> int:
+    env = os.environ.get(THREADS_ENV)
+    if env:
+        return max(1, int(env))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class OnnxEncoder:
+    """Callable ``list[str] -> (n, dim) float32`` of L2-normalised sentence embeddings.
+
+    ``batch_size`` caps the texts per batch and ``max_batch_tokens`` the padded tokens per batch,
+    so batches of long texts stay small enough for the cache while short ones stay wide.
+    """
+
+    def __init__(
+        self,
+        model_file: Path,
+        tokenizer_file: Path,
+        *,
+        max_seq_length: int = 256,
+        batch_size: int = 64,
+        max_batch_tokens: int = 8192,
+        threads: int | None = None,
+        chunk_size: int = 8192,
+    ) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.model_file = Path(model_file)
+        self.max_seq_length = max_seq_length
+        self.batch_size = max(1, batch_size)
+        self.max_batch_tokens = max(max_batch_tokens, max_seq_length)
+        self.chunk_size = max(chunk_size, self.batch_size)
+        self.threads = threads or default_threads()
+        tok = Tokenizer.from_file(str(tokenizer_file))
+        # tokenizer.json ships with fixed padding to 128 and truncation at 128; sentence-transformers
+        # truncates at max_seq_length and pads per batch, so do the same.
+        tok.no_padding()
+        tok.enable_truncation(max_length=max_seq_length)
+        self.tokenizer = tok
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(
+            str(self.model_file), options, providers=["CPUExecutionProvider"]
+        )
+        self.dim = int(self.session.get_outputs()[0].shape[-1])
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        # Chunks bound the memory held by tokenizer output on very large inputs; bucketing inside
+        # a chunk of a few thousand texts is nearly as tight as over the whole input.
+        for start in range(0, len(texts), self.chunk_size):
+            chunk = [t if isinstance(t, str) else "" for t in texts[start : start + self.chunk_size]]
+            out[start : start + len(chunk)] = self._encode_chunk(chunk)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return out / norms
+
+    def tokenize(self, texts: list[str]) -> list[list[int]]:
+        return [enc.ids for enc in self.tokenizer.encode_batch(texts, add_special_tokens=True)]
+
+    def batches(self, lengths: np.ndarray) -> list[np.ndarray]:
+        """Index batches over texts sorted by token length, each within both batch limits."""
+        order = np.argsort(lengths, kind="stable")
+        batches: list[np.ndarray] = []
+        start = 0
+        while start < len(order):
+            # Sorted ascending, so the last row of a candidate batch is its padded length.
+            stop = min(start + self.batch_size, len(order))
+            while stop - start > 1 and (stop - start) * int(lengths[order[stop - 1]]) > self.max_batch_tokens:
+                stop = start + max(1, self.max_batch_tokens // int(lengths[order[stop - 1]]))
+            batches.append(order[start:stop])
+            start = stop
+        return batches
+
+    def _encode_chunk(self, texts: list[str]) -> np.ndarray:
+        ids = self.tokenize(texts)
+        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for batch in self.batches(lengths):
+            width = int(lengths[batch].max())
+            input_ids = np.zeros((len(batch), width), dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for row, index in enumerate(batch):
+                n = lengths[index]
+                input_ids[row, :n] = ids[index]
+                mask[row, :n] = 1
+            out[batch] = self.session.run(None, {"input_ids": input_ids, "attention_mask": mask})[0]
+        return out
+
+
+def onnx_encoder(
+    model_path: Path,
+    batch_size: int,
+    *,
+    quant: str | None = None,
+    threads: int | None = None,
+) -> OnnxEncoder:
+    """An ONNX Runtime encoder of the sentence-transformers model in ``model_path``.
+
+    Builds (or reuses the verified cached) ONNX model; ``quant`` defaults to
+    ``$CIVICPULSE_ONNX_QUANT`` or "int8"; ``threads`` to the cores this process may use.
+    """
+    model_path = Path(model_path)
+    built = ensure_model(model_path, quant)
+    return OnnxEncoder(
+        built.path,
+        model_path / "tokenizer.json",
+        max_seq_length=int(built.manifest["max_seq_length"]),
+        batch_size=batch_size,
+        threads=threads,
+    )
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m analyzer.fast_embed", description="Build or check the ONNX embedding model."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("build", "build (or reuse) the ONNX model"), ("verify", "check the cache")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--quant", choices=[*QUANT_MODES, "all"], default=None)
+        cmd.add_argument("--model", default=None, help="local sentence-transformers folder")
+        if name == "build":
+            cmd.add_argument("--force", action="store_true", help="rebuild even if verified")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    model_path = Path(args.model) if args.model else packaged_model_path()
+    quants = list(QUANT_MODES) if args.quant == "all" else [args.quant or default_quant()]
+    status = 0
+    for quant in quants:
+        try:
+            if args.command == "build":
+                started = time.perf_counter()
+                built = ensure_model(model_path, quant, force=args.force)
+                what = "built" if built.rebuilt else "verified"
+                print(
+                    f"{quant}: {what} {built.path} sha256 {built.manifest['onnx_sha256'][:16]} "
+                    f"({time.perf_counter() - started:.1f} s)"
+                )
+            else:
+                folder = model_dir(model_path, quant)
+                problem = verify_built(folder, source_sha256(model_path), quant)
+                print(f"{quant}: {folder / MODEL_FILE}: {problem or 'ok'}")
+                status = status or (1 if problem else 0)
+        except ModelBundleError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

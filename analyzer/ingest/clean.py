@@ -1,0 +1,217 @@
+"""Vectorised cleaning and parsing of string columns: text, dates and coordinates.
+
+Everything here works on whole pandas Series (one chunk at a time) because a Python loop per row
+is what makes a 300k-row ingest take minutes instead of seconds.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pandas as pd
+
+# A resident's text is capped: a 10 MB field is an export accident, not a complaint, and it would
+# stall redaction and embedding. The cut is recorded in the record's attributes.
+TEXT_CAP = 20_000
+# Other columns are context, not content; keep each one short.
+ATTRIBUTE_CAP = 2_000
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
+_WS = re.compile(r"\s+")
+# whole blocks whose content is code, not text
+_CODE_BLOCK = re.compile(
+    r"<\s*(script|style|iframe|object|noscript|template)\b[^>]*>.*?(?:<\s*/\s*\1\s*>|$)",
+    re.IGNORECASE | re.DOTALL,
+)
+_COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.DOTALL)
+# a tag starts with a letter, "/" or "!" right after "<", so "a < b" and "<3" are left alone
+_TAG = re.compile(r"</?[A-Za-z!][^<>]*>")
+_MARKUP_HINT = re.compile(r"</?[A-Za-z!]|&(?:[A-Za-z]+|#\d+|#x[0-9A-Fa-f]+);")
+
+
+def strip_markup(text: str) -> str:
+    """Plain text from a string that may hold HTML: tags dropped, entities decoded, code removed."""
+    # twice: the second pass catches markup that was entity-encoded (&lt;script&gt;...)
+    for _ in range(2):
+        text = _CODE_BLOCK.sub(" ", text)
+        text = _COMMENT.sub(" ", text)
+        text = _TAG.sub(" ", text)
+        text = html.unescape(text)
+    # anything still looking like a tag after two rounds is dropped outright
+    return _TAG.sub(" ", text).replace("<", "‹").replace(">", "›") if _TAG.search(text) else text
+
+
+def clean_text(raw: pd.Series, cap: int = TEXT_CAP) -> tuple[pd.Series, pd.Series]:
+    """Plain, single-spaced text capped at ``cap`` characters, and each text's original length
+    where it was cut (0 elsewhere)."""
+    s = raw.fillna("").astype(str)
+    lengths = s.str.len()
+    too_long = lengths > cap
+    if too_long.any():
+        # bound the work of the regexes below on pathological fields before cleaning them
+        s = s.where(~too_long, s.str.slice(0, cap * 2))
+    has_markup = s.str.contains(_MARKUP_HINT, regex=True)
+    if has_markup.any():
+        uniq = pd.unique(s[has_markup])
+        mapping = {u: strip_markup(u) for u in uniq}
+        s = s.where(~has_markup, s[has_markup].map(mapping))
+    s = s.str.replace(_CONTROL, " ", regex=True).str.replace(_WS, " ", regex=True).str.strip()
+    cut = s.str.len() > cap
+    if cut.any():
+        s = s.where(~cut, s[cut].map(_cut_at_space))
+    truncated_from = lengths.where(too_long | cut, 0).astype("int64")
+    return s, truncated_from
+
+
+def _cut_at_space(text: str, cap: int = TEXT_CAP) -> str:
+    # cut on a space so a phone number or name is not split into a fragment redaction can't see
+    head = text[:cap]
+    space = head.rfind(" ", cap - 200)
+    return head[:space] if space > 0 else head
+
+
+def cap_values(s: pd.Series, cap: int = ATTRIBUTE_CAP) -> pd.Series:
+    long = s.str.len() > cap
+    if not long.any():
+        return s
+    return s.where(~long, s[long].str.slice(0, cap) + "…")
+
+
+# -- dates ------------------------------------------------------------------------------------
+
+_EPOCH = re.compile(r"-?\d{9,13}(?:\.\d+)?")
+_HAS_OFFSET = re.compile(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?", re.I)
+_YEAR = re.compile(r"\b(?:1[89]|2[01])\d{2}\b")
+# US exports (Socrata, Excel): month first, with and without seconds and AM/PM
+_US_FORMATS = (
+    "%m/%d/%Y %I:%M:%S %p",
+    "%m/%d/%Y %I:%M %p",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y",
+    "%m/%d/%y %H:%M",
+    "%m/%d/%y",
+)
+EARLIEST = pd.Timestamp("1900-01-01", tz="UTC")
+
+
+def parse_datetimes(raw: pd.Series, tz: str = "UTC") -> tuple[pd.Series, pd.Series]:
+    """UTC timestamps from strings in any of the usual export formats.
+
+    Accepted: ISO 8601 with or without an offset, epoch seconds or milliseconds, US month-first
+    (``03/16/2010 08:37 AM``), then anything else dateutil reads that names a year. Times without an
+    offset are local times in ``tz``. Returns (timestamps, problem) where ``problem`` is "" or, for a
+    non-empty value, "unparseable date" or "date out of range" (before 1900 or after next year);
+    empty values are NaT without a problem.
+    """
+    s = raw.fillna("").astype(str).str.strip()
+    out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[us, UTC]")
+    todo = s != ""
+
+    epoch = todo & s.str.fullmatch(_EPOCH)
+    if epoch.any():
+        v = pd.to_numeric(s[epoch], errors="coerce")
+        ms = v.where(v.abs() >= 1e11, v * 1000)  # 13 digits are milliseconds, 9-10 are seconds
+        out[epoch] = pd.to_datetime(ms, unit="ms", utc=True, errors="coerce")
+        todo &= ~epoch
+
+    iso = todo & s.str.fullmatch(_ISO)
+    if iso.any():
+        out[iso] = _parse_with_offsets(s[iso], tz, "ISO8601")
+        todo &= out.isna()
+
+    for fmt in _US_FORMATS:
+        left = todo & out.isna()
+        if not left.any():
+            break
+        parsed = pd.to_datetime(s[left], format=fmt, errors="coerce")
+        got = parsed.notna()
+        if got.any():
+            out[left[left].index[got]] = _localise(parsed[got], tz)
+
+    left = todo & out.isna() & s.str.contains(_YEAR)
+    if left.any():
+        # last resort, per unique string: month names, weekday prefixes, odd separators
+        uniq = pd.unique(s[left])
+        parsed_u = {u: _dateutil(u, tz) for u in uniq}
+        values = [parsed_u[v] for v in s[left]]
+        out[left] = pd.to_datetime(pd.Series(values, index=s[left].index, dtype=object), utc=True)
+
+    latest = pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=366)
+    out_of_range = out.notna() & ((out < EARLIEST) | (out > latest))
+    out[out_of_range] = pd.NaT
+    problem = pd.Series("", index=s.index, dtype=object)
+    problem[(s != "") & out.isna()] = "unparseable date"
+    problem[out_of_range] = "date out of range"
+    return out, problem
+
+
+def _parse_with_offsets(s: pd.Series, tz: str, fmt: str) -> pd.Series:
+    aware = s.str.contains(_HAS_OFFSET)
+    res = pd.Series(pd.NaT, index=s.index, dtype="datetime64[us, UTC]")
+    if aware.any():
+        res[aware] = pd.to_datetime(s[aware], format=fmt, utc=True, errors="coerce")
+    naive = ~aware
+    if naive.any():
+        res[naive] = _localise(pd.to_datetime(s[naive], format=fmt, errors="coerce"), tz)
+    return res
+
+
+def _localise(ts: pd.Series, tz: str) -> pd.Series:
+    ts = pd.to_datetime(ts, errors="coerce")
+    if getattr(ts.dt, "tz", None) is not None:
+        return ts.dt.tz_convert("UTC")
+    # a local time that falls in a DST gap or overlap is shifted, not dropped
+    return ts.dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward").dt.tz_convert("UTC")
+
+
+def _dateutil(value: str, tz: str) -> pd.Timestamp:
+    import warnings
+
+    from dateutil import parser
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # unknown zone names such as "WIB" are dropped
+            dt = parser.parse(value, fuzzy=False, ignoretz=False)
+    except (ValueError, OverflowError, TypeError):
+        return pd.NaT
+    ts = pd.Timestamp(dt)
+    if ts.tzinfo is None:
+        try:
+            ts = ts.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
+        except (ValueError, TypeError):
+            return pd.NaT
+    return ts.tz_convert("UTC")
+
+
+# -- coordinates ------------------------------------------------------------------------------
+
+
+def parse_coordinates(
+    lat_raw: pd.Series, lon_raw: pd.Series
+) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
+    """Floats for latitude/longitude, a per-row problem ("" when fine, "non-numeric coordinates",
+    "coordinates out of range") and which value has it ("lat" / "lon"). (0, 0) and half-missing
+    pairs become missing, not errors: both are how exports spell "not geocoded"."""
+    lat_s = lat_raw.fillna("").astype(str).str.strip()
+    lon_s = lon_raw.fillna("").astype(str).str.strip()
+    lat = pd.to_numeric(lat_s.where(lat_s != "", None), errors="coerce").astype("float64")
+    lon = pd.to_numeric(lon_s.where(lon_s != "", None), errors="coerce").astype("float64")
+    problem = pd.Series("", index=lat_s.index, dtype=object)
+    which = pd.Series("", index=lat_s.index, dtype=object)
+
+    lat_bad_num = (lat_s != "") & lat.isna()
+    lon_bad_num = (lon_s != "") & lon.isna()
+    lat_range = ~lat_bad_num & lat.notna() & ~(lat.abs() <= 90)  # also catches inf
+    lon_range = ~lon_bad_num & lon.notna() & ~(lon.abs() <= 180)
+    # report lon first so that, when both are wrong, the latitude (read first by people) wins
+    problem[lon_range], which[lon_range] = "coordinates out of range", "lon"
+    problem[lat_range], which[lat_range] = "coordinates out of range", "lat"
+    problem[lon_bad_num], which[lon_bad_num] = "non-numeric coordinates", "lon"
+    problem[lat_bad_num], which[lat_bad_num] = "non-numeric coordinates", "lat"
+
+    missing = lat.isna() | lon.isna() | ((lat == 0) & (lon == 0)) | (problem != "")
+    return lat.mask(missing), lon.mask(missing), problem, which

@@ -1,0 +1,62 @@
+"""What an ingest is asked to do, and what it reports back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from analyzer.ingest.formats import DEFAULT_CHUNK_ROWS
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """Column overrides and switches for one ingest; ``None`` means "the profile decides".
+
+    ``text_cols`` with more than one column joins their values with " — ". ``dataset`` names the
+    collection inside record ids (``polis:<dataset>:<comment-id>``); by default it comes from the
+    file (the Polis conversation folder, or the file name). ``tz`` is the zone of times written
+    without an offset. ``force`` re-reads a file whose hash is already in the store.
+    """
+
+    profile: str | None = None
+    id_col: str | None = None
+    text_cols: tuple[str, ...] = ()
+    time_col: str | None = None
+    updated_col: str | None = None
+    label_col: str | None = None
+    status_col: str | None = None
+    lat_col: str | None = None
+    lon_col: str | None = None
+    area_col: str | None = None
+    source: str | None = None
+    dataset: str | None = None
+    tz: str = "UTC"
+    keep_raw: bool = False
+    force: bool = False
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
+
+
+@dataclass
+class IngestReport:
+    """Counts for one file. ``rows_loaded + rows_rejected == rows_read`` always holds;
+    ``rows_loaded`` splits into ``rows_inserted + rows_updated + rows_unchanged``."""
+
+    path: str
+    file_hash: str
+    profile: str
+    format: str = ""
+    encoding: str | None = None
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    rows_unchanged: int = 0
+    rows_rejected: int = 0
+    rows_truncated: int = 0
+    rejects_by_reason: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    skipped: bool = False  # the same file was already ingested with the same profile
+
+    def as_dict(self) -> dict[str, object]:
+        from dataclasses import asdict
+
+        return asdict(self)

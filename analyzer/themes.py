@@ -1,0 +1,799 @@
+"""Themes: two-level clustering of text embeddings with readable labels and ids that persist across runs.
+
+How a fit works (each step measured in benchmarks/themes.py):
+
+1. PCA to ``n_components`` dimensions (fitted on a seeded sample), rows re-normalised so that
+   Euclidean k-means on them behaves like cosine clustering. 384 -> 50 dimensions keeps the topical
+   structure and makes every later step about 8x cheaper.
+2. Over-cluster into many small "fine" clusters with k-means. Every text belongs to one; nothing is
+   thrown away as noise at this stage (BERTopic's HDBSCAN leaves about a third of 311 texts as outliers).
+3. Merge fine clusters into top-level themes by average-linkage clustering of their centroids
+   (cosine). The number of themes is the one with the best silhouette (on a seeded sample of texts)
+   among the cuts with at most ``max_top_themes`` themes, after folding themes smaller than
+   ``min_topic_share`` into their nearest neighbour.
+4. Inside each theme, its fine clusters are merged the same way into at most ``max_subthemes``
+   sub-themes (silhouette again); a theme made of one fine cluster is split in two.
+5. A text is unassigned only when it lies far from its fine cluster's centre compared with the rest of
+   that cluster (beyond median + ``outlier_mads`` robust deviations), and never more than
+   ``max_unassigned`` of the texts.
+6. Labels and keywords come from ``analyzer.labels`` (c-TF-IDF over spaCy noun chunks) on the texts
+   nearest each centre; five examples are chosen by maximal marginal relevance among central texts.
+
+``match_themes`` carries ids from one run to the next (Hungarian assignment on centroid similarity and
+member overlap) and records the lineage: same, merged, split, new, retired.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+
+from analyzer.labels import ThemeLabel, describe_classes, extract_terms, make_unique
+
+log = logging.getLogger(__name__)
+
+UNASSIGNED_LABEL = "unassigned"
+BREAKDOWN_COLUMNS = ("source", "area", "category")
+_ID_RE = re.compile(r"^([A-Za-z]+)(\d+)(?:\.(\d+))?$")
+
+
+@dataclass
+class Theme:
+    """One theme (level 1) or sub-theme (level 2)."""
+
+    theme_id: str
+    parent_id: str | None
+    level: int
+    label: str
+    keywords: list[str]
+    size: int
+    examples: list[str]
+    breakdown: dict[str, dict[str, int]] = field(default_factory=dict)
+    sentiment: float | None = None
+    centroid: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32), repr=False)
+
+
+@dataclass(frozen=True)
+class LineageEvent:
+    """What happened to a theme id between two runs; ``related`` are the ids on the other side."""
+
+    theme_id: str
+    event: str  # "same" | "merged" | "split" | "new" | "retired"
+    related: tuple[str, ...] = ()
+    level: int = 1
+
+
+def _normalize(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
+
+
+def theme_id(number: int, prefix: str = "T") -> str:
+    return f"{prefix}{number:04d}"
+
+
+def subtheme_id(parent: str, number: int) -> str:
+    return f"{parent}.{number:02d}"
+
+
+class ThemeModel:
+    """Two-level themes over L2-normalised text embeddings (scikit-learn style).
+
+    Parameters are stored as given; learned state ends in ``_``:
+
+    - ``labels_``: top-level theme id per row (``None`` when unassigned); ``sublabels_`` likewise.
+    - ``themes_``: list of :class:`Theme`, level-1 themes first (largest first), then sub-themes.
+    - ``unassigned_share_``, ``n_themes_``, ``n_subthemes_``, ``timings_`` (seconds per step).
+    """
+
+    def __init__(
+        self,
+        *,
+        min_topic_share: float = 0.01,
+        min_theme_size: int = 10,
+        min_subtheme_share: float = 0.03,
+        max_top_themes: int = 40,
+        max_subthemes: int = 10,
+        max_unassigned: float = 0.10,
+        outlier_mads: float = 3.0,
+        n_components: int = 50,
+        n_fine: int | None = None,
+        label_docs: int = 100,
+        label_max_docs: int = 2500,
+        n_examples: int = 5,
+        id_prefix: str = "T",
+        seed: int = 42,
+        label: bool = True,
+    ) -> None:
+        self.min_topic_share = min_topic_share
+        self.min_theme_size = min_theme_size
+        self.min_subtheme_share = min_subtheme_share
+        self.max_top_themes = max_top_themes
+        self.max_subthemes = max_subthemes
+        self.max_unassigned = max_unassigned
+        self.outlier_mads = outlier_mads
+        self.n_components = n_components
+        self.n_fine = n_fine
+        self.label_docs = label_docs
+        self.label_max_docs = label_max_docs
+        self.n_examples = n_examples
+        self.id_prefix = id_prefix
+        self.seed = seed
+        self.label = label
+
+    # -- fitting ---------------------------------------------------------------------------
+    def fit(
+        self,
+        embeddings: np.ndarray,
+        texts: Sequence[str],
+        *,
+        meta: pd.DataFrame | None = None,
+    ) -> ThemeModel:
+        """Learn themes from ``embeddings`` (one row per text) and describe them with ``texts``."""
+        x = _normalize(embeddings)
+        n = x.shape[0]
+        if len(texts) != n:
+            raise ValueError(f"{len(texts)} texts for {n} embeddings")
+        if meta is not None and len(meta) != n:
+            raise ValueError(f"meta has {len(meta)} rows for {n} embeddings")
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        if n == 0:
+            self._fit_empty(x)
+            return self
+        rng = np.random.default_rng(self.seed)
+
+        # 1. reduce
+        z = self._fit_reduce(x, rng)
+        timings["reduce"] = time.perf_counter() - t0
+
+        # 2. fine clusters
+        t = time.perf_counter()
+        fine, centers = self._fine_clusters(z)
+        timings["fine"] = time.perf_counter() - t
+
+        # 3. top level
+        t = time.perf_counter()
+        top_of_fine = self._top_level(centers, fine, n)
+        timings["top"] = time.perf_counter() - t
+
+        # 4. sub-themes (may split fine clusters, so centres and labels can change)
+        t = time.perf_counter()
+        fine, centers, top_of_fine, sub_of_fine = self._sub_level(z, fine, centers, top_of_fine)
+        timings["sub"] = time.perf_counter() - t
+
+        # 5. unassigned
+        t = time.perf_counter()
+        self.fine_centers_ = centers
+        fine, dist = self._nearest_fine(z)
+        self.fine_threshold_ = self._thresholds(fine, dist, len(centers))
+        outlier = dist > self.fine_threshold_[fine]
+        self.unassigned_share_ = float(outlier.mean())
+        timings["unassigned"] = time.perf_counter() - t
+
+        # ids: themes ranked by size (largest first) so that ids are deterministic and readable
+        top_codes = top_of_fine[fine]
+        sub_codes = sub_of_fine[fine]
+        top_order = self._rank(top_codes[~outlier], n_codes=int(top_of_fine.max()) + 1)
+        top_ids = {code: theme_id(rank + 1, self.id_prefix) for rank, code in enumerate(top_order)}
+        sub_ids: dict[int, str] = {}
+        for code in top_order:
+            members = ~outlier & (top_codes == code)
+            subs = self._rank(sub_codes[members], n_codes=int(sub_of_fine.max()) + 1)
+            for rank, sub in enumerate(subs):
+                sub_ids[sub] = subtheme_id(top_ids[code], rank + 1)
+        self.fine_top_ = np.array([top_ids.get(int(c)) for c in top_of_fine], dtype=object)
+        self.fine_sub_ = np.array([sub_ids.get(int(c)) for c in sub_of_fine], dtype=object)
+        # a fine cluster whose sub-theme lost every member to the outliers leads nowhere
+        self.fine_top_[np.equal(self.fine_sub_, None)] = None
+        labels = self.fine_top_[fine].copy()
+        sublabels = self.fine_sub_[fine].copy()
+        labels[outlier] = None
+        sublabels[outlier] = None
+        self.labels_ = labels
+        self.sublabels_ = sublabels
+
+        # 6. describe
+        t = time.perf_counter()
+        self.themes_ = self._describe(x, z, texts, meta, rng)
+        timings["describe"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - t0
+        self.n_themes_ = sum(1 for th in self.themes_ if th.level == 1)
+        self.n_subthemes_ = sum(1 for th in self.themes_ if th.level == 2)
+        self.timings_ = timings
+        log.info(
+            "themes: %d rows, %d themes, %d sub-themes, %.1f%% unassigned, %.1fs",
+            n, self.n_themes_, self.n_subthemes_, 100 * self.unassigned_share_, timings["total"],
+        )
+        return self
+
+    def _fit_empty(self, x: np.ndarray) -> None:
+        dim = x.shape[1] if x.ndim == 2 else 0
+        self.mean_ = np.zeros(dim, dtype=np.float32)
+        self.components_ = np.eye(dim, dtype=np.float32)
+        self.fine_centers_ = np.zeros((0, dim), dtype=np.float32)
+        self.fine_threshold_ = np.zeros(0)
+        self.fine_top_ = np.zeros(0, dtype=object)
+        self.fine_sub_ = np.zeros(0, dtype=object)
+        self.labels_ = np.zeros(0, dtype=object)
+        self.sublabels_ = np.zeros(0, dtype=object)
+        self.themes_ = []
+        self.unassigned_share_ = 0.0
+        self.n_themes_ = self.n_subthemes_ = 0
+        self.timings_ = {"total": 0.0}
+
+    @staticmethod
+    def _sample(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+        if n <= size:
+            return np.arange(n)
+        return np.sort(rng.choice(n, size=size, replace=False))
+
+    def _fit_reduce(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        n, dim = x.shape
+        k = min(self.n_components, dim, max(n - 1, 1))
+        if k >= dim or n < 3:
+            self.mean_ = np.zeros(dim, dtype=np.float32)
+            self.components_ = np.eye(dim, dtype=np.float32)
+        else:
+            # PCA on at most 20k rows: the principal directions are stable long before that
+            fit_rows = x[self._sample(n, 20_000, rng)]
+            pca = PCA(n_components=k, svd_solver="randomized", random_state=self.seed).fit(fit_rows)
+            self.mean_ = pca.mean_.astype(np.float32)
+            self.components_ = pca.components_.astype(np.float32)
+        return self._reduce(x)
+
+    def _reduce(self, x: np.ndarray) -> np.ndarray:
+        return _normalize((x - self.mean_) @ self.components_.T)
+
+    def _fine_count(self, n_distinct: int) -> int:
+        if self.n_fine is not None:
+            k = self.n_fine
+        else:
+            # about 2 sqrt(n): 90 for 2,000 texts, 400 (the cap) for 40,000 and more; enough that a
+            # theme is several fine clusters, few enough that each has tens of texts
+            k = int(round(2 * np.sqrt(n_distinct)))
+            k = min(k, self.max_top_themes * self.max_subthemes)
+        return int(max(1, min(k, n_distinct)))
+
+    def _fine_clusters(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n_distinct = len(np.unique(np.round(z, 5), axis=0)) if len(z) <= 5000 else len(z)
+        k = self._fine_count(n_distinct)
+        if k == 1:
+            return np.zeros(len(z), dtype=np.int64), _normalize(z.mean(axis=0, keepdims=True))
+        km = KMeans(n_clusters=k, n_init=1, max_iter=100, random_state=self.seed).fit(z)
+        centers = _normalize(km.cluster_centers_)
+        labels = np.argmax(z @ centers.T, axis=1)
+        return labels, centers
+
+    def _top_level(self, centers: np.ndarray, fine: np.ndarray, n: int) -> np.ndarray:
+        weights = np.bincount(fine, minlength=len(centers)).astype(np.float64)
+        min_size = max(self.min_topic_share * n, self.min_theme_size, 1.0)
+        return ward_groups(centers, weights, self.max_top_themes, min_size)
+
+    def _sub_level(
+        self,
+        z: np.ndarray,
+        fine: np.ndarray,
+        centers: np.ndarray,
+        top_of_fine: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        centers = centers.copy()
+        top_of_fine = top_of_fine.copy()
+        fine = fine.copy()
+        # a theme made of a single fine cluster is split in two so that every theme has sub-themes
+        for top in np.unique(top_of_fine):
+            members_fine = np.flatnonzero(top_of_fine == top)
+            if len(members_fine) != 1:
+                continue
+            f = int(members_fine[0])
+            rows = np.flatnonzero(fine == f)
+            if len(rows) < 4 or len(np.unique(np.round(z[rows], 5), axis=0)) < 2:
+                continue
+            km = KMeans(n_clusters=2, n_init=1, random_state=self.seed).fit(z[rows])
+            two = _normalize(km.cluster_centers_)
+            side = np.argmax(z[rows] @ two.T, axis=1)
+            if len(np.unique(side)) < 2:
+                continue
+            centers[f] = two[0]
+            centers = np.vstack([centers, two[1:2]])
+            top_of_fine = np.append(top_of_fine, top)
+            fine[rows[side == 1]] = len(centers) - 1
+        sub_of_fine = np.zeros(len(centers), dtype=np.int64)
+        weights = np.bincount(fine, minlength=len(centers)).astype(np.float64)
+        next_code = 0
+        for top in np.unique(top_of_fine):
+            members_fine = np.flatnonzero(top_of_fine == top)
+            min_size = max(self.min_subtheme_share * weights[members_fine].sum(), 2.0)
+            groups = ward_groups(
+                centers[members_fine], weights[members_fine], self.max_subthemes, min_size
+            )
+            sub_of_fine[members_fine] = groups + next_code
+            next_code += int(groups.max()) + 1
+        return fine, centers, top_of_fine, sub_of_fine
+
+    def _nearest_fine(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        sims = z @ self.fine_centers_.T
+        idx = np.argmax(sims, axis=1)
+        dist = 1.0 - sims[np.arange(len(z)), idx]
+        return idx, dist
+
+    def _thresholds(self, fine: np.ndarray, dist: np.ndarray, n_fine: int) -> np.ndarray:
+        """Per fine cluster: distance beyond which a text is an outlier of that cluster."""
+        thr = np.full(n_fine, np.inf)
+        for f in range(n_fine):
+            d = dist[fine == f]
+            if len(d) < 5:
+                continue
+            med = float(np.median(d))
+            mad = 1.4826 * float(np.median(np.abs(d - med)))
+            thr[f] = med + self.outlier_mads * max(mad, 1e-6)
+        over = dist - thr[fine]
+        cap = int(np.floor(self.max_unassigned * len(dist)))
+        if int((over > 0).sum()) > cap:
+            # keep only the ``cap`` farthest (relative to their cluster's threshold): raise every
+            # threshold by the same margin
+            margin = float(np.sort(over)[::-1][cap]) if cap < len(over) else 0.0
+            thr = thr + max(margin, 0.0)
+        return thr
+
+    @staticmethod
+    def _rank(codes: np.ndarray, n_codes: int) -> list[int]:
+        counts = np.bincount(codes, minlength=n_codes) if len(codes) else np.zeros(n_codes, int)
+        order = sorted((c for c in range(n_codes) if counts[c] > 0), key=lambda c: (-counts[c], c))
+        return order
+
+    # -- describing ------------------------------------------------------------------------
+    def _describe(
+        self,
+        x: np.ndarray,
+        z: np.ndarray,
+        texts: Sequence[str],
+        meta: pd.DataFrame | None,
+        rng: np.random.Generator,
+    ) -> list[Theme]:
+        top_ids = sorted({t for t in self.labels_ if t is not None})
+        sub_ids = sorted({t for t in self.sublabels_ if t is not None})
+        rows_top = {t: np.flatnonzero(self.labels_ == t) for t in top_ids}
+        rows_sub = {s: np.flatnonzero(self.sublabels_ == s) for s in sub_ids}
+        parent = {s: s.rsplit(".", 1)[0] for s in sub_ids}
+        centroid = {k: _normalize(x[r].mean(0, keepdims=True))[0] for k, r in {**rows_top, **rows_sub}.items()}
+
+        # texts for the labeller: the ones nearest each sub-theme's centre, split by size within a
+        # theme, so a theme's sample is the union of its sub-themes' samples (spaCy runs once per text)
+        per_top = max(10, min(self.label_docs, self.label_max_docs // max(len(top_ids), 1)))
+        label_rows: dict[str, np.ndarray] = {}
+        for s in sub_ids:
+            r = rows_sub[s]
+            share = len(r) / len(rows_top[parent[s]])
+            want = int(min(len(r), max(8, round(per_top * share))))
+            order = np.argsort(-(x[r] @ centroid[s]), kind="stable")
+            label_rows[s] = r[order[:want]]
+        labels: dict[str, ThemeLabel] = {}
+        if self.label and sub_ids:
+            used = np.unique(np.concatenate([label_rows[s] for s in sub_ids]))
+            pos = {int(r): i for i, r in enumerate(used)}
+            table = extract_terms([texts[int(r)] for r in used])
+            top_classes = [
+                [pos[int(r)] for s in sub_ids if parent[s] == t for r in label_rows[s]] for t in top_ids
+            ]
+            sub_classes = [[pos[int(r)] for r in label_rows[s]] for s in sub_ids]
+            top_labels = describe_classes(table, top_classes)
+            sub_labels = describe_classes(table, sub_classes, use_template_keys=False)
+            labels.update(dict(zip(top_ids, top_labels, strict=True)))
+            labels.update(dict(zip(sub_ids, sub_labels, strict=True)))
+            for tid, name in zip(top_ids, make_unique(top_labels), strict=True):
+                labels[tid] = replace(labels[tid], label=name)
+            for t in top_ids:
+                kids = [s for s in sub_ids if parent[s] == t]
+                names = make_unique([labels[s] for s in kids])
+                for s, name in zip(kids, names, strict=True):
+                    labels[s] = replace(labels[s], label=name)
+
+        themes: list[Theme] = []
+        for tid in [*top_ids, *sub_ids]:
+            rows = rows_top.get(tid, rows_sub.get(tid))
+            lab = labels.get(tid, ThemeLabel(label=tid, keywords=[]))
+            themes.append(
+                Theme(
+                    theme_id=tid,
+                    parent_id=parent.get(tid),
+                    level=2 if tid in parent else 1,
+                    label=lab.label,
+                    keywords=list(lab.keywords),
+                    size=int(len(rows)),
+                    examples=representative_texts(x[rows], centroid[tid], [texts[i] for i in rows], self.n_examples),
+                    breakdown=_breakdown(meta, rows),
+                    sentiment=_mean_sentiment(meta, rows),
+                    centroid=centroid[tid].astype(np.float32),
+                )
+            )
+        return themes
+
+    # -- using a fitted model --------------------------------------------------------------
+    def transform(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(theme ids, sub-theme ids) for new rows; ``None`` where a row is far from every theme."""
+        x = _normalize(embeddings)
+        if len(x) == 0 or len(self.fine_centers_) == 0:
+            empty = np.full(len(x), None, dtype=object)
+            return empty, empty.copy()
+        z = self._reduce(x)
+        fine, dist = self._nearest_fine(z)
+        far = dist > self.fine_threshold_[fine]
+        top = self.fine_top_[fine].copy()
+        sub = self.fine_sub_[fine].copy()
+        top[far] = None
+        sub[far] = None
+        return top, sub
+
+    def theme(self, theme_id: str) -> Theme:
+        for th in self.themes_:
+            if th.theme_id == theme_id:
+                return th
+        raise KeyError(theme_id)
+
+    def members(self, record_ids: Sequence[Hashable]) -> dict[str, set[Hashable]]:
+        """Record ids per theme and sub-theme id (the ``*_members`` argument of ``match_themes``)."""
+        if len(record_ids) != len(self.labels_):
+            raise ValueError(f"{len(record_ids)} record ids for {len(self.labels_)} fitted rows")
+        out: dict[str, set[Hashable]] = {th.theme_id: set() for th in self.themes_}
+        for rid, top, sub in zip(record_ids, self.labels_, self.sublabels_, strict=True):
+            if top is not None:
+                out[top].add(rid)
+                out[sub].add(rid)
+        return out
+
+    def apply_ids(self, id_map: dict[str, str]) -> ThemeModel:
+        """Rename themes (e.g. with ``match_themes``' id_map) everywhere in the fitted state."""
+
+        def ren(values: np.ndarray) -> np.ndarray:
+            return np.array([None if v is None else id_map.get(v, v) for v in values], dtype=object)
+
+        self.labels_, self.sublabels_ = ren(self.labels_), ren(self.sublabels_)
+        self.fine_top_, self.fine_sub_ = ren(self.fine_top_), ren(self.fine_sub_)
+        self.themes_ = [
+            replace(
+                th,
+                theme_id=id_map.get(th.theme_id, th.theme_id),
+                parent_id=None if th.parent_id is None else id_map.get(th.parent_id, th.parent_id),
+            )
+            for th in self.themes_
+        ]
+        return self
+
+
+def ward_groups(
+    centers: np.ndarray, weights: np.ndarray, max_groups: int, min_size: float
+) -> np.ndarray:
+    """Group rows of ``centers`` (cluster centres with ``weights`` = sizes) by weighted Ward merging.
+
+    Merging stops at the first point where there are at most ``max_groups`` groups and none is
+    smaller than ``min_size`` (then the smallest group is merged with its cheapest partner). Ward's
+    cost, w_a w_b / (w_a + w_b) ||mu_a - mu_b||^2, merges small and close groups first, which keeps
+    themes of comparable size instead of one catch-all theme. Returns a group index per row (0..k-1,
+    numbered by first appearance). Deterministic: ties go to the lowest indices.
+    """
+    m = len(centers)
+    if m == 0:
+        return np.zeros(0, dtype=np.int64)
+    mu = np.asarray(centers, dtype=np.float64).copy()
+    w = np.asarray(weights, dtype=np.float64).copy()
+    w = np.maximum(w, 1e-9)
+    owner = np.arange(m)
+    active = np.ones(m, dtype=bool)
+
+    def cost_row(a: int) -> np.ndarray:
+        d2 = ((mu - mu[a]) ** 2).sum(axis=1)
+        row = (w * w[a]) / (w + w[a]) * d2
+        row[~active] = np.inf
+        row[a] = np.inf
+        return row
+
+    cost = np.full((m, m), np.inf)
+    for a in range(m):
+        cost[a] = cost_row(a)
+    k = m
+    while k > 1:
+        if k > max_groups:
+            flat = int(np.argmin(cost))
+            a, b = divmod(flat, m)
+        else:
+            live = np.flatnonzero(active)
+            small = live[np.argmin(w[live])]
+            if w[small] >= min_size:
+                break
+            a, b = int(small), int(np.argmin(cost[small]))
+        a, b = min(a, b), max(a, b)
+        mu[a] = (w[a] * mu[a] + w[b] * mu[b]) / (w[a] + w[b])
+        w[a] += w[b]
+        active[b] = False
+        owner[owner == b] = a
+        cost[b, :] = np.inf
+        cost[:, b] = np.inf
+        cost[a] = cost_row(a)
+        cost[:, a] = cost[a]
+        k -= 1
+    _, groups = np.unique(owner, return_inverse=True)
+    return groups.astype(np.int64)
+
+
+def representative_texts(
+    vectors: np.ndarray,
+    center: np.ndarray,
+    texts: Sequence[str],
+    k: int = 5,
+    *,
+    pool: int = 50,
+    diversity: float = 0.3,
+) -> list[str]:
+    """``k`` texts that are central and not alike: maximal marginal relevance over the ``pool`` texts
+    nearest the centre. Identical texts (after case and whitespace) count once."""
+    if len(texts) == 0:
+        return []
+    sims = vectors @ center
+    order = np.argsort(-sims, kind="stable")
+    cand: list[int] = []
+    seen: set[str] = set()
+    for i in order:
+        key = " ".join(str(texts[i]).lower().split())
+        if key in seen or not key:
+            continue
+        seen.add(key)
+        cand.append(int(i))
+        if len(cand) >= pool:
+            break
+    chosen: list[int] = []
+    while cand and len(chosen) < k:
+        if not chosen:
+            best = cand[0]
+        else:
+            redund = (vectors[cand] @ vectors[chosen].T).max(axis=1)
+            score = (1 - diversity) * sims[cand] - diversity * redund
+            best = cand[int(np.argmax(score))]
+        chosen.append(best)
+        cand.remove(best)
+    return [str(texts[i]) for i in chosen]
+
+
+def _breakdown(meta: pd.DataFrame | None, rows: np.ndarray, top: int = 10) -> dict[str, dict[str, int]]:
+    if meta is None:
+        return {}
+    out: dict[str, dict[str, int]] = {}
+    for col in BREAKDOWN_COLUMNS:
+        if col not in meta.columns:
+            continue
+        counts = meta[col].iloc[rows].fillna("(none)").astype(str).value_counts()
+        counts = counts.sort_index().sort_values(ascending=False, kind="stable")
+        head = {str(k): int(v) for k, v in counts.head(top).items()}
+        rest = int(counts.iloc[top:].sum())
+        if rest:
+            head["(other)"] = rest
+        out[col] = head
+    return out
+
+
+def _mean_sentiment(meta: pd.DataFrame | None, rows: np.ndarray) -> float | None:
+    if meta is None:
+        return None
+    for col in ("sentiment_score", "sentiment"):
+        if col in meta.columns and pd.api.types.is_numeric_dtype(meta[col]):
+            vals = meta[col].iloc[rows].dropna()
+            return float(vals.mean()) if len(vals) else None
+    return None
+
+
+# -- stable ids across runs ------------------------------------------------------------------
+def _parse_id(tid: str) -> tuple[str, int, int | None]:
+    m = _ID_RE.match(tid)
+    if not m:
+        raise ValueError(f"not a theme id: {tid!r}")
+    return m.group(1), int(m.group(2)), None if m.group(3) is None else int(m.group(3))
+
+
+def next_free_ids(used_ids: Iterable[str]) -> tuple[int, dict[str, int]]:
+    """(next top-level number, next sub-theme number per parent) after every id ever issued."""
+    top, sub = 0, {}
+    for tid in used_ids:
+        try:
+            prefix, num, child = _parse_id(tid)
+        except ValueError:
+            continue
+        top = max(top, num)
+        if child is not None:
+            parent = tid.rsplit(".", 1)[0]
+            sub[parent] = max(sub.get(parent, 0), child)
+    return top + 1, {p: c + 1 for p, c in sub.items()}
+
+
+def _match_level(
+    previous: list[Theme],
+    current: list[Theme],
+    prev_members: dict[str, set[Hashable]] | None,
+    cur_members: dict[str, set[Hashable]] | None,
+    *,
+    min_score: float,
+    min_flow: float,
+    centroid_weight: float,
+) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """Hungarian matching of one level: ({current id: previous id}, links (previous, current))."""
+    if not previous or not current:
+        return {}, []
+    pc = _normalize(np.stack([p.centroid for p in previous]))
+    cc = _normalize(np.stack([c.centroid for c in current]))
+    sim = pc @ cc.T
+    with_members = prev_members is not None and cur_members is not None
+    if with_members:
+        prev_sets = [set(prev_members.get(p.theme_id, set())) for p in previous]
+        cur_sets = [set(cur_members.get(c.theme_id, set())) for c in current]
+        # compare only records both runs saw: new records cannot overlap, gone ones cannot either
+        prev_all = set().union(*prev_sets)
+        cur_all = set().union(*cur_sets)
+        both = prev_all & cur_all
+        prev_sets = [s & both for s in prev_sets]
+        cur_sets = [s & both for s in cur_sets]
+        inter = np.array([[len(p & c) for c in cur_sets] for p in prev_sets], dtype=np.float64)
+        psize = np.array([len(s) for s in prev_sets], dtype=np.float64)
+        csize = np.array([len(s) for s in cur_sets], dtype=np.float64)
+        union = psize[:, None] + csize[None, :] - inter
+        jaccard = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+        score = centroid_weight * sim + (1 - centroid_weight) * jaccard
+        # share of a previous theme's members that went to each current theme
+        flow = np.divide(inter, psize[:, None], out=np.zeros_like(inter), where=psize[:, None] > 0)
+        inflow = np.divide(inter, csize[None, :], out=np.zeros_like(inter), where=csize[None, :] > 0)
+        linked = (flow >= min_flow) & ((inflow >= min_flow) | (flow >= 0.5))
+    else:
+        score = sim
+        best_c = sim.argmax(axis=1)
+        best_p = sim.argmax(axis=0)
+        linked = np.zeros_like(sim, dtype=bool)
+        for i in range(len(previous)):
+            for j in range(len(current)):
+                if sim[i, j] >= min_score and (best_c[i] == j or best_p[j] == i):
+                    linked[i, j] = True
+    rows, cols = linear_sum_assignment(-score)
+    matched: dict[str, str] = {}
+    for i, j in zip(rows, cols, strict=True):
+        if score[i, j] >= min_score and (not with_members or linked[i, j] or sim[i, j] >= 0.95):
+            matched[current[j].theme_id] = previous[i].theme_id
+    links = [
+        (previous[i].theme_id, current[j].theme_id) for i, j in zip(*np.nonzero(linked), strict=True)
+    ]
+    for cur_id, prev_id in matched.items():
+        if (prev_id, cur_id) not in links:
+            links.append((prev_id, cur_id))
+    return matched, links
+
+
+def _events(
+    previous: list[Theme],
+    current: list[Theme],
+    matched: dict[str, str],
+    links: list[tuple[str, str]],
+    final_id: dict[str, str],
+    level: int,
+) -> list[LineageEvent]:
+    into: dict[str, list[str]] = {c.theme_id: [] for c in current}
+    out_of: dict[str, list[str]] = {p.theme_id: [] for p in previous}
+    for p, c in links:
+        into[c].append(p)
+        out_of[p].append(c)
+    events: list[LineageEvent] = []
+    for c in current:
+        cid = c.theme_id
+        sources = sorted(into[cid])
+        split_from = sorted(p for p in sources if len(out_of[p]) >= 2)
+        if len(sources) >= 2:
+            events.append(LineageEvent(final_id[cid], "merged", tuple(sources), level))
+        elif split_from:
+            events.append(LineageEvent(final_id[cid], "split", tuple(split_from), level))
+        elif cid in matched:
+            events.append(LineageEvent(final_id[cid], "same", (matched[cid],), level))
+        else:
+            events.append(LineageEvent(final_id[cid], "new", tuple(sources), level))
+    carried = set(matched.values())
+    for p in previous:
+        if p.theme_id not in carried:
+            went = tuple(sorted(final_id[c] for c in out_of[p.theme_id]))
+            events.append(LineageEvent(p.theme_id, "retired", went, level))
+    return events
+
+
+def match_themes(
+    previous: Sequence[Theme],
+    current: Sequence[Theme],
+    prev_members: dict[str, set[Hashable]] | None = None,
+    cur_members: dict[str, set[Hashable]] | None = None,
+    *,
+    next_id: int | None = None,
+    used_ids: Iterable[str] = (),
+    min_score: float = 0.5,
+    min_flow: float = 0.3,
+    centroid_weight: float = 0.5,
+    prefix: str = "T",
+) -> tuple[dict[str, str], list[LineageEvent]]:
+    """Carry theme ids from the previous run to the current one.
+
+    Top-level themes are matched one-to-one by the Hungarian algorithm on ``centroid_weight`` x
+    centroid cosine + (1 - ``centroid_weight``) x Jaccard overlap of members (centroid alone without
+    members); a pair below ``min_score`` is no match. Sub-themes are matched the same way inside
+    matched parents. Unmatched current themes get fresh ids counting up from ``next_id`` (default: one
+    past the largest number in ``previous`` and ``used_ids``, so retired ids are never reused when
+    ``used_ids`` holds every id ever issued).
+
+    Returns ``id_map`` {current provisional id: final id} (for ``ThemeModel.apply_ids``) and the
+    lineage: for each current theme "same", "merged" (related: the previous themes it joins), "split"
+    (related: the previous theme it came from), or "new"; for each previous theme whose id is no longer
+    used, "retired" (related: where its members went). A previous theme is linked to a current one when
+    at least ``min_flow`` of its members moved there.
+    """
+    prev_top = [t for t in previous if t.level == 1]
+    cur_top = [t for t in current if t.level == 1]
+    all_used = [t.theme_id for t in previous] + list(used_ids)
+    free_top, free_sub = next_free_ids(all_used)
+    if next_id is not None:
+        free_top = max(free_top, next_id)
+    kw = {"min_score": min_score, "min_flow": min_flow, "centroid_weight": centroid_weight}
+    matched, links = _match_level(prev_top, cur_top, prev_members, cur_members, **kw)
+    id_map: dict[str, str] = {}
+    for c in cur_top:
+        if c.theme_id in matched:
+            id_map[c.theme_id] = matched[c.theme_id]
+        else:
+            id_map[c.theme_id] = theme_id(free_top, prefix)
+            free_top += 1
+    lineage = _events(prev_top, cur_top, matched, links, id_map, level=1)
+
+    prev_subs = [t for t in previous if t.level == 2]
+    cur_subs = [t for t in current if t.level == 2]
+    for c in cur_top:
+        parent = id_map[c.theme_id]
+        kids = [s for s in cur_subs if s.parent_id == c.theme_id]
+        old_kids = [s for s in prev_subs if s.parent_id == parent] if c.theme_id in matched else []
+        sub_matched, sub_links = _match_level(old_kids, kids, prev_members, cur_members, **kw)
+        counter = free_sub.get(parent, 1)
+        for s in kids:
+            if s.theme_id in sub_matched:
+                id_map[s.theme_id] = sub_matched[s.theme_id]
+            else:
+                id_map[s.theme_id] = subtheme_id(parent, counter)
+                counter += 1
+        free_sub[parent] = counter
+        lineage += _events(old_kids, kids, sub_matched, sub_links, id_map, level=2)
+    # sub-themes of previous themes that were not carried over retire with their parent
+    carried_parents = set(matched.values())
+    for s in prev_subs:
+        if s.parent_id not in carried_parents:
+            lineage.append(LineageEvent(s.theme_id, "retired", (), 2))
+    return id_map, lineage
+
+
+# -- the stateless `civicpulse cluster` contract ---------------------------------------------
+def cluster_texts(
+    texts: Sequence[str], embeddings: np.ndarray, seed: int = 42, **params: Any
+) -> pd.DataFrame:
+    """theme_id, theme_label (the sub-theme), parent_theme_id, parent_theme_label per input row.
+
+    Unassigned rows get theme_id "" and theme_label "unassigned" (parent columns "" and "unassigned").
+    """
+    model = ThemeModel(seed=seed, **params).fit(embeddings, list(texts))
+    names = {th.theme_id: th.label for th in model.themes_}
+    sub = ["" if s is None else s for s in model.sublabels_]
+    top = ["" if t is None else t for t in model.labels_]
+    return pd.DataFrame(
+        {
+            "theme_id": sub,
+            "theme_label": [names[s] if s else UNASSIGNED_LABEL for s in sub],
+            "parent_theme_id": top,
+            "parent_theme_label": [names[t] if t else UNASSIGNED_LABEL for t in top],
+        }
+    )

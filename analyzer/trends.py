@@ -1,0 +1,978 @@
+"""Emerging needs: which themes are rising, where, and which themes are brand new.
+
+A theme is *emerging* in a period when its SHARE of the total volume rises beyond what comparable
+periods predict. Working with shares rather than raw counts is what keeps a scrape gap, a holiday or a
+busy month from firing every theme at once, and comparing with the same weeks of previous years is what
+keeps snow in winter from being news.
+
+For theme ``k`` in period ``t`` with ``N_t`` records in total (every record counts, assigned or not)::
+
+    share_recent   = pooled share of k over the last ``recent_periods`` covered periods
+    share_seasonal = pooled share of k over t ± ``season_halfwidth`` periods in each of the
+                     ``season_years`` previous years (covered periods only)
+    expected       = max(share_recent, share_seasonal) * N_t
+
+A rise therefore has to beat both the theme's recent level and its usual level at this time of year.
+Periods with almost no volume (a coverage gap, e.g. Boston "Other" 2019-04..2020-03) are neither tested
+nor used as a baseline.
+
+The observed count is tested against ``expected`` with a one-sided negative binomial whose
+overdispersion ``alpha_k`` is estimated by ``fit`` from the theme's own history (a trimmed method of
+moments), plus the relative variance of the baseline itself (``1 / (baseline count + 1)``), so a theme
+with little history needs a larger rise. P-values are adjusted with Benjamini–Hochberg across every
+theme x window test of one ``detect`` call, and separately across every theme x area x window test (one
+joint family would let hundreds of small area tests drown the city-level ones); an alert needs
+``q <= fdr``, ``ratio >= min_ratio`` and ``count >= min_count``.
+
+Kinds of alert:
+
+- ``surge``: a theme's share of total volume rose;
+- ``new_theme``: (almost) all of a theme's records fall in the evaluated windows; it has no history;
+- ``area_surge``: a theme's share of an area's volume rose, beyond the theme's change in the rest of the
+  city (so a city-wide surge is reported once, as a surge, not once per area).
+
+Input records: ``record_id``, ``theme_id``, ``created_at`` (UTC, or any tz-aware/ISO 8601 value),
+optional ``area`` and ``text`` (already redacted; only used for examples) and optional ``theme_label``.
+A missing ``theme_id`` (unassigned record) still counts in the total volume.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from analyzer.errors import InputError
+
+__all__ = [
+    "ALERT_COLUMNS",
+    "EmergingDetector",
+    "alerts_for_store",
+    "benjamini_hochberg",
+    "theme_counts",
+    "volume_adjusted_baseline",
+]
+
+log = logging.getLogger(__name__)
+
+ALERT_COLUMNS = [
+    "theme_id",
+    "theme_label",
+    "kind",
+    "period",
+    "window_start",
+    "window_end",
+    "area",
+    "count",
+    "baseline",
+    "ratio",
+    "p_value",
+    "q_value",
+    "examples",
+]
+
+_PERIOD_ALIASES = {
+    "D": "D",
+    "DAY": "D",
+    "DAILY": "D",
+    "W": "W",
+    "WEEK": "W",
+    "WEEKLY": "W",
+    "M": "M",
+    "MONTH": "M",
+    "MONTHLY": "M",
+}
+# Per-period defaults: about two months of recent history and +-2 weeks of season for weekly data.
+BASELINES = ("recent", "seasonal", "max")
+_RECENT_DEFAULT = {"D": 56, "W": 8, "M": 3}
+_HALFWIDTH_DEFAULT = {"D": 10, "W": 2, "M": 1}
+_REQUIRED = ("record_id", "theme_id", "created_at")
+
+
+def _normalise_period(period: str) -> str:
+    key = str(period).strip().upper()
+    if key not in _PERIOD_ALIASES:
+        raise InputError(f"period must be one of D, W, M (day, week, month); got {period!r}")
+    return _PERIOD_ALIASES[key]
+
+
+def _check_columns(df: pd.DataFrame, needed: tuple[str, ...] = _REQUIRED) -> None:
+    missing = [c for c in needed if c not in df.columns]
+    if missing:
+        found = ", ".join(map(str, df.columns)) or "(none)"
+        raise InputError(f"missing column {missing[0]!r}; columns found: {found}")
+
+
+def _utc_naive(values: pd.Series) -> pd.Series:
+    """Timestamps as naive UTC (pandas periods are naive); bad values are a user error."""
+    try:
+        ts = pd.to_datetime(values, utc=True, format="ISO8601")
+    except (ValueError, TypeError):
+        try:
+            ts = pd.to_datetime(values, utc=True, format="mixed")
+        except (ValueError, TypeError) as exc:
+            raise InputError(f"unparseable date: {exc}", column="created_at") from None
+    if ts.isna().any():
+        row = int(np.flatnonzero(ts.isna().to_numpy())[0])
+        raise InputError("missing or unparseable date", row=row, column="created_at")
+    return ts.dt.tz_convert("UTC").dt.tz_localize(None)
+
+
+def _theme_key(values: pd.Series) -> pd.Series:
+    """Theme ids as strings; missing, empty and -1 (an outlier label) mean unassigned (None)."""
+    s = pd.Series(values)
+    if pd.api.types.is_float_dtype(s) and bool(np.all(np.mod(s.dropna(), 1) == 0)):
+        s = s.astype("Int64")  # 3.0 (ints with NaN) is theme "3", not "3.0"
+    na = s.isna().to_numpy()
+    out = s.astype(str).to_numpy(dtype=object)
+    out[na] = None
+    out[np.isin(out, ["", "-1"])] = None
+    return pd.Series(out, index=s.index, dtype=object)
+
+
+# --------------------------------------------------------------------------------------------
+# counting
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Grid:
+    """Counts on a complete, consecutive period index (zeros filled)."""
+
+    periods: pd.PeriodIndex
+    themes: np.ndarray  # theme ids (str)
+    counts: np.ndarray  # (T, K) float
+    totals: np.ndarray  # (T,) every record, assigned or not
+
+
+def _period_index(ts: pd.Series, freq: str) -> pd.Series:
+    return ts.dt.to_period(freq)
+
+
+def _grid(
+    per: pd.Series,
+    theme: pd.Series,
+    freq: str,
+    themes: np.ndarray | None = None,
+    span: tuple[pd.Period, pd.Period] | None = None,
+) -> _Grid:
+    lo, hi = span if span is not None else (per.min(), per.max())
+    periods = pd.period_range(lo, hi, freq=freq)
+    t_idx = np.asarray(pd.PeriodIndex(per).asi8, dtype=np.int64) - lo.ordinal
+    totals = np.bincount(t_idx, minlength=len(periods)).astype(float)
+    if themes is None:
+        themes = np.array(sorted(theme.dropna().unique(), key=_sort_key), dtype=object)
+    k_idx = pd.Index(themes).get_indexer(theme.to_numpy())
+    ok = k_idx >= 0
+    counts = np.zeros((len(periods), len(themes)), dtype=float)
+    np.add.at(counts, (t_idx[ok], k_idx[ok]), 1.0)
+    return _Grid(periods, themes, counts, totals)
+
+
+def _sort_key(v: str) -> tuple[int, Any]:
+    # numeric ids in numeric order, others after, alphabetically
+    try:
+        return (0, float(v))
+    except ValueError:
+        return (1, v)
+
+
+def theme_counts(df: pd.DataFrame, period: str = "W", *, by_area: bool = False) -> pd.DataFrame:
+    """Counts per theme per period (``D``, ``W`` or ``M``), optionally per theme and area.
+
+    Returns a long table with ``window_start``, ``window_end`` (exclusive, UTC-naive), ``theme_id``,
+    [``area``], ``count``, ``total`` (all records of that period [and area], assigned or not) and
+    ``share`` (= count / total). Without ``by_area`` every theme x period of the full range is listed
+    (zeros included); with ``by_area`` only non-zero cells are.
+    """
+    _check_columns(df, ("theme_id", "created_at"))
+    freq = _normalise_period(period)
+    if df.empty:
+        cols = ["window_start", "window_end", "theme_id", "count", "total", "share"]
+        return pd.DataFrame(columns=cols[:3] + (["area"] if by_area else []) + cols[3:])
+    per = _period_index(_utc_naive(df["created_at"]), freq)
+    theme = _theme_key(df["theme_id"])
+    if not by_area:
+        g = _grid(per, theme, freq)
+        t, k = np.meshgrid(np.arange(len(g.periods)), np.arange(len(g.themes)), indexing="ij")
+        out = pd.DataFrame(
+            {
+                "window_start": g.periods.start_time[t.ravel()],
+                "window_end": (g.periods + 1).start_time[t.ravel()],
+                "theme_id": g.themes[k.ravel()],
+                "count": g.counts.ravel().astype(np.int64),
+                "total": g.totals[t.ravel()].astype(np.int64),
+            }
+        )
+    else:
+        if "area" not in df.columns:
+            raise InputError("missing column 'area' (needed for counts by area)")
+        frame = pd.DataFrame({"period": per, "theme_id": theme, "area": df["area"].astype(object)})
+        frame = frame[frame["area"].notna()]
+        totals = frame.groupby(["period", "area"], sort=True).size().rename("total")
+        counts = (
+            frame[frame["theme_id"].notna()]
+            .groupby(["period", "theme_id", "area"], sort=True)
+            .size()
+            .rename("count")
+            .reset_index()
+        )
+        out = counts.join(totals, on=["period", "area"])
+        pidx = pd.PeriodIndex(out["period"], freq=freq)
+        out.insert(0, "window_start", pidx.start_time)
+        out.insert(1, "window_end", (pidx + 1).start_time)
+        out = out.drop(columns="period")
+    out["share"] = np.where(out["total"] > 0, out["count"] / out["total"].clip(lower=1), 0.0)
+    return out.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# baseline
+# --------------------------------------------------------------------------------------------
+
+
+def _covered(totals: np.ndarray, min_coverage: float) -> np.ndarray:
+    """Periods with real volume. A scrape gap (a few records a month where there are usually
+    thousands) must neither be tested nor serve as a baseline."""
+    nz = totals[totals > 0]
+    if nz.size == 0:
+        return np.zeros_like(totals, dtype=bool)
+    return totals >= max(1.0, min_coverage * float(np.median(nz)))
+
+
+def _window_sums(cum: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    """Sum over rows [start, stop) from a cumulative array with a leading zero row."""
+    start = np.clip(start, 0, cum.shape[0] - 1)
+    stop = np.clip(stop, 0, cum.shape[0] - 1)
+    stop = np.maximum(stop, start)
+    return cum[stop] - cum[start]
+
+
+def _baseline_arrays(
+    periods: pd.PeriodIndex,
+    counts: np.ndarray,
+    totals: np.ndarray,
+    covered: np.ndarray,
+    *,
+    recent_periods: int,
+    mode: str | np.ndarray,
+    season_years: int,
+    season_halfwidth: int,
+    denominators: np.ndarray | None = None,
+    min_baseline_volume: float = 20.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Expected share per (period, theme) and the baseline count behind it.
+
+    ``counts`` is (T, K); ``totals`` (T,) is the volume shares are taken of, unless
+    ``denominators`` (T, K) gives each column its own. ``mode`` (one, or one per theme) is
+    ``"recent"`` (the last ``recent_periods`` covered periods), ``"seasonal"`` (the same periods of
+    previous years, falling back to recent where there are none) or ``"max"`` (the larger of the
+    two). Only covered periods strictly before ``t`` are used, so the baseline of a period never sees
+    that period. Returns ``(share, base_count)``, NaN share where there is no baseline volume.
+    """
+    modes = np.broadcast_to(np.asarray(mode, dtype=object), (counts.shape[1],))
+    bad = set(modes) - set(BASELINES)
+    if bad:
+        raise InputError(f"baseline must be one of {', '.join(BASELINES)}; got {sorted(bad)[0]!r}")
+    seasonal = bool(np.any(modes != "recent"))
+    T = counts.shape[0]
+    den = totals if denominators is None else denominators
+    den2 = den[:, None] if den.ndim == 1 else den
+    cmask = covered[:, None].astype(float)
+    c_cov = counts * cmask
+    n_cov = np.broadcast_to(den2, counts.shape) * cmask
+
+    # recent: the last `recent_periods` covered periods before t (skipping gaps entirely)
+    cov_idx = np.flatnonzero(covered)
+    cc = np.vstack([np.zeros((1, counts.shape[1])), np.cumsum(counts[cov_idx], axis=0)])
+    nn = np.vstack(
+        [np.zeros((1, counts.shape[1])), np.cumsum(np.broadcast_to(den2, counts.shape)[cov_idx], axis=0)]
+    )
+    m = np.searchsorted(cov_idx, np.arange(T))  # covered periods strictly before t
+    lo = np.maximum(m - recent_periods, 0)
+    rc = _window_sums(cc, lo, m)
+    rn = _window_sums(nn, lo, m)
+
+    # seasonal: the same periods of previous years, +-halfwidth, covered only, pooled
+    sc = np.zeros_like(rc)
+    sn = np.zeros_like(rn)
+    if seasonal and season_years > 0:
+        cum_c = np.vstack([np.zeros((1, counts.shape[1])), np.cumsum(c_cov, axis=0)])
+        cum_n = np.vstack([np.zeros((1, counts.shape[1])), np.cumsum(n_cov, axis=0)])
+        base = periods[0].ordinal
+        freq = periods.freqstr
+        starts = periods.start_time
+        idx = np.arange(T)
+        for y in range(1, season_years + 1):
+            shifted = (starts - pd.DateOffset(years=y)).to_period(freq)
+            centre = np.asarray(shifted.asi8, dtype=np.int64) - base
+            a = centre - season_halfwidth
+            b = np.minimum(centre + season_halfwidth + 1, idx)  # never t itself or later
+            valid = (b > 0) & (a < T)
+            a = np.where(valid, a, 0)
+            b = np.where(valid, b, 0)
+            sc += _window_sums(cum_c, a, b)
+            sn += _window_sums(cum_n, a, b)
+
+    # Jeffreys-like smoothing: a theme absent from its baseline still gets a small, finite share.
+    # A baseline with almost no volume (the stray records of a scrape gap) says nothing about
+    # shares, and taking the max with it would be arbitrary: it is treated as absent.
+    floor = max(float(min_baseline_volume), 1e-9)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s_rec = np.where(rn >= floor, (rc + 0.5) / (rn + 1.0), np.nan)
+        s_sea = np.where(sn >= floor, (sc + 0.5) / (sn + 1.0), np.nan)
+    has_sea = np.isfinite(s_sea)
+    use_sea = np.where(
+        modes == "max",
+        has_sea & (~np.isfinite(s_rec) | (s_sea > s_rec)),
+        (modes == "seasonal") & has_sea,
+    )
+    share = np.where(use_sea, s_sea, s_rec)
+    base_count = np.where(use_sea, sc, rc)
+    return share, base_count
+
+
+def capped_contributions(
+    counts: np.ndarray, expected: np.ndarray, *, cap: float = 2.0, slack: float = 5.0
+) -> np.ndarray:
+    """Each theme's count, capped at ``cap * expected + slack`` (uncapped where nothing is expected).
+
+    Used for the volume a theme's share is taken of: a burst elsewhere counts only up to twice its
+    usual size.
+    """
+    e = np.where(np.isfinite(expected), expected, np.inf)
+    return np.minimum(counts, cap * e + slack)
+
+
+def _robust_volumes(grid: _Grid, covered: np.ndarray, kwargs: dict[str, Any]) -> np.ndarray:
+    """Per period and theme, the volume of every OTHER record, with other themes' bursts capped.
+
+    Leaving the theme out means its own burst cannot inflate its own denominator; capping the other
+    themes at twice their recent level means a snowstorm (or another theme's burst) does not make
+    every theme's share look depressed, nor, once in the baseline, fake surges afterwards.
+    """
+    totals = grid.totals.astype(float)
+    loo = np.maximum(totals[:, None] - grid.counts, 0.0)
+    recent, _ = _baseline_arrays(
+        grid.periods, grid.counts, totals, covered, mode="recent", denominators=loo, **kwargs
+    )
+    contrib = capped_contributions(grid.counts, recent * loo)
+    capped_total = totals - (grid.counts - contrib).sum(axis=1)
+    return np.maximum(capped_total[:, None] - contrib, 0.0)
+
+
+def volume_adjusted_baseline(
+    counts: pd.DataFrame,
+    totals: pd.Series | None = None,
+    *,
+    baseline: str = "max",
+    recent_periods: int = 8,
+    season_years: int = 5,
+    season_halfwidth: int = 2,
+    min_coverage: float = 0.1,
+    min_baseline_volume: int = 20,
+) -> pd.DataFrame:
+    """Expected count per period and theme from the theme's share of volume in comparable periods.
+
+    ``counts``: one row per period (a consecutive ``PeriodIndex``, e.g. from ``theme_counts`` pivoted)
+    and one column per theme. ``totals``: the total volume per period (every record, assigned or
+    not); defaults to the row sums. ``expected[t, k] = share[t, k] * totals[t]`` with the share of
+    ``baseline``: ``"recent"``, ``"seasonal"`` or ``"max"`` (the larger of both); NaN for periods
+    without coverage or without any baseline. (``EmergingDetector`` also takes each theme's share of
+    the volume of the other themes, with their bursts capped.) See the module docstring.
+    """
+    if not isinstance(counts.index, pd.PeriodIndex):
+        raise InputError("counts must be indexed by a PeriodIndex (one row per period)")
+    periods = pd.period_range(counts.index.min(), counts.index.max(), freq=counts.index.freq)
+    counts = counts.reindex(periods, fill_value=0)
+    tot = (
+        counts.sum(axis=1) if totals is None else totals.reindex(periods, fill_value=0)
+    ).to_numpy(dtype=float)
+    cov = _covered(tot, min_coverage)
+    share, _ = _baseline_arrays(
+        periods,
+        counts.to_numpy(dtype=float),
+        tot,
+        cov,
+        recent_periods=recent_periods,
+        mode=baseline,
+        season_years=season_years,
+        season_halfwidth=season_halfwidth,
+        min_baseline_volume=min_baseline_volume,
+    )
+    expected = share * tot[:, None]
+    expected[~cov] = np.nan
+    return pd.DataFrame(expected, index=periods, columns=counts.columns)
+
+
+# --------------------------------------------------------------------------------------------
+# significance
+# --------------------------------------------------------------------------------------------
+
+
+def nb_sf(count: np.ndarray, mean: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """P(Y >= count) for Y negative binomial with this mean and variance ``mean + alpha*mean**2``."""
+    count, mean, alpha = np.broadcast_arrays(
+        np.asarray(count, dtype=float), np.asarray(mean, dtype=float), np.asarray(alpha, dtype=float)
+    )
+    mean = np.maximum(mean, 1e-12)
+    alpha = np.maximum(alpha, 1e-9)
+    size = 1.0 / alpha
+    p = size / (size + mean)
+    out = stats.nbinom.sf(count - 1, size, p)
+    return np.where(count <= 0, 1.0, np.clip(out, 0.0, 1.0))
+
+
+def nb_logpmf(count: np.ndarray, mean: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Log-probability of ``count`` under the negative binomial of ``nb_sf``."""
+    count, mean, alpha = np.broadcast_arrays(
+        np.asarray(count, dtype=float), np.asarray(mean, dtype=float), np.asarray(alpha, dtype=float)
+    )
+    mean = np.maximum(mean, 1e-12)
+    size = 1.0 / np.maximum(alpha, 1e-9)
+    return stats.nbinom.logpmf(count, size, size / (size + mean))
+
+
+def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
+    """Benjamini–Hochberg adjusted p-values (q-values), same order as ``p``; NaN stays NaN."""
+    p = np.asarray(p, dtype=float)
+    q = np.full_like(p, np.nan)
+    ok = np.isfinite(p)
+    m = int(ok.sum())
+    if m == 0:
+        return q
+    pv = p[ok]
+    order = np.argsort(pv)
+    ranked = pv[order] * m / np.arange(1, m + 1)
+    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
+    out = np.empty(m)
+    out[order] = np.minimum(ranked, 1.0)
+    q[ok] = out
+    return q
+
+
+_ALPHA_GRID = np.concatenate([[0.0], np.geomspace(1e-3, 50.0, 80)])
+
+
+def calibrated_alpha(
+    y: np.ndarray,
+    mu: np.ndarray,
+    base: np.ndarray,
+    *,
+    level: float = 0.01,
+    min_mean: float = 1.0,
+) -> tuple[float, int]:
+    """The smallest overdispersion under which a theme's own history looks ordinary.
+
+    Each past period is tested exactly as ``detect`` would test it (negative binomial, variance
+    ``mu + (alpha + 1/(base+1)) mu^2``); ``alpha`` is the smallest value on a log grid for which at
+    most ``level`` of the informative periods (expected count >= ``min_mean``) reach p < ``level``,
+    i.e. the test is calibrated on the theme's history. At least one exceedance is always allowed, so
+    one past burst (or a planted one) does not teach the detector that bursts are normal, whereas a
+    theme that bursts every winter (snow) gets the large alpha it deserves. Returns ``(alpha, n)``
+    with ``n`` the number of informative periods (NaN alpha when there are none).
+    """
+    ok = np.isfinite(mu) & (mu >= min_mean)
+    y, mu, base = y[ok], mu[ok], base[ok]
+    n = int(y.size)
+    if n == 0:
+        return float("nan"), 0
+    allowed = max(1, int(np.floor(level * n)))
+    # Only periods above their expectation can be alerts. (Below it, a huge alpha piles the mass
+    # at zero and makes even a modest count look improbable: p is not monotone in alpha there.)
+    up = y > mu
+    if int(up.sum()) <= allowed:
+        return float(_ALPHA_GRID[0]), n
+    y, mu, extra = y[up], mu[up], 1.0 / (base[up] + 1.0)
+    # scan the grid upwards: the first alpha under which the history looks ordinary
+    p = nb_sf(y[None, :], mu[None, :], extra[None, :] + _ALPHA_GRID[:, None])
+    ok_alpha = (p < level).sum(axis=1) <= allowed
+    first = int(np.argmax(ok_alpha)) if ok_alpha.any() else len(_ALPHA_GRID) - 1
+    return float(_ALPHA_GRID[first]), n
+
+
+# --------------------------------------------------------------------------------------------
+# detector
+# --------------------------------------------------------------------------------------------
+
+
+class EmergingDetector:
+    """Flags themes whose share of volume rises beyond season and recent history.
+
+    Parameters
+    ----------
+    period: "D", "W" or "M".
+    min_count: an alert needs at least this many records in its window.
+    fdr: Benjamini–Hochberg level across all tests of one ``detect`` call.
+    min_ratio: an alert needs observed / expected at least this (the effect size).
+    seasonal: allow seasonal baselines (the same periods of previous years); False: recent only.
+    baseline: "auto" (each theme gets the candidate that predicted its own history best, see
+        ``fit``), or one of "recent", "seasonal", "max" for every theme.
+    season_years, season_halfwidth: how many previous years, and +- how many periods around the same
+        date in each (default per period: 2 weeks, 10 days, 1 month).
+    recent_periods: how many covered periods before the window make the recent baseline (default per
+        period: 8 weeks, 56 days, 3 months).
+    min_coverage: a period with less than this fraction of the median period volume is a coverage gap.
+    windows: how many of the latest periods (up to ``as_of``) ``detect`` tests.
+    by_area: also test theme x area (``area_surge``) when the data has an ``area`` column.
+    min_area_volume: areas with fewer records than this in the whole history are not tested.
+    new_theme_max_history: a theme is new when at most this fraction of its records up to the window's
+        end lie before the first tested window.
+    calibration_level: the overdispersion of each theme is the smallest under which at most this
+        share of its past periods would have been flagged at p < this level (``calibrated_alpha``).
+    alpha_floor: lower bound on the overdispersion, so a theme with a suspiciously smooth history is
+        not over-trusted.
+    min_history_periods: a theme needs this many informative past periods for its own
+        overdispersion; otherwise it borrows the median theme's.
+    min_baseline_volume: a recent or seasonal baseline built on fewer records (of all themes) than
+        this is ignored.
+    robust_volume: take each theme's share of the volume of all OTHER records, with their bursts
+        capped at twice their recent level (``capped_contributions``), so neither the theme's own
+        burst nor a snowstorm elsewhere moves the denominator. False: share of the plain total.
+    max_examples: examples per alert (newest first).
+    """
+
+    def __init__(
+        self,
+        period: str = "W",
+        *,
+        min_count: int = 5,
+        fdr: float = 0.05,
+        min_ratio: float = 1.3,
+        seasonal: bool = True,
+        baseline: str = "auto",
+        season_years: int = 5,
+        season_halfwidth: int | None = None,
+        recent_periods: int | None = None,
+        min_coverage: float = 0.1,
+        windows: int = 1,
+        by_area: bool = True,
+        min_area_volume: int = 50,
+        new_theme_max_history: float = 0.1,
+        calibration_level: float = 0.01,
+        alpha_floor: float = 0.005,
+        min_history_periods: int = 20,
+        min_baseline_volume: int = 20,
+        robust_volume: bool = True,
+        max_examples: int = 5,
+    ) -> None:
+        self.period = period
+        self.min_count = min_count
+        self.fdr = fdr
+        self.min_ratio = min_ratio
+        self.seasonal = seasonal
+        self.baseline = baseline
+        self.season_years = season_years
+        self.season_halfwidth = season_halfwidth
+        self.recent_periods = recent_periods
+        self.min_coverage = min_coverage
+        self.windows = windows
+        self.by_area = by_area
+        self.min_area_volume = min_area_volume
+        self.new_theme_max_history = new_theme_max_history
+        self.calibration_level = calibration_level
+        self.alpha_floor = alpha_floor
+        self.min_history_periods = min_history_periods
+        self.min_baseline_volume = min_baseline_volume
+        self.robust_volume = robust_volume
+        self.max_examples = max_examples
+
+    # -- parameters resolved per period ----------------------------------------------------
+    def _freq(self) -> str:
+        return _normalise_period(self.period)
+
+    def _recent(self) -> int:
+        r = self.recent_periods
+        return _RECENT_DEFAULT[self._freq()] if r is None else int(r)
+
+    def _halfwidth(self) -> int:
+        h = self.season_halfwidth
+        return _HALFWIDTH_DEFAULT[self._freq()] if h is None else int(h)
+
+    def _validate(self) -> None:
+        if not 0 < self.fdr < 1:
+            raise InputError(f"fdr must be in (0, 1); got {self.fdr}")
+        if self.min_ratio < 1:
+            raise InputError(f"min_ratio must be >= 1; got {self.min_ratio}")
+        if self.windows < 1:
+            raise InputError(f"windows must be >= 1; got {self.windows}")
+        if self.baseline not in ("auto", *BASELINES):
+            raise InputError(f"baseline must be auto, recent, seasonal or max; got {self.baseline!r}")
+        self._freq()
+
+    def _prepare(self, df: pd.DataFrame) -> pd.DataFrame:
+        _check_columns(df)
+        freq = self._freq()
+        frame = pd.DataFrame(
+            {
+                "record_id": df["record_id"].to_numpy(),
+                "theme_id": _theme_key(df["theme_id"]).to_numpy(),
+                "ts": _utc_naive(df["created_at"]).to_numpy(),
+            },
+            index=df.index,
+        )
+        frame["period"] = frame["ts"].dt.to_period(freq)
+        if "area" in df.columns:
+            frame["area"] = df["area"].astype(object).where(df["area"].notna(), None)
+        return frame
+
+    def _baseline_kwargs(self) -> dict[str, Any]:
+        return {
+            "recent_periods": self._recent(),
+            "season_years": self.season_years,
+            "season_halfwidth": self._halfwidth(),
+            "min_baseline_volume": self.min_baseline_volume,
+        }
+
+    def _candidates(self) -> tuple[str, ...]:
+        if not self.seasonal:
+            return ("recent",)
+        if self.baseline == "auto":
+            return BASELINES
+        return (self.baseline,)
+
+    def _volume(self, grid: _Grid, covered: np.ndarray) -> np.ndarray:
+        if self.robust_volume:
+            return _robust_volumes(grid, covered, self._baseline_kwargs())
+        return np.broadcast_to(grid.totals[:, None].astype(float), grid.counts.shape).copy()
+
+    def _expected(
+        self, grid: _Grid, mode: str | np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Expected counts, baseline counts, coverage and the volume each theme is a share of."""
+        covered = _covered(grid.totals, self.min_coverage)
+        volume = self._volume(grid, covered)
+        if mode is None:
+            mode = self._modes_for(grid.themes)
+        share, base = _baseline_arrays(
+            grid.periods,
+            grid.counts,
+            grid.totals.astype(float),
+            covered,
+            mode=mode,
+            denominators=volume,
+            **self._baseline_kwargs(),
+        )
+        mu = share * volume
+        mu[~covered] = np.nan
+        return mu, base, covered, volume
+
+    # -- fit ----------------------------------------------------------------------------------
+    def fit(self, df: pd.DataFrame, y: Any = None) -> EmergingDetector:
+        """Choose each theme's baseline and learn its overdispersion from its own history.
+
+        For every candidate baseline (recent, seasonal, max of both; only recent when
+        ``seasonal=False``) the theme's past periods are predicted, the overdispersion is calibrated
+        (``calibrated_alpha``), and the candidate with the highest negative-binomial likelihood of
+        the theme's history wins: a theme that follows the calendar (snow) gets a seasonal
+        baseline, a theme that drifts over the years gets its recent level, without the upward bias
+        that always taking the larger of the two would cost everywhere.
+        """
+        self._validate()
+        frame = self._prepare(df)
+        if frame.empty:
+            raise InputError("no records to fit the emerging-needs detector on")
+        grid = _grid(frame["period"], frame["theme_id"], self._freq())
+        candidates = self._candidates()
+        fits = {c: self._expected(grid, mode=c)[:2] for c in candidates}
+        # compare candidates on the same periods: those where every one of them has a baseline
+        informative = np.ones_like(grid.counts, dtype=bool)
+        for mu, _ in fits.values():
+            informative &= np.isfinite(mu)
+        informative &= np.fmax.reduce([m for m, _ in fits.values()]) >= 1.0
+
+        alphas: dict[str, float] = {}
+        modes: dict[str, str] = {}
+        n_used: dict[str, int] = {}
+        for j, theme in enumerate(grid.themes):
+            best: tuple[float, str, float, int] | None = None
+            for c, (mu, base) in fits.items():
+                a, n = calibrated_alpha(
+                    grid.counts[:, j], mu[:, j], base[:, j], level=self.calibration_level
+                )
+                rows = informative[:, j]
+                if not np.isfinite(a) or n < self.min_history_periods or not rows.any():
+                    continue
+                a = max(a, self.alpha_floor)
+                ll = nb_logpmf(
+                    grid.counts[rows, j], mu[rows, j], a + 1.0 / (base[rows, j] + 1.0)
+                ).mean()
+                if best is None or ll > best[0] + 1e-9:
+                    best = (float(ll), c, a, n)
+            if best is not None:
+                _, modes[theme], alphas[theme], n_used[theme] = best
+        self.alpha_ = alphas
+        self.baseline_ = modes
+        # a theme without enough history borrows the typical theme's overdispersion, and the most
+        # conservative baseline
+        self.alpha_default_ = (
+            float(np.median(list(alphas.values()))) if alphas else max(0.1, self.alpha_floor)
+        )
+        self.baseline_default_ = "max" if "max" in candidates else candidates[0]
+        self.themes_ = grid.themes.copy()
+        self.n_periods_ = len(grid.periods)
+        self.history_periods_ = n_used
+        self.fitted_span_ = (grid.periods[0], grid.periods[-1])
+        chosen = pd.Series(list(modes.values()), dtype=object).value_counts().to_dict()
+        log.info(
+            "emerging: fitted %d themes over %d periods (median alpha %.3f, baselines %s)",
+            len(alphas),
+            len(grid.periods),
+            self.alpha_default_,
+            chosen,
+        )
+        return self
+
+    def _modes_for(self, themes: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        return np.array(
+            [self.baseline_.get(t, self.baseline_default_) for t in themes], dtype=object
+        )
+
+    def _alpha_for(self, themes: np.ndarray) -> np.ndarray:
+        return np.array([self.alpha_.get(t, self.alpha_default_) for t in themes], dtype=float)
+
+    # -- scoring ------------------------------------------------------------------------------
+    def score(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Every covered theme x period with its count, expected count, ratio and p-value.
+
+        No FDR adjustment and no filtering: this is the raw material of ``detect`` (whose windows are
+        a slice of it) and of dashboards. Columns: window_start, window_end, theme_id, count, total,
+        baseline, ratio, p_value.
+        """
+        self._check_fitted()
+        frame = self._prepare(df)
+        grid = _grid(frame["period"], frame["theme_id"], self._freq())
+        mu, base, covered, _ = self._expected(grid)
+        alpha = self._alpha_for(grid.themes)[None, :] + 1.0 / (base + 1.0)
+        ok = np.isfinite(mu)
+        p = np.full(mu.shape, np.nan)
+        p[ok] = nb_sf(grid.counts[ok], mu[ok], np.broadcast_to(alpha, mu.shape)[ok])
+        t, k = np.nonzero(ok)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = grid.counts[t, k] / mu[t, k]
+        return pd.DataFrame(
+            {
+                "window_start": grid.periods.start_time[t],
+                "window_end": (grid.periods + 1).start_time[t],
+                "theme_id": grid.themes[k],
+                "count": grid.counts[t, k].astype(np.int64),
+                "total": grid.totals[t].astype(np.int64),
+                "baseline": mu[t, k],
+                "ratio": ratio,
+                "p_value": p[t, k],
+            }
+        )
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "alpha_"):
+            raise RuntimeError("EmergingDetector is not fitted; call fit(df) first")
+
+    # -- detect -------------------------------------------------------------------------------
+    def detect(
+        self,
+        df: pd.DataFrame,
+        as_of: Any = None,
+        *,
+        theme_labels: Mapping[Any, str] | None = None,
+    ) -> pd.DataFrame:
+        """Alerts for the last ``windows`` periods up to ``as_of`` (default: the newest record).
+
+        The last window is the whole period that contains ``as_of``; later records are ignored.
+
+        ``df`` must hold the history as well as the windows: the baseline is computed from it.
+        ``theme_labels`` maps theme_id to a readable label (else a ``theme_label`` column, else the id).
+        Returns one row per alert with ``ALERT_COLUMNS``, strongest first (q-value, then ratio).
+        """
+        self._check_fitted()
+        self._validate()
+        frame = self._prepare(df)
+        if frame.empty:
+            return _empty_alerts()
+        freq = self._freq()
+        if as_of is not None:
+            last = _utc_naive(pd.Series([as_of])).iloc[0].to_period(freq)
+            frame = frame[frame["period"] <= last]
+            if frame.empty:
+                return _empty_alerts()
+        else:
+            last = frame["period"].max()
+        first = last - (self.windows - 1)
+        span = (frame["period"].min(), last)
+        grid = _grid(frame["period"], frame["theme_id"], freq, span=span)
+        tw = np.arange(len(grid.periods))[grid.periods >= first]
+        mu, base, covered, _ = self._expected(grid)
+
+        tests: list[pd.DataFrame] = []
+        # theme-level tests (surge / new_theme)
+        alpha_k = self._alpha_for(grid.themes)
+        hist = grid.counts[: tw[0]].sum(axis=0) if len(tw) else np.zeros(len(grid.themes))
+        upto = grid.counts[: tw[-1] + 1].sum(axis=0) if len(tw) else hist
+        with np.errstate(divide="ignore", invalid="ignore"):
+            is_new = (upto > 0) & (hist <= self.new_theme_max_history * upto)
+        city_ratio = np.full(mu.shape, np.nan)
+        for t in tw:
+            if not covered[t]:
+                continue
+            m = mu[t]
+            y = grid.counts[t]
+            a = alpha_k + 1.0 / (base[t] + 1.0)
+            p = nb_sf(y, m, a)
+            city_ratio[t] = y / m
+            tests.append(
+                pd.DataFrame(
+                    {
+                        "t": t,
+                        "theme_id": grid.themes,
+                        "area": None,
+                        "kind": np.where(is_new, "new_theme", "surge"),
+                        "count": y,
+                        "baseline": m,
+                        "p_value": p,
+                    }
+                )
+            )
+        if self.by_area and "area" in frame.columns and len(tw):
+            area_tests = self._area_tests(frame, grid, tw, covered, mu, alpha_k, is_new)
+            if area_tests is not None:
+                tests.append(area_tests)
+        if not tests:
+            return _empty_alerts()
+        res = pd.concat(tests, ignore_index=True)
+        res = res[np.isfinite(res["baseline"].to_numpy(dtype=float))]
+        # Two BH families: city-level tests (surge, new_theme) and theme x area tests. One joint
+        # family would let the many small area tests (themes x areas) drown the city-level ones.
+        res["q_value"] = np.nan
+        for is_area in (False, True):
+            fam = (res["kind"] == "area_surge").to_numpy() == is_area
+            res.loc[fam, "q_value"] = benjamini_hochberg(res.loc[fam, "p_value"].to_numpy(dtype=float))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            res["ratio"] = res["count"] / res["baseline"]
+        hit = (
+            (res["q_value"] <= self.fdr)
+            & (res["ratio"] >= self.min_ratio)
+            & (res["count"] >= self.min_count)
+        )
+        log.info(
+            "emerging: %d tests over %d windows, %d alerts", len(res), len(tw), int(hit.sum())
+        )
+        alerts = res[hit].copy()
+        if alerts.empty:
+            return _empty_alerts()
+        alerts["window_start"] = grid.periods.start_time[alerts["t"].to_numpy()]
+        alerts["window_end"] = (grid.periods + 1).start_time[alerts["t"].to_numpy()]
+        alerts["period"] = freq
+        alerts["count"] = alerts["count"].astype(np.int64)
+        alerts["theme_label"] = self._labels(df, alerts["theme_id"], theme_labels)
+        alerts["examples"] = self._examples(df, frame, grid, alerts)
+        alerts = alerts.sort_values(["q_value", "ratio"], ascending=[True, False], kind="stable")
+        return alerts[ALERT_COLUMNS].reset_index(drop=True)
+
+    def _area_tests(
+        self,
+        frame: pd.DataFrame,
+        grid: _Grid,
+        tw: np.ndarray,
+        covered: np.ndarray,
+        mu_city: np.ndarray,
+        alpha_k: np.ndarray,
+        is_new: np.ndarray,
+    ) -> pd.DataFrame | None:
+        withArea = frame[frame["area"].notna()]
+        if withArea.empty:
+            return None
+        vol = withArea["area"].value_counts()
+        areas = [a for a in vol.index if vol[a] >= self.min_area_volume]
+        if len(areas) < 2:
+            return None  # one area is the whole city: nothing to compare with
+        out: list[pd.DataFrame] = []
+        span = (grid.periods[0], grid.periods[-1])
+        for area in sorted(areas, key=str):
+            sub = withArea[withArea["area"] == area]
+            g = _grid(sub["period"], sub["theme_id"], self._freq(), themes=grid.themes, span=span)
+            share, base = _baseline_arrays(
+                g.periods,
+                g.counts,
+                g.totals,
+                covered,
+                mode=self._modes_for(grid.themes),
+                **self._baseline_kwargs(),
+            )
+            for t in tw:
+                if not covered[t] or g.totals[t] <= 0:
+                    continue
+                m = share[t] * g.totals[t]
+                y = g.counts[t]
+                # beyond the theme's change in the rest of the city: a city-wide surge is one alert
+                rest_y = grid.counts[t] - y
+                rest_mu = mu_city[t] - m
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    rest_ratio = np.where(rest_mu > 0, rest_y / rest_mu, 1.0)
+                m = m * np.maximum(1.0, np.nan_to_num(rest_ratio, nan=1.0))
+                a = alpha_k + 1.0 / (base[t] + 1.0)
+                p = nb_sf(y, m, a)
+                keep = ~is_new  # a brand-new theme is reported once, as new_theme
+                out.append(
+                    pd.DataFrame(
+                        {
+                            "t": t,
+                            "theme_id": grid.themes[keep],
+                            "area": area,
+                            "kind": "area_surge",
+                            "count": y[keep],
+                            "baseline": m[keep],
+                            "p_value": p[keep],
+                        }
+                    )
+                )
+        return pd.concat(out, ignore_index=True) if out else None
+
+    def _labels(
+        self, df: pd.DataFrame, theme_ids: pd.Series, labels: Mapping[Any, str] | None
+    ) -> list[str]:
+        mapping: dict[str, str] = {}
+        if "theme_label" in df.columns:
+            pairs = pd.DataFrame(
+                {"k": _theme_key(df["theme_id"]), "v": df["theme_label"]}
+            ).dropna()
+            mapping.update(pairs.drop_duplicates("k").set_index("k")["v"].astype(str).to_dict())
+        if labels:
+            mapping.update({str(k): str(v) for k, v in labels.items()})
+        return [mapping.get(t, t) for t in theme_ids]
+
+    def _examples(
+        self, df: pd.DataFrame, frame: pd.DataFrame, grid: _Grid, alerts: pd.DataFrame
+    ) -> list[list[str]]:
+        """Up to ``max_examples`` texts of the alert's theme [and area] in its window, newest first."""
+        if "text" not in df.columns or self.max_examples <= 0:
+            return [[] for _ in range(len(alerts))]
+        texts = df["text"].reindex(frame.index)
+        out: list[list[str]] = []
+        for row in alerts.itertuples():
+            sel = (frame["theme_id"] == row.theme_id) & (frame["period"] == grid.periods[row.t])
+            if row.area is not None and "area" in frame.columns:
+                sel &= frame["area"] == row.area
+            idx = frame.index[sel.to_numpy()]
+            order = frame.loc[idx].sort_values(["ts", "record_id"], ascending=False).index
+            chosen = texts.loc[order].dropna().astype(str)
+            out.append(chosen[chosen.str.strip() != ""].head(self.max_examples).tolist())
+        return out
+
+
+def _empty_alerts() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in ALERT_COLUMNS})
+
+
+def alerts_for_store(alerts: pd.DataFrame, run_id: str) -> pd.DataFrame:
+    """Alerts shaped like the store's ``emerging`` table (examples as JSON text)."""
+    import json
+
+    out = alerts.copy()
+    out.insert(0, "run_id", run_id)
+    out["examples"] = [json.dumps(list(e)) for e in out["examples"]]
+    return out

@@ -1,0 +1,122 @@
+"""FastAPI dependencies: the process state, the store, the caller, filters and paging."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Query, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import APIKeyHeader, HTTPBearer
+
+from analyzer.config import Settings
+from analyzer.queries import Filters, Page
+from analyzer.store import Store
+from api.schemas import MAX_SHORT
+from api.security import Principal
+from api.state import AppState
+
+# Declared for the OpenAPI document (the "Authorize" button); the gateway does the real check.
+_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
+_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="the API key")
+
+
+def get_state(request: Request) -> AppState:
+    return request.app.state.civicpulse
+
+
+def get_store(state: Annotated[AppState, Depends(get_state)]) -> Store:
+    return state.store
+
+
+def get_settings(state: Annotated[AppState, Depends(get_state)]) -> Settings:
+    return state.settings
+
+
+def principal(request: Request) -> Principal:
+    found = getattr(request.state, "principal", None)
+    if found is None:  # only if the gateway is missing: refuse rather than guess
+        raise HTTPException(401, "an API key is required")
+    return found
+
+
+def require_key(
+    request: Request,
+    _b: Annotated[object, Security(_bearer)] = None,
+    _h: Annotated[object, Security(_header)] = None,
+) -> Principal:
+    """A route that writes: the gateway has already refused callers without a valid key; this
+    repeats the check so that a route can never be reached without one."""
+    who = principal(request)
+    if who.key_id is None:
+        raise HTTPException(401, "an API key is required", headers={"WWW-Authenticate": "Bearer"})
+    return who
+
+
+def optional_key(
+    request: Request,
+    _b: Annotated[object, Security(_bearer)] = None,
+    _h: Annotated[object, Security(_header)] = None,
+) -> Principal:
+    return principal(request)
+
+
+def _start(value: date | datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.combine(value, time.min, tzinfo=UTC)
+
+
+def _end(value: date | datetime | None) -> datetime | None:
+    """``until`` as a date includes that whole day; as a date-time it is an exclusive bound."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.combine(value + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+ShortQuery = Annotated[str | None, Query(max_length=MAX_SHORT)]
+
+
+def filters(
+    source: ShortQuery = None,
+    since: Annotated[
+        datetime | date | None, Query(description="inclusive; a date or an ISO date-time")
+    ] = None,
+    until: Annotated[
+        datetime | date | None,
+        Query(description="a date includes that day; a date-time is an exclusive bound"),
+    ] = None,
+    area: ShortQuery = None,
+    category: ShortQuery = None,
+) -> Filters:
+    start, end = _start(since), _end(until)
+    if start and end and start >= end:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", "until"),
+                    "msg": "'until' must be after 'since'",
+                    "type": "value_error",
+                }
+            ]
+        )
+    return Filters(source=source, since=start, until=end, area=area, category=category)
+
+
+def page(
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> Page:
+    return Page(limit=limit, offset=offset)
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+StoreDep = Annotated[Store, Depends(get_store)]
+FiltersDep = Annotated[Filters, Depends(filters)]
+PageDep = Annotated[Page, Depends(page)]
+KeyDep = Annotated[Principal, Depends(require_key)]
+CallerDep = Annotated[Principal, Depends(optional_key)]

@@ -1,0 +1,134 @@
+"""API keys: made by ``civicpulse apikey create``, stored only as a hash, checked on every request.
+
+A key looks like ``cp_<key id>.<secret>``. The key id (12 hex characters) is public: it names
+the key in logs, rate limits and ``apikey list``. The secret has 256 bits of entropy, so a plain
+SHA-256 of the whole key is enough to make a stolen table useless (a slow password hash buys
+nothing here and would cost every request); comparison is constant-time.
+
+No web framework here: the CLI and the API both use this module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from analyzer.errors import InputError
+from analyzer.store import Store
+
+PREFIX = "cp_"
+_KEY_RE = re.compile(r"^cp_([0-9a-f]{12})\.([A-Za-z0-9_-]{32,128})$")
+MAX_NAME_CHARS = 100
+# A verified key is trusted for this long without a store lookup; revoking through this module
+# clears the cache at once, and the CLI cannot revoke while the server holds the store.
+CACHE_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    key_id: str
+    name: str
+
+
+def hash_key(key: str) -> str:
+    return "sha256$" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def parse_key(key: str) -> str | None:
+    """The key id of a well-formed key, else None (malformed keys never reach the store)."""
+    m = _KEY_RE.match(key.strip()) if key else None
+    return m.group(1) if m else None
+
+
+def create_key(store: Store, name: str) -> tuple[str, ApiKey]:
+    """A new key: returns the full key (shown once, never stored) and its public record."""
+    name = " ".join((name or "").split())
+    if not name:
+        raise InputError("--name must not be empty", column="name")
+    if len(name) > MAX_NAME_CHARS:
+        raise InputError(f"--name is longer than {MAX_NAME_CHARS} characters", column="name")
+    key_id = secrets.token_hex(6)
+    key = f"{PREFIX}{key_id}.{secrets.token_urlsafe(32)}"
+    store.execute(
+        "INSERT INTO api_keys (key_id, name, key_hash, created_at, revoked) "
+        "VALUES (?, ?, ?, current_timestamp, false)",
+        [key_id, name, hash_key(key)],
+    )
+    _cache.clear()
+    return key, ApiKey(key_id, name)
+
+
+def list_keys(store: Store) -> list[dict[str, Any]]:
+    df = store.query_df(
+        "SELECT key_id, name, strftime(created_at, '%Y-%m-%dT%H:%M:%SZ') AS created_at, revoked "
+        "FROM api_keys ORDER BY created_at, key_id"
+    )
+    return [
+        {"key_id": r.key_id, "name": r.name, "created_at": r.created_at, "revoked": bool(r.revoked)}
+        for r in df.itertuples(index=False)
+    ]
+
+
+def revoke_key(store: Store, key_id: str) -> bool:
+    """Revoke by key id (or by the full key); True when a live key was revoked."""
+    key_id = parse_key(key_id) or key_id.strip()
+    live = store.query_df(
+        "SELECT count(*) AS n FROM api_keys WHERE key_id = ? AND NOT revoked", [key_id]
+    )["n"].iloc[0]
+    if not live:
+        return False
+    store.execute("UPDATE api_keys SET revoked = true WHERE key_id = ?", [key_id])
+    _cache.clear()
+    return True
+
+
+class _VerifiedCache:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[str, tuple[float, ApiKey]] = {}
+
+    def get(self, digest: str) -> ApiKey | None:
+        with self._lock:
+            hit = self._items.get(digest)
+            if hit is None or hit[0] < time.monotonic():
+                self._items.pop(digest, None)
+                return None
+            return hit[1]
+
+    def put(self, digest: str, key: ApiKey) -> None:
+        with self._lock:
+            if len(self._items) > 10_000:  # bounded: only real keys get here, but be safe
+                self._items.clear()
+            self._items[digest] = (time.monotonic() + CACHE_SECONDS, key)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_cache = _VerifiedCache()
+
+
+def verify_key(store: Store, key: str) -> ApiKey | None:
+    """The key's record when it is well formed, known, not revoked and its hash matches."""
+    key_id = parse_key(key)
+    if key_id is None:
+        return None
+    digest = hash_key(key.strip())
+    cached = _cache.get(digest)
+    if cached is not None:
+        return cached
+    df = store.query_df(
+        "SELECT name, key_hash FROM api_keys WHERE key_id = ? AND NOT revoked", [key_id]
+    )
+    if df.empty or not hmac.compare_digest(str(df["key_hash"].iloc[0]), digest):
+        return None
+    found = ApiKey(key_id, str(df["name"].iloc[0]))
+    _cache.put(digest, found)
+    return found

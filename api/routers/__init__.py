@@ -1,0 +1,1 @@
+"""One router per resource, all mounted by ``api.app.create_app``."""

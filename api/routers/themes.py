@@ -1,0 +1,80 @@
+"""Themes: the list with size, growth and sentiment; one theme in depth; renames and merges."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Query
+
+from analyzer import queries
+from api.deps import FiltersDep, KeyDep, PageDep, StoreDep
+from api.schemas import (
+    MAX_SHORT,
+    ErrorOut,
+    MapOut,
+    ThemeDetail,
+    ThemeEdit,
+    ThemeList,
+    ThemeMerge,
+    ThemeRename,
+)
+
+router = APIRouter(prefix="/v1", tags=["themes"])
+
+ThemeId = Annotated[str, Path(min_length=1, max_length=MAX_SHORT)]
+NOT_FOUND = {404: {"model": ErrorOut, "description": "no such theme"}}
+
+
+@router.get("/themes", response_model=ThemeList)
+def list_themes(
+    store: StoreDep,
+    filters: FiltersDep,
+    page: PageDep,
+    sort: Literal["size", "growth", "sentiment", "label"] = "size",
+    order: Literal["asc", "desc"] = "desc",
+) -> ThemeList:
+    """Top-level themes with records under the filters; merged themes are folded into their
+    target and renamed ones show their new label."""
+    out = queries.list_themes(store, filters, page, sort=sort, descending=order == "desc")
+    return ThemeList(**out, limit=page.limit, offset=page.offset)
+
+
+@router.get("/themes/{theme_id}", response_model=ThemeDetail, responses=NOT_FOUND)
+def theme_detail(theme_id: ThemeId, store: StoreDep, filters: FiltersDep) -> ThemeDetail:
+    """Label, keywords, sub-themes, weekly series, areas, representative examples and lineage.
+    A theme merged into another answers with the theme it was merged into."""
+    try:
+        return ThemeDetail(**queries.theme_detail(store, theme_id, filters))
+    except queries.ThemeNotFoundError:
+        raise HTTPException(404, f"no theme {theme_id!r}") from None
+
+
+@router.patch("/themes/{theme_id}", response_model=ThemeEdit, responses=NOT_FOUND)
+def rename_theme(theme_id: ThemeId, body: ThemeRename, store: StoreDep, _key: KeyDep) -> ThemeEdit:
+    """Rename a theme; the name is kept across analysis runs."""
+    try:
+        return ThemeEdit(**queries.rename_theme(store, theme_id, body.label))
+    except queries.ThemeNotFoundError:
+        raise HTTPException(404, f"no theme {theme_id!r}") from None
+
+
+@router.post("/themes/{theme_id}/merge", response_model=ThemeEdit, responses=NOT_FOUND)
+def merge_theme(theme_id: ThemeId, body: ThemeMerge, store: StoreDep, _key: KeyDep) -> ThemeEdit:
+    """Merge this theme into ``into`` (same level); kept across analysis runs."""
+    try:
+        return ThemeEdit(**queries.merge_themes(store, theme_id, body.into))
+    except queries.ThemeNotFoundError as exc:
+        raise HTTPException(404, f"no theme {exc.theme_id!r}") from None
+
+
+@router.get("/projection", response_model=MapOut)
+def projection(
+    store: StoreDep,
+    filters: FiltersDep,
+    theme_id: Annotated[str | None, Query(max_length=MAX_SHORT)] = None,
+    limit: Annotated[int, Query(ge=1, le=20_000)] = 5000,
+) -> MapOut:
+    """Points of the 2-D theme map stored by the last analysis (a deterministic sample)."""
+    from dataclasses import replace
+
+    return MapOut(**queries.projection(store, replace(filters, theme_id=theme_id), limit=limit))

@@ -1,0 +1,472 @@
+"""Pydantic models for every request and response of the API.
+
+Text fields are length-limited here so that an oversized field is a 422 naming its path, long before
+it reaches a model. Response models list exactly what may leave the service: redacted text only.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+MAX_TEXT_CHARS = 10_000
+MAX_TAG_TEXTS = 1_000
+MAX_RECORDS_PER_POST = 1_000
+MAX_SHORT = 200
+
+Short = Annotated[str, StringConstraints(max_length=MAX_SHORT)]
+NonEmptyShort = Annotated[str, StringConstraints(min_length=1, max_length=MAX_SHORT)]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS)]
+Lat = Annotated[float, Field(ge=-90, le=90)]
+Lon = Annotated[float, Field(ge=-180, le=180)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+class ErrorOut(BaseModel):
+    detail: str
+    code: str
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    path: str
+    msg: str
+    type: str
+
+
+class ValidationErrorOut(BaseModel):
+    detail: list[FieldError]
+    code: Literal["validation_error"] = "validation_error"
+
+
+# -- health ----------------------------------------------------------------------------------
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    status: Literal["ready", "not_ready"]
+    store: str
+    tagger: str
+    records: int | None = None
+
+
+# -- tagging ---------------------------------------------------------------------------------
+
+
+class TagItem(Strict):
+    text: Text
+    lat: Lat | None = None
+    lon: Lon | None = None
+    created_at: datetime | None = Field(
+        None, description="when the request was made; with lat/lon, enables duplicate detection"
+    )
+
+
+class TagRequest(Strict):
+    """Either ``text`` (one request) or ``texts`` (up to 1,000: strings, or objects with a
+    location and time)."""
+
+    text: Text | None = None
+    texts: list[Text | TagItem] | None = Field(None, min_length=1, max_length=MAX_TAG_TEXTS)
+    lat: Lat | None = None
+    lon: Lon | None = None
+    created_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> TagRequest:
+        if (self.text is None) == (self.texts is None):
+            raise ValueError("give exactly one of 'text' or 'texts'")
+        if self.texts is not None and (self.lat, self.lon, self.created_at) != (None, None, None):
+            raise ValueError("with 'texts', give lat/lon/created_at per item")
+        return self
+
+    def items(self) -> list[TagItem]:
+        if self.text is not None:
+            return [TagItem(text=self.text, lat=self.lat, lon=self.lon, created_at=self.created_at)]
+        return [t if isinstance(t, TagItem) else TagItem(text=t) for t in self.texts or []]
+
+
+class Alternative(BaseModel):
+    label: str
+    probability: float
+
+
+class Duplicate(BaseModel):
+    record_id: str
+    similarity: float | None = None
+    distance_m: float | None = None
+    created_at: datetime | None = None
+
+
+class TagResult(BaseModel):
+    label: str | None
+    confidence: float
+    needs_review: bool
+    alternatives: list[Alternative]
+    possible_new_category: bool = False
+    duplicates: list[Duplicate] | None = Field(
+        None, description="likely repeats of open requests; null when no location/time was given"
+    )
+
+
+class TagResponse(BaseModel):
+    model: str
+    results: list[TagResult]
+
+
+# -- themes ----------------------------------------------------------------------------------
+
+
+class ThemeSummary(BaseModel):
+    theme_id: str
+    label: str
+    original_label: str | None
+    keywords: list[str]
+    level: int | None
+    parent_id: str | None
+    size: int
+    recent_count: int
+    previous_count: int
+    growth: float | None = Field(description="(last 28 days - 28 days before) / 28 days before")
+    sentiment: float | None
+    merged_from: list[str]
+    subtheme_count: int = 0
+    run_id: str | None
+
+
+class ThemeList(BaseModel):
+    items: list[ThemeSummary]
+    total: int
+    limit: int
+    offset: int
+    assigned: int
+    period_end: datetime | None
+
+
+class SubTheme(BaseModel):
+    theme_id: str
+    label: str
+    keywords: list[str]
+    size: int
+    sentiment: float | None
+
+
+class WeekPoint(BaseModel):
+    week: datetime | None
+    count: int
+    sentiment: float | None
+
+
+class Breakdown(BaseModel):
+    key: str
+    count: int
+    sentiment: float | None = None
+
+
+class RecordOut(BaseModel):
+    id: str | None
+    source: str | None
+    text: str = Field(description="redacted text")
+    created_at: datetime | None
+    updated_at: datetime | None
+    category: str | None
+    status: str | None
+    lat: float | None
+    lon: float | None
+    area: str | None
+    theme_id: str | None
+    theme_label: str | None
+    subtheme_id: str | None
+    subtheme_label: str | None
+    sentiment: str | None
+    sentiment_score: float | None
+    score: float | None = Field(None, description="similarity to q (similarity search only)")
+
+
+class LineageEvent(BaseModel):
+    run_id: str | None
+    theme_id: str
+    event: str
+    related: list[str]
+    at: datetime | None
+
+
+class ThemeDetail(ThemeSummary):
+    status: str
+    first_seen_run: str | None
+    requested_id: str
+    period_end: datetime | None
+    subthemes: list[SubTheme]
+    series: list[WeekPoint]
+    areas: list[Breakdown]
+    categories: list[Breakdown]
+    sources: list[Breakdown]
+    examples: list[RecordOut]
+    lineage: list[LineageEvent]
+
+
+class ThemeRename(Strict):
+    label: NonEmptyShort
+
+
+class ThemeMerge(Strict):
+    into: NonEmptyShort
+
+
+class ThemeEdit(BaseModel):
+    theme_id: str
+    label: str | None = None
+    merged_into: str | None = None
+
+
+class MapPoint(BaseModel):
+    record_id: str
+    x: float
+    y: float
+    theme_id: str | None
+    theme_label: str | None
+    subtheme_id: str | None
+    text: str
+
+
+class MapOut(BaseModel):
+    points: list[MapPoint]
+    total: int
+    sampled: bool
+
+
+# -- emerging --------------------------------------------------------------------------------
+
+
+class Alert(BaseModel):
+    theme_id: str | None
+    theme_label: str | None
+    kind: str | None
+    period: str | None
+    window_start: datetime | None
+    window_end: datetime | None
+    area: str | None
+    count: int
+    baseline: float | None
+    ratio: float | None
+    p_value: float | None
+    q_value: float | None
+    examples: list[str]
+
+
+class AlertList(BaseModel):
+    items: list[Alert]
+    total: int
+    limit: int
+    offset: int
+    run_id: str | None
+
+
+# -- records ---------------------------------------------------------------------------------
+
+
+class RecordList(BaseModel):
+    items: list[RecordOut]
+    total: int
+    limit: int
+    offset: int
+    mode: Literal["filter", "text", "similarity"]
+
+
+AttrValue = Annotated[str, StringConstraints(max_length=1000)] | int | float | bool | None
+
+
+class RecordIn(Strict):
+    """One record as a city system sends it; dates and coordinates are checked by ingest, and a row
+    that fails comes back in ``rejects`` with its reason instead of failing the whole batch."""
+
+    id: Annotated[str, StringConstraints(min_length=1, max_length=MAX_SHORT)] | None = None
+    text: Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)]
+    source: Annotated[str, StringConstraints(min_length=1, max_length=50)] = "api"
+    created_at: Annotated[str, StringConstraints(max_length=64)] | None = None
+    updated_at: Annotated[str, StringConstraints(max_length=64)] | None = None
+    category: Short | None = None
+    status: Annotated[str, StringConstraints(max_length=50)] | None = None
+    lat: float | None = None
+    lon: float | None = None
+    area: Short | None = None
+    attributes: dict[Short, AttrValue] | None = Field(None, max_length=50)
+
+
+class RecordsIn(Strict):
+    records: list[RecordIn] = Field(min_length=1, max_length=MAX_RECORDS_PER_POST)
+
+
+class RejectOut(BaseModel):
+    index: int = Field(description="0-based position in the posted list")
+    id: str | None
+    column: str | None
+    reason: str
+
+
+class RecordsResult(BaseModel):
+    loaded: int
+    rejected: int
+    ids: list[str]
+    rejects: list[RejectOut]
+
+
+# -- corrections -----------------------------------------------------------------------------
+
+
+class CorrectionIn(Strict):
+    text: Text
+    label: NonEmptyShort
+    record_id: NonEmptyShort | None = None
+
+
+class CorrectionOut(BaseModel):
+    id: str
+    label: str
+    known_label: bool = Field(description="whether the active tagger knows this label")
+
+
+# -- stats -----------------------------------------------------------------------------------
+
+
+class SourceCount(BaseModel):
+    source: str
+    count: int
+    first: datetime | None
+    last: datetime | None
+
+
+class KeyCount(BaseModel):
+    key: str
+    count: int
+
+
+class RunOut(BaseModel):
+    run_id: str
+    kind: str | None
+    status: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    progress: float
+    message: str | None
+    manifest: dict[str, Any]
+
+
+class StatsOut(BaseModel):
+    records: int
+    assigned: int
+    sources: list[SourceCount]
+    categories: list[KeyCount]
+    areas: list[KeyCount]
+    sentiment: list[KeyCount]
+    series: list[WeekPoint]
+    rejects: int
+    reject_reasons: list[KeyCount]
+    themes: int
+    subthemes: int
+    alerts: int
+    corrections: int
+    last_run: RunOut | None
+
+
+# -- runs ------------------------------------------------------------------------------------
+
+
+class AnalyzeIn(Strict):
+    refit: bool = Field(False, description="re-fit every source's themes instead of updating them")
+
+
+class AnalyzeAccepted(BaseModel):
+    run_id: str
+    status: str
+    url: str
+
+
+class RunList(BaseModel):
+    items: list[RunOut]
+
+
+# -- Open311 GeoReport v2 --------------------------------------------------------------------
+
+
+class Open311Error(BaseModel):
+    code: int
+    description: str
+
+
+class Open311Service(BaseModel):
+    service_code: str
+    service_name: str
+    description: str
+    metadata: bool = False
+    type: Literal["realtime", "batch", "blackbox"] = "realtime"
+    keywords: str = ""
+    group: str = ""
+
+
+class Open311RequestIn(BaseModel):
+    """GeoReport v2 POST fields. Personal fields (email, names, phone) are accepted for
+    compatibility and discarded: CivicPulse never stores them."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    api_key: Annotated[str, StringConstraints(max_length=MAX_SHORT)] | None = None
+    jurisdiction_id: Short | None = None
+    service_code: Short | None = None
+    lat: Lat | None = None
+    long: Lon | None = None
+    address_string: Annotated[str, StringConstraints(max_length=500)] | None = None
+    address_id: Short | None = None
+    email: Short | None = None
+    device_id: Short | None = None
+    account_id: Short | None = None
+    first_name: Short | None = None
+    last_name: Short | None = None
+    phone: Short | None = None
+    description: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    media_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class Open311Created(BaseModel):
+    service_request_id: str
+    service_notice: str | None = None
+    account_id: str | None = None
+    # Extensions: how the service code was chosen.
+    service_code: str
+    service_code_source: Literal["client", "tagger"]
+    confidence: float | None = None
+    needs_review: bool | None = None
+
+
+class Open311Request(BaseModel):
+    service_request_id: str
+    status: Literal["open", "closed"]
+    status_notes: str | None = None
+    service_name: str | None = None
+    service_code: str | None = None
+    description: str | None = Field(None, description="redacted text")
+    agency_responsible: str | None = None
+    service_notice: str | None = None
+    requested_datetime: datetime | None = None
+    updated_datetime: datetime | None = None
+    expected_datetime: datetime | None = None
+    address: str | None = None
+    address_id: str | None = None
+    zipcode: str | None = None
+    lat: float | None = None
+    long: float | None = None
+    media_url: str | None = None
+
+
+DateOrDatetime = date | datetime

@@ -1,0 +1,315 @@
+"""Process-wide state of the API: the one Store (the store's single writer), the tagger, the rate
+limiter and the background analysis runner.
+
+DuckDB allows one writing process per file, and a connection must not be used by two threads at
+once: the API therefore opens exactly one ``Store`` and every access goes through its lock (the
+Store's own helpers take it). Threadpool routes are safe because of that lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analyzer.config import Settings
+from analyzer.errors import InputError
+from analyzer.store import Store
+from api.ratelimit import RateLimiter
+
+log = logging.getLogger("civicpulse.api")
+
+
+class TaggerUnavailableError(RuntimeError):
+    """No usable tagger bundle (not trained yet, or refused): tagging answers 503."""
+
+
+class AnalysisBusyError(RuntimeError):
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        super().__init__(f"analysis run {run_id} is still running")
+
+
+def service_code(label: str) -> str:
+    """A stable, URL-safe Open311 service code for a category label ("Illegal Parking" ->
+    "illegal-parking")."""
+    return re.sub(r"[^0-9a-z]+", "-", label.strip().lower()).strip("-") or "other"
+
+
+class MicroBatcher:
+    """Runs ``fn`` on one worker thread over batches gathered from concurrent callers.
+
+    With 16 clients on 2 cores, running the model once per request makes them contend for the
+    cores and pay the per-call overhead 16 times; gathering whatever is waiting into one call
+    amortises that overhead and keeps the model single-threaded from Python's side.
+    """
+
+    def __init__(self, fn: Callable[[list[str]], list[dict[str, Any]]], max_batch: int = 64):
+        self.fn = fn
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[tuple[list[str], Future[list[dict[str, Any]]]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._thread = threading.Thread(target=self._loop, name="tagger-batcher", daemon=True)
+        self._thread.start()
+
+    def submit(self, texts: list[str]) -> Future[list[dict[str, Any]]]:
+        fut: Future[list[dict[str, Any]]] = Future()
+        self._queue.put((texts, fut))
+        return fut
+
+    async def run(self, texts: list[str]) -> list[dict[str, Any]]:
+        return await asyncio.wrap_future(self.submit(texts))
+
+    def close(self) -> None:
+        self._queue.put(None)
+
+    def _loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            size = len(item[0])
+            while size < self.max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)
+                    break
+                batch.append(nxt)
+                size += len(nxt[0])
+            texts = [t for ts, _ in batch for t in ts]
+            try:
+                rows = self.fn(texts)
+            except Exception as exc:  # handed to every waiting caller
+                for _, fut in batch:
+                    fut.set_exception(exc)
+                continue
+            pos = 0
+            for ts, fut in batch:
+                fut.set_result(rows[pos : pos + len(ts)])
+                pos += len(ts)
+
+
+def _rows(out: Any) -> list[dict[str, Any]]:
+    if isinstance(out, pd.DataFrame):
+        return out.to_dict("records")
+    return [dict(r) if not isinstance(r, dict) else r for r in out]
+
+
+def _alternatives(value: Any) -> list[dict[str, Any]]:
+    out = []
+    if isinstance(value, dict):
+        value = list(value.items())
+    for alt in value if isinstance(value, (list, tuple, np.ndarray)) else []:
+        if isinstance(alt, dict):
+            label = alt.get("label")
+            prob = alt.get("probability", alt.get("confidence", alt.get("score")))
+        else:
+            label, prob = alt[0], alt[1]
+        if label is not None and prob is not None:
+            out.append({"label": str(label), "probability": round(float(prob), 4)})
+    return out
+
+
+def normalise_prediction(row: dict[str, Any]) -> dict[str, Any]:
+    """One tagger output row in the API's shape (the tagger may return a frame or dicts)."""
+    label = row.get("predicted_label")
+    label = None if label is None or (isinstance(label, float) and np.isnan(label)) else str(label)
+    return {
+        "label": label,
+        "confidence": round(float(row.get("confidence") or 0.0), 4),
+        "needs_review": bool(row.get("needs_review", True)),
+        "alternatives": _alternatives(row.get("alternatives")),
+        "possible_new_category": bool(row.get("possible_new_category", False)),
+    }
+
+
+class TaggerService:
+    """The active tagger (Settings.tagger_model), loaded once, shared by all requests."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.folder = Path(settings.tagger_model)
+        self.embed_backend = settings.embed_backend
+        self._lock = threading.Lock()
+        self._tagger: Any = None
+        self._error: str | None = None
+        self._batcher: MicroBatcher | None = None
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._tagger is not None:
+                return self._tagger
+            try:
+                from analyzer.tagging import load_tagger
+
+                # Supervised or zero-shot, whichever the bundle holds.
+                self._tagger = load_tagger(self.folder, embed_backend=self.embed_backend)
+            except ImportError:
+                self._error = "the tagging module is not installed"
+            except InputError as exc:
+                self._error = exc.one_line()
+            except (OSError, ValueError, KeyError) as exc:
+                self._error = f"{self.folder}: {type(exc).__name__}"
+            if self._tagger is None:
+                raise TaggerUnavailableError(self._error or "no tagger")
+            self._error = None
+            self._batcher = MicroBatcher(self._predict_rows)
+            return self._tagger
+
+    def status(self) -> str:
+        try:
+            self._load()
+        except TaggerUnavailableError as exc:
+            return f"unavailable: {exc}"
+        return "ok"
+
+    @property
+    def model_name(self) -> str:
+        return self.folder.name
+
+    def categories(self) -> list[dict[str, str]]:
+        """The tagger's categories (name, description), in its own order."""
+        tagger = self._load()
+        names: Sequence[Any] | None = None
+        value = getattr(tagger, "classes_", None)
+        if value is not None and len(value):
+            names = list(value)
+        # A zero-shot tagger carries its categories' descriptions (an Open311 services list).
+        descriptions: dict[str, str] = {}
+        for cat in getattr(tagger, "categories", None) or []:
+            if isinstance(cat, dict):
+                name = str(cat.get("name") or cat.get("service_name") or "")
+                if name and cat.get("description"):
+                    descriptions[name] = str(cat["description"])
+        if names is None:
+            raise TaggerUnavailableError("the tagger lists no categories")
+        return [
+            {"name": str(n), "description": descriptions.get(str(n), str(n))}
+            for n in names
+            if str(n).strip()
+        ]
+
+    def _predict_rows(self, texts: list[str]) -> list[dict[str, Any]]:
+        rows = _rows(self._tagger.predict_detailed(texts))
+        return [normalise_prediction(r) for r in rows]
+
+    async def predict(self, texts: list[str]) -> list[dict[str, Any]]:
+        self._load()
+        assert self._batcher is not None
+        return await self._batcher.run(texts)
+
+    def predict_sync(self, texts: list[str]) -> list[dict[str, Any]]:
+        self._load()
+        assert self._batcher is not None
+        return self._batcher.submit(texts).result()
+
+    def warm(self) -> None:
+        """Load the model and run it once, so the first real request pays for neither."""
+        try:
+            self.predict_sync(["warm-up: the street light on the corner is out"])
+        except TaggerUnavailableError:
+            pass
+        except Exception as exc:  # a failed warm-up shows on the first request
+            log.warning(
+                "tagger warm-up failed", extra={"event": "warm", "error": type(exc).__name__}
+            )
+
+    def close(self) -> None:
+        if self._batcher is not None:
+            self._batcher.close()
+
+
+class AnalysisRunner:
+    """At most one background analysis at a time; its progress is in the ``runs`` table."""
+
+    def __init__(self, app_state: AppState) -> None:
+        self.app_state = app_state
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._run_id: str | None = None
+
+    def busy(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, *, refit: bool, key_id: str | None) -> str:
+        with self._lock:
+            if self.busy():
+                raise AnalysisBusyError(self._run_id or "")
+            run_id = time.strftime("%Y%m%d-%H%M%S-", time.gmtime()) + uuid.uuid4().hex[:6]
+            store = self.app_state.store
+            # The row exists before the thread starts, so GET /v1/runs/{id} never 404s in between.
+            store.start_run(run_id, "analyze", {"requested_by_key": key_id, "refit": refit})
+            store.update_run(run_id, message="queued")
+            self._run_id = run_id
+            self._thread = threading.Thread(
+                target=self._run, args=(run_id, refit), name=f"analysis-{run_id}", daemon=True
+            )
+            self._thread.start()
+            return run_id
+
+    def _run(self, run_id: str, refit: bool) -> None:
+        store = self.app_state.store
+        try:
+            from analyzer.pipeline import run_analysis
+
+            run_analysis(store, self.app_state.settings, run_id=run_id, refit=refit)
+            log.info("analysis done", extra={"event": "analysis", "run_id": run_id})
+        except Exception as exc:  # recorded on the run; the thread must not die loud
+            log.error(
+                "analysis failed",
+                extra={"event": "analysis", "run_id": run_id, "error": type(exc).__name__},
+            )
+            message = exc.one_line() if isinstance(exc, InputError) else type(exc).__name__
+            # If the store itself failed there is nothing more to record.
+            with contextlib.suppress(Exception):
+                store.update_run(run_id, status="failed", message=f"failed: {message}"[:300])
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
+class AppState:
+    """Everything one API process shares; the store opens on first use (or at startup)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.limiter = RateLimiter(settings.rate_limit_per_minute)
+        self.tagger = TaggerService(settings)
+        self.analysis = AnalysisRunner(self)
+        self._store: Store | None = None
+        self._store_lock = threading.Lock()
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            with self._store_lock:
+                if self._store is None:
+                    self._store = Store(self.settings.store_path)
+        return self._store
+
+    def close(self) -> None:
+        self.tagger.close()
+        if self.analysis.busy():
+            # Closing the connection under a running analysis could corrupt its write; the
+            # process is exiting, and the analysis' transaction is rolled back on restart.
+            return
+        if self._store is not None:
+            self._store.close()
+            self._store = None
