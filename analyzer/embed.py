@@ -106,6 +106,10 @@ class Embedder:
         self.device = device
         self.model_path_, base_id, self.weights_sha256_ = resolve_model(model)
         self.model_id = base_id if backend == "torch" else f"{base_id}+{backend}"
+        if backend == "onnx":  # fp32 and int8 give different vectors: keep their caches apart
+            from analyzer.fast_embed import model_id_suffix
+
+            self.model_id += model_id_suffix()
         self._encoder: Callable[[list[str]], np.ndarray] | None = None
 
     @property

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -73,7 +72,7 @@ _SUPPORTED_MODULES = {
 
 
 def cache_root() -> Path:
-    """Folder holding built ONNX models: ``$CIVICPULSE_CACHE/onnx`` or ``~/.cache/civicpulse/onnx``."""
+    """Where built models live: ``$CIVICPULSE_CACHE/onnx``, else ``~/.cache/civicpulse/onnx``."""
     env = os.environ.get(CACHE_ENV)
     if env:
         base = Path(env).expanduser()
@@ -90,13 +89,14 @@ def default_quant() -> str:
 
 
 def model_id_suffix(quant: str | None = None) -> str:
-    """What sets this backend's vectors apart in a model id (vectors differ per mode), e.g. "-int8"."""
+    """Model-id suffix for a mode, e.g. "-int8": modes give different vectors, so distinct ids."""
     return f"-{_check_quant(quant or default_quant())}"
 
 
 def _check_quant(quant: str) -> str:
     if quant not in QUANT_MODES:
-        raise ValueError(f"unknown ONNX quantisation mode {quant!r} (one of {', '.join(QUANT_MODES)})")
+        modes = ", ".join(QUANT_MODES)
+        raise ValueError(f"unknown ONNX quantisation mode {quant!r} (one of {modes})")
     return quant
 
 
@@ -146,7 +146,7 @@ def verify_built(folder: Path, source_sha: str, quant: str) -> str | None:
             return f"manifest {key} is {manifest.get(key)!r}, expected {value!r}"
     digest = sha256_file(model_file)
     if digest != manifest.get("onnx_sha256"):
-        return f"{model_file} sha256 {digest[:12]} does not match the manifest (corrupt or truncated)"
+        return f"{model_file}: sha256 {digest[:12]} does not match the manifest (corrupt?)"
     return None
 
 
@@ -156,7 +156,7 @@ def _build_lock(folder: Path) -> Iterator[None]:
     folder.mkdir(parents=True, exist_ok=True)
     try:
         import fcntl
-    except ImportError:  # pragma: no cover - not POSIX: the atomic rename alone still protects readers
+    except ImportError:  # pragma: no cover - not POSIX; the atomic rename still protects readers
         yield
         return
     with open(folder / ".lock", "w") as fh:
@@ -179,7 +179,7 @@ class BuiltModel:
 def ensure_model(
     model_path: Path | None = None, quant: str | None = None, *, force: bool = False
 ) -> BuiltModel:
-    """Path of the verified ONNX model for ``model_path`` (packaged model by default), built if needed."""
+    """The verified ONNX model for ``model_path`` (default: the packaged one), built if needed."""
     model_path = Path(model_path) if model_path else packaged_model_path()
     quant = _check_quant(quant or default_quant())
     source_sha = source_sha256(model_path)
@@ -241,20 +241,27 @@ def read_model_config(model_path: Path) -> dict[str, Any]:
 
 def _build(model_path: Path, quant: str, source_sha: str, folder: Path) -> None:
     cfg = read_model_config(model_path)
+    try:
+        import onnx  # noqa: F401 - the fusion and quantisation tools need it; inference does not
+    except ImportError:
+        raise ModelBundleError(
+            "building the ONNX model needs the onnx package (pip install onnx==1.23.2)"
+        ) from None
     folder.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     # A sibling temporary folder: same file system, so os.replace below is an atomic rename.
     tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=folder.parent))
     try:
-        raw = tmp / "raw.onnx"
-        _export(model_path, raw)
-        fused = tmp / "fused.onnx"
-        fusion = _fuse(raw, fused, cfg)
         final = tmp / MODEL_FILE
         if quant == "int8":
-            _quantise(fused, final)
+            # Quantise the verified float32 build rather than export twice.
+            base = ensure_model(model_path, "fp32")
+            fusion = base.manifest["fused_operators"]
+            _quantise(base.path, final)
         else:
-            fused.replace(final)
+            raw = tmp / "raw.onnx"
+            _export(model_path, raw)
+            fusion = _fuse(raw, final, cfg)
         manifest = {
             "source": str(model_path),
             "source_sha256": source_sha,
@@ -357,7 +364,11 @@ def _fuse(raw: Path, out: Path, cfg: dict[str, Any]) -> dict[str, int]:
     stats = {k: int(v) for k, v in optimised.get_fused_operator_statistics().items() if v}
     if stats.get("Attention", 0) != cfg["num_layers"]:
         # Still correct, only slower; say so rather than fail.
-        log.warning("ONNX attention fusion matched %s of %s layers", stats.get("Attention", 0), cfg["num_layers"])
+        log.warning(
+            "ONNX attention fusion matched %s of %s layers",
+            stats.get("Attention", 0),
+            cfg["num_layers"],
+        )
     optimised.save_model_to_file(str(out), use_external_data_format=False)
     return stats
 
@@ -424,7 +435,7 @@ class OnnxEncoder:
         self.chunk_size = max(chunk_size, self.batch_size)
         self.threads = threads or default_threads()
         tok = Tokenizer.from_file(str(tokenizer_file))
-        # tokenizer.json ships with fixed padding to 128 and truncation at 128; sentence-transformers
+        # tokenizer.json ships with fixed padding and truncation at 128; sentence-transformers
         # truncates at max_seq_length and pads per batch, so do the same.
         tok.no_padding()
         tok.enable_truncation(max_length=max_seq_length)
@@ -434,6 +445,9 @@ class OnnxEncoder:
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # Idle pool threads sleep instead of spinning: on a shared machine spinning steals cores
+        # from other work, and batches here are long enough that wake-up latency is noise.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(
             str(self.model_file), options, providers=["CPUExecutionProvider"]
         )
@@ -444,7 +458,8 @@ class OnnxEncoder:
         # Chunks bound the memory held by tokenizer output on very large inputs; bucketing inside
         # a chunk of a few thousand texts is nearly as tight as over the whole input.
         for start in range(0, len(texts), self.chunk_size):
-            chunk = [t if isinstance(t, str) else "" for t in texts[start : start + self.chunk_size]]
+            part = texts[start : start + self.chunk_size]
+            chunk = [t if isinstance(t, str) else "" for t in part]
             out[start : start + len(chunk)] = self._encode_chunk(chunk)
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
@@ -461,8 +476,11 @@ class OnnxEncoder:
         while start < len(order):
             # Sorted ascending, so the last row of a candidate batch is its padded length.
             stop = min(start + self.batch_size, len(order))
-            while stop - start > 1 and (stop - start) * int(lengths[order[stop - 1]]) > self.max_batch_tokens:
+            while (stop - start) * int(lengths[order[stop - 1]]) > self.max_batch_tokens:
+                # Strictly shrinks (budget // width < rows here) and stops at one row.
                 stop = start + max(1, self.max_batch_tokens // int(lengths[order[stop - 1]]))
+                if stop - start == 1:
+                    break
             batches.append(order[start:stop])
             start = stop
         return batches
@@ -521,7 +539,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if name == "build":
             cmd.add_argument("--force", action="store_true", help="rebuild even if verified")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # The quantiser logs every tensor at INFO on the root logger; only this module's lines matter.
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    log.setLevel(logging.INFO)
     model_path = Path(args.model) if args.model else packaged_model_path()
     quants = list(QUANT_MODES) if args.quant == "all" else [args.quant or default_quant()]
     status = 0

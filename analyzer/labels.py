@@ -7,10 +7,11 @@ Each theme (a "class") is described by a sample of its member texts. Candidate t
 - 1–3-grams of adjacent content lemmas (no stopwords, numbers, punctuation or placeholders such as
   ``[NAME]``), which feed the keywords.
 
-Terms are scored with c-TF-IDF (term frequency within a class times ``log(1 + A / f_t)``, where A is the
-average number of terms per class and f_t the term's frequency over all classes), so boilerplate that
-every theme shares, e.g. 311 intake phrases like "additional details", sinks. A label is the best noun
-chunk, optionally "A / B" with a second, non-overlapping one; labels are made unique among siblings.
+Terms are scored with c-TF-IDF (term frequency within a class times ``log(1 + A / f_t)``, where A
+is the average number of terms per class and f_t the term's frequency over all classes), so
+boilerplate that every theme shares, e.g. 311 intake phrases like "additional details", sinks. A
+label is the best noun chunk, optionally "A / B" with a second, non-overlapping one; labels are
+made unique among siblings.
 """
 
 from __future__ import annotations
@@ -42,15 +43,75 @@ _KEY_VALUE = re.compile(r"^\s*([^:?|]{2,80}?)\s*(?:\?\s*:?|:)\s*(.*)$", re.DOTAL
 # ones) yet never make a useful label.
 INTAKE_TERMS = frozenset(
     {
-        "constituent", "caller", "clr", "cls", "cst", "customer", "user", "complaint", "complain",
-        "complaining", "case",
-        "detail", "details", "comment", "comments", "additional", "please", "thank", "thanks",
-        "report", "reports", "reported", "reporting", "state", "states", "stated", "stating",
-        "say", "says", "said", "call", "called", "request", "requests", "requesting", "ask",
-        "asked", "asking", "need", "needs", "provide", "available", "enter", "entered", "see",
-        "visit", "know", "like", "would", "could", "also", "get", "go", "want", "unknown",
-        "information", "info", "issue", "problem", "nature", "specific", "location", "other",
-        "seeclickfix", "http", "https", "com", "www", "address",
+        "constituent",
+        "caller",
+        "clr",
+        "cls",
+        "cst",
+        "customer",
+        "user",
+        "complaint",
+        "complain",
+        "complaining",
+        "case",
+        "detail",
+        "details",
+        "comment",
+        "comments",
+        "additional",
+        "please",
+        "thank",
+        "thanks",
+        "report",
+        "reports",
+        "reported",
+        "reporting",
+        "state",
+        "states",
+        "stated",
+        "stating",
+        "say",
+        "says",
+        "said",
+        "call",
+        "called",
+        "request",
+        "requests",
+        "requesting",
+        "ask",
+        "asked",
+        "asking",
+        "need",
+        "needs",
+        "provide",
+        "available",
+        "enter",
+        "entered",
+        "see",
+        "visit",
+        "know",
+        "like",
+        "would",
+        "could",
+        "also",
+        "get",
+        "go",
+        "want",
+        "unknown",
+        "information",
+        "info",
+        "issue",
+        "problem",
+        "nature",
+        "specific",
+        "location",
+        "other",
+        "seeclickfix",
+        "http",
+        "https",
+        "com",
+        "www",
+        "address",
     }
 )
 
@@ -58,9 +119,35 @@ INTAKE_TERMS = frozenset(
 # and after redaction an address is a placeholder anyway.
 GENERIC_TERMS = frozenset(
     {
-        "minute", "minutes", "hour", "hours", "day", "days", "week", "weeks", "month", "months",
-        "year", "years", "today", "yesterday", "tomorrow", "monday", "tuesday", "wednesday",
-        "thursday", "friday", "saturday", "sunday", "st", "ave", "rd", "blvd", "usa", "pm", "am",
+        "minute",
+        "minutes",
+        "hour",
+        "hours",
+        "day",
+        "days",
+        "week",
+        "weeks",
+        "month",
+        "months",
+        "year",
+        "years",
+        "today",
+        "yesterday",
+        "tomorrow",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "st",
+        "ave",
+        "rd",
+        "blvd",
+        "usa",
+        "pm",
+        "am",
     }
 )
 
@@ -69,8 +156,27 @@ GENERIC_TERMS = frozenset(
 # forms ("Type of vehicle", "License plate number", "Color").
 _WEAK_HEADS = frozenset(
     {
-        "area", "thing", "lot", "time", "someone", "anyone", "people", "way", "one", "type", "kind",
-        "number", "name", "color", "colour", "make", "model", "state", "location", "street", "date",
+        "area",
+        "thing",
+        "lot",
+        "time",
+        "someone",
+        "anyone",
+        "people",
+        "way",
+        "one",
+        "type",
+        "kind",
+        "number",
+        "name",
+        "color",
+        "colour",
+        "make",
+        "model",
+        "state",
+        "location",
+        "street",
+        "date",
     }
 )
 
@@ -85,8 +191,8 @@ class ThemeLabel:
 
 @dataclass
 class DocTerms:
-    """Candidate terms of one text: lemma keys of noun chunks (in the text, and in its template field
-    names) and of n-grams."""
+    """Candidate terms of one text: lemma keys of noun chunks (in the text, and in its template
+    field names) and of n-grams."""
 
     chunks: list[tuple[str, ...]]
     grams: list[tuple[str, ...]]
@@ -129,7 +235,9 @@ def split_fields(text: str) -> list[tuple[str | None, str]]:
     return out
 
 
-def find_template_keys(texts: Sequence[str], min_share: float = 0.002, min_count: int = 3) -> set[str]:
+def find_template_keys(
+    texts: Sequence[str], min_share: float = 0.002, min_count: int = 3
+) -> set[str]:
     """Field names of intake templates: "keys" that recur across many texts of this corpus.
 
     "Make of the abandoned car:" heads hundreds of Boston phone-intake records, while "gas leak:" at
@@ -149,10 +257,11 @@ def clean_for_labels(
     """Text as the labeller reads it, and the character spans of template field names in it.
 
     Placeholders and URLs go. A template key is kept once per text but marked: its noun chunk may
-    label a theme ("Make of the abandoned car" -> "abandoned car") while its words never become keywords
+    label a theme ("Make of the abandoned car" -> "abandoned car") while its words never become
+    keywords
     (they would make every templated theme about "color" or "license plate"). Values stay ("Blocking
-    hydrant"). The first ``max_chars`` characters keep labelling fast; a resident's subject is almost
-    always near the start.
+    hydrant"). The first ``max_chars`` characters keep labelling fast; a resident's subject is
+    almost always near the start.
     """
     text = _URL.sub(" ", _PLACEHOLDER.sub(" ", text or ""))
     keys = template_keys or set()
@@ -223,8 +332,8 @@ def extract_terms(
         spans = doc.noun_chunks if has_parser else _pos_chunks(doc)
         for span in spans:
             toks = [t for t in span if _is_content(t)]
-            # keep the contiguous tail that ends in the head noun: "the broken street light" -> "broken
-            # street light"; a chunk whose head is a stopword or intake word is dropped
+            # keep the contiguous tail that ends in the head noun: "the broken street light" ->
+            # "broken street light"; a chunk whose head is a stopword or intake word is dropped
             if not toks or toks[-1].i != span.root.i or toks[-1].pos_ not in {"NOUN", "PROPN"}:
                 continue
             while len(toks) > 1 and toks[0].i + len(toks) - 1 != toks[-1].i:
@@ -232,10 +341,14 @@ def extract_terms(
             toks = toks[-4:]
             key = tuple(_lemma(t) for t in toks)
             from_key = bool(in_key[toks[-1].i])
-            if key[-1] in _WEAK_HEADS and (len(key) == 1 or from_key):
-                continue
-            (key_chunks if from_key else chunks).append(key)
-            surfaces.setdefault(key, Counter())[" ".join(t.lower_ for t in toks)] += 1
+            # "broken street light" also supports "street light" and "light": a phrase's shorter
+            # tails are counted so that variants pool their evidence
+            for start in range(len(toks)):
+                tail = key[start:]
+                if tail[-1] in _WEAK_HEADS and (len(tail) == 1 or from_key):
+                    continue
+                (key_chunks if from_key else chunks).append(tail)
+                surfaces.setdefault(tail, Counter())[" ".join(t.lower_ for t in toks[start:])] += 1
         grams: list[tuple[str, ...]] = []
         run: list[Any] = []
         for tok in [*doc, None]:
@@ -325,17 +438,20 @@ def describe_classes(
     second_ratio: float = 0.8,
     second_coverage: float = 0.25,
     min_docs: int = 2,
+    min_doc_share: float = 0.05,
     boilerplate_share: float = 0.5,
     use_template_keys: bool = True,
 ) -> list[ThemeLabel]:
     """Label and keywords for each class (a list of indices into ``table.docs``).
 
-    A term must occur in at least ``min_docs`` texts of a class to describe it (one resident's odd phrase
-    is not a theme); terms present in more than ``boilerplate_share`` of the classes are dropped when
-    there are at least four classes. The second phrase joins the label ("A / B") when it scores at least
+    A term must occur in at least ``min_docs`` texts and ``min_doc_share`` of the texts of a class
+    to describe it (one resident's odd phrase, or one street named in three texts, is not a theme);
+    terms present in more than ``boilerplate_share`` of the classes are dropped when there are at
+    least four classes. The second phrase joins the label ("A / B") when it scores at least
     ``second_ratio`` of the first, occurs in at least ``second_coverage`` of the class's texts and
-    shares no word with it. With ``use_template_keys`` the noun chunks of template field names may label
-    a class ("abandoned car"); sub-themes turn it off, since their siblings share the same form.
+    shares no word with it. With ``use_template_keys`` the noun chunks of template field names may
+    label a class ("abandoned car"); sub-themes turn it off, since their siblings share the same
+    form.
     """
     if not classes:
         return []
@@ -352,27 +468,39 @@ def describe_classes(
         return present > boilerplate_share * n_classes
 
     gram_common, chunk_common = common(gram_counts), common(chunk_counts)
-    length_bonus = np.array([1.0 + 0.2 * (min(len(t), 3) - 1) for t in chunk_terms])
+    length_bonus = np.array([1.0 + 0.35 * (min(len(t), 3) - 1) for t in chunk_terms])
     out: list[ThemeLabel] = []
     for c in range(n_classes):
-        need = min(min_docs, max(1, len(classes[c]) // 2))
+        need = max(min_docs, int(np.ceil(min_doc_share * len(classes[c]))))
+        need = min(need, max(1, len(classes[c]) // 2))
         g_ok = (gram_counts.getrow(c).toarray().ravel() >= need) & ~gram_common
         k_ok = (chunk_counts.getrow(c).toarray().ravel() >= need) & ~chunk_common
         keywords: list[tuple[str, ...]] = []
-        shown: set[str] = set()
+        kw_score: list[float] = []
+        g_row = gram_scores.getrow(c)
+        g_scores = dict(zip(g_row.indices.tolist(), g_row.data.tolist(), strict=True))
         for j in _ranked(gram_scores, c, g_ok):
-            key = gram_terms[j]
-            # skip a term whose words are all inside a better-ranked one ("trash" after "trash pickup")
-            if any(set(key) <= set(k) or set(k) <= set(key) for k in keywords):
+            key, score = gram_terms[j], g_scores[j]
+            if any(table.surface(key) == table.surface(k) for k in keywords):
                 continue
-            if table.surface(key) in shown:
+            # a term inside a better-ranked one adds nothing ("trash" after "trash pickup"); a
+            # longer term nearly as strong as a shorter one it contains replaces it ("street light"
+            # > "light")
+            if any(set(key) <= set(k) for k in keywords):
                 continue
-            shown.add(table.surface(key))
+            inside = [i for i, k in enumerate(keywords) if set(k) < set(key)]
+            if inside:
+                i = inside[0]
+                if score >= 0.8 * kw_score[i]:
+                    keywords[i], kw_score[i] = key, score
+                continue
             keywords.append(key)
+            kw_score.append(score)
             if len(keywords) >= n_keywords:
                 break
-        # a longer phrase says more ("missed trash pickup" over "trash"): up to 3 words, each extra word
-        # is worth 20% of score, enough to break near-ties without letting rare long phrases win
+        # a longer phrase says more ("flat tire" over "tire"): up to 3 words, each extra word is
+        # worth 35% of score; shorter tails always count at least as often, so this only breaks
+        # near-ties
         chunk_scores_c = chunk_scores.getrow(c).multiply(length_bonus[None, :]).tocsr()
         chunk_rank = _ranked(chunk_scores_c, 0, k_ok)
         chunk_row = chunk_scores_c
@@ -401,21 +529,25 @@ def describe_classes(
 def make_unique(labels: Sequence[ThemeLabel], fallback: str = "theme") -> list[str]:
     """Labels made unique within one group of siblings by adding the next unused keyword.
 
-    "street light" twice becomes "street light (pole)" and "street light (outage)"; an empty label takes
-    the first keyword, or ``fallback`` when a theme has none.
+    "street light" twice becomes "street light (pole)" and "street light (outage)"; an empty label
+    takes the first keyword, or ``fallback`` when a theme has none.
     """
     names = [lab.label or (lab.keywords[0] if lab.keywords else fallback) for lab in labels]
     final = list(names)
-    counts = Counter(names)
+    dups: dict[str, list[int]] = {}
     for i, name in enumerate(names):
-        if counts[name] == 1:
+        dups.setdefault(name, []).append(i)
+    for name, idx in dups.items():
+        if len(idx) == 1:
             continue
         words = set(name.replace("/", " ").split())
-        extra = next(
-            (k for k in labels[i].keywords if not set(k.split()) <= words and k != name), None
-        )
-        if extra:
-            final[i] = f"{name} ({extra})"
+        for i in idx:
+            # prefer a keyword the other look-alikes do not have: it is what sets this one apart
+            others = {k for j in idx if j != i for k in labels[j].keywords[:5]}
+            usable = [k for k in labels[i].keywords if not set(k.split()) <= words and k != name]
+            extra = next((k for k in usable if k not in others), usable[0] if usable else None)
+            if extra:
+                final[i] = f"{name} ({extra})"
     # a last resort when keywords could not separate them: number the remaining duplicates
     seen: Counter[str] = Counter()
     totals = Counter(final)

@@ -216,8 +216,15 @@ def _write_sentiment(con: Any, rows: pd.DataFrame) -> None:
 # -- themes ------------------------------------------------------------------------------------
 
 
+# Theme ids are letters + number ("REQ0007", sub-theme "REQ0007.03"): one letter prefix per source.
+SOURCE_PREFIXES = {"311": "REQ", "survey": "SRV", "engagement": "ENG"}
+
+
 def _source_prefix(source: str) -> str:
-    return "".join(ch for ch in source.lower() if ch.isalnum()) or "src"
+    if source in SOURCE_PREFIXES:
+        return SOURCE_PREFIXES[source]
+    letters = "".join(ch for ch in source.upper() if "A" <= ch <= "Z")
+    return (letters[:3] or "SRC") + "X"
 
 
 def _themes(
@@ -239,7 +246,7 @@ def _themes(
         prefix = _source_prefix(str(source))
         sub = records.iloc[idx].reset_index(drop=True)
         emb = vectors[idx]
-        prev_src = previous[previous["theme_id"].str.startswith(prefix + "-")]
+        prev_src = previous[previous["theme_id"].str.match(rf"^{prefix}\d")]
         known = prev_assign[prev_assign["record_id"].isin(sub["id"])]
         new_share = 1.0 - (len(known) / max(len(sub), 1))
         if len(sub) < MIN_RECORDS_FOR_THEMES:
@@ -250,7 +257,7 @@ def _themes(
         else:
             meta = sub[["source", "area", "category"]].copy()
             meta["sentiment"] = sub["id"].map(dict(zip(sentiment["record_id"], sentiment["score"], strict=True)))
-            model = ThemeModel(seed=settings.seed)
+            model = ThemeModel(seed=settings.seed, id_prefix=prefix)
             model.fit(emb, sub["text"].tolist(), meta=meta)
             res = _fitted_to_rows(model, sub, emb, prefix, prev_src, prev_assign, run_id, match_themes, store)
             out["per_source"][str(source)] = {"mode": "refit", **res["summary"]}
@@ -297,14 +304,13 @@ def _fitted_to_rows(
             prev_members.setdefault(r.theme_id, set()).add(r.record_id)
         if r.subtheme_id:
             prev_members.setdefault(r.subtheme_id, set()).add(r.record_id)
-    next_counter = _next_counter(store, prefix)
     id_map, lineage = match_themes(
         prev_themes,
         current,
-        prev_members=prev_members,
-        cur_members=cur_members,
-        id_prefix=f"{prefix}-T",
-        next_counter=next_counter,
+        prev_members,
+        cur_members,
+        used_ids=_used_ids(store, prefix),
+        prefix=prefix,
     )
     themes = []
     for th in current:
@@ -338,7 +344,7 @@ def _fitted_to_rows(
         }
     )
     lin = [
-        {"run_id": run_id, "theme_id": ev["theme_id"], "event": ev["event"], "related": json.dumps(ev.get("related", []))}
+        {"run_id": run_id, "theme_id": ev.theme_id, "event": ev.event, "related": json.dumps(list(ev.related))}
         for ev in lineage
     ]
     n_top = sum(1 for t in themes if t["level"] == 1)
@@ -347,24 +353,18 @@ def _fitted_to_rows(
         "n_top": n_top,
         "n_sub": len(themes) - n_top,
         "unassigned_share": round(float(np.mean([t is None for t in top_ids])), 4),
-        "lineage": pd.Series([e["event"] for e in lineage]).value_counts().to_dict() if lineage else {},
+        "lineage": pd.Series([e.event for e in lineage]).value_counts().to_dict() if lineage else {},
     }
     return {"themes": themes, "assignments": assignments, "lineage": lin, "summary": summary}
 
 
-def _next_counter(store: Store, prefix: str) -> int:
-    """Next free theme number for this source: ids are never reused, retired ones included."""
-    ids = store.query_df(
-        "SELECT theme_id FROM themes WHERE theme_id LIKE ? UNION SELECT theme_id FROM theme_lineage "
-        "WHERE theme_id LIKE ?",
-        [f"{prefix}-T%", f"{prefix}-T%"],
-    )["theme_id"]
-    nums = []
-    for tid in ids:
-        head = tid[len(prefix) + 2 :].split(".")[0]
-        if head.isdigit():
-            nums.append(int(head))
-    return (max(nums) + 1) if nums else 1
+def _used_ids(store: Store, prefix: str) -> list[str]:
+    """Every id ever issued for this source (retired ones included), so none is reused."""
+    return store.query_df(
+        "SELECT theme_id FROM themes WHERE regexp_matches(theme_id, ?) UNION "
+        "SELECT theme_id FROM theme_lineage WHERE regexp_matches(theme_id, ?)",
+        [f"^{prefix}[0-9]", f"^{prefix}[0-9]"],
+    )["theme_id"].tolist()
 
 
 def _theme_from_row(r: Any) -> Any:
@@ -375,28 +375,43 @@ def _theme_from_row(r: Any) -> Any:
         parent_id=r.parent_id,
         level=int(r.level),
         label=r.label,
-        keywords=tuple(json.loads(r.keywords or "[]")),
+        keywords=list(json.loads(r.keywords or "[]")),
         size=int(r.size),
-        examples=tuple(json.loads(r.examples or "[]")),
+        examples=list(json.loads(r.examples or "[]")),
         breakdown=json.loads(r.breakdown or "{}"),
         sentiment=r.sentiment,
         centroid=decode_vectors([r.centroid])[0],
     )
 
 
+# A new text joins an existing sub-theme only if it is at least this similar to its centroid;
+# farther ones stay unassigned until the next re-fit.
+MIN_CENTROID_COSINE = 0.35
+
+
+def assign_to_centroids(
+    embeddings: np.ndarray, centroids: np.ndarray, min_cosine: float = MIN_CENTROID_COSINE
+) -> np.ndarray:
+    """Index of the nearest centroid (cosine) per row, -1 where none is close enough."""
+    if len(embeddings) == 0 or len(centroids) == 0:
+        return np.full(len(embeddings), -1, dtype=int)
+    c = centroids / np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+    sims = embeddings @ c.T
+    best = sims.argmax(axis=1)
+    best[sims[np.arange(len(best)), best] < min_cosine] = -1
+    return best
+
+
 def _assign_incrementally(
     sub: pd.DataFrame, emb: np.ndarray, prev_src: pd.DataFrame, known: pd.DataFrame, run_id: str
 ) -> dict[str, Any]:
     """New records join the nearest existing sub-theme (and its parent); themes keep their ids."""
-    from analyzer.themes import assign_to_centroids
-
     new_mask = ~sub["id"].isin(known["record_id"]).to_numpy()
     subs = prev_src[prev_src["level"] == 2].reset_index(drop=True)
     parent_of = dict(zip(subs["theme_id"], subs["parent_id"], strict=True))
     centroids = decode_vectors(subs["centroid"].tolist())
     nearest = assign_to_centroids(emb[new_mask], centroids)
     sub_ids = [subs["theme_id"][i] if i >= 0 else None for i in nearest]
-    old_xy = known.set_index("record_id")
     assignments = pd.DataFrame(
         {
             "record_id": sub.loc[new_mask, "id"].to_numpy(),
@@ -407,7 +422,6 @@ def _assign_incrementally(
             "run_id": run_id,
         }
     )
-    del old_xy
     themes = []
     for r in prev_src.itertuples(index=False):
         extra = int(

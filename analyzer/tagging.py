@@ -1,21 +1,21 @@
-"""Tag incoming requests with the city's service categories, say how sure, and route the unsure ones.
+"""Tag incoming requests with the city's service categories, say how sure, route the unsure ones.
 
 Two taggers with the same output:
 
 - ``Tagger``: supervised, for a city with labelled history. One linear model (LinearSVC) over word
-  TF-IDF, character TF-IDF and sentence embeddings side by side, its scores turned into probabilities
-  by a temperature fitted on out-of-fold predictions.
+  TF-IDF, character TF-IDF and sentence embeddings side by side, its scores turned into
+  probabilities by a temperature fitted on out-of-fold predictions.
 - ``ZeroShotTagger``: for a city with no history. Categories are names and descriptions (an Open311
   services list, say), matched to requests by embedding similarity.
 
-Both give ``predict_detailed`` rows: predicted_label, confidence, needs_review, alternatives (top three
-labels with probabilities), possible_new_category. ``needs_review`` is set when the confidence (margin
-for zero-shot) is below a threshold chosen on validation data so that auto-accepted tags reach a target
-precision. Both save to and load from model bundles (``analyzer.bundle``: NumPy arrays and JSON, with
-a manifest of sha256 digests; never a pickle).
+Both give ``predict_detailed`` rows: predicted_label, confidence, needs_review, alternatives (top
+three labels with probabilities), possible_new_category. ``needs_review`` is set when the confidence
+(the similarity margin for zero-shot) is below a threshold chosen on validation data so that
+auto-accepted tags reach a target precision. Both save to and load from model bundles
+(``analyzer.bundle``: NumPy arrays and JSON with a manifest of sha256 digests; never a pickle).
 
-Feedback: ``record_correction`` stores a (redacted) text with its right label; ``retrain`` fits a new
-Tagger on the history plus the stored corrections, which weigh more than a history row.
+Feedback: ``record_correction`` stores a (redacted) text with its right label; ``retrain`` fits a
+new Tagger on the history plus the stored corrections, which weigh more than a history row.
 """
 
 from __future__ import annotations
@@ -48,11 +48,13 @@ __all__ = [
     "Tagger",
     "ZeroShotTagger",
     "choose_threshold",
+    "class_centroids",
     "expected_calibration_error",
     "load_corrections",
     "load_tagger",
     "record_correction",
     "retrain",
+    "time_split",
     "training_data_hash",
 ]
 
@@ -76,10 +78,8 @@ def softmax(scores: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def expected_calibration_error(
-    proba: np.ndarray, y_true: np.ndarray, n_bins: int = 15
-) -> float:
-    """ECE of the top-label confidence: sum over equal-width bins of |accuracy - confidence| x share.
+def expected_calibration_error(proba: np.ndarray, y_true: np.ndarray, n_bins: int = 15) -> float:
+    """Expected calibration error: sum over equal-width bins of |accuracy - confidence| x share.
 
     ``y_true`` holds class indices into the columns of ``proba``.
     """
@@ -132,8 +132,28 @@ def training_data_hash(texts: Sequence[str], labels: Sequence[str]) -> str:
     return h.hexdigest()
 
 
+def time_split(
+    labels: Sequence[str], times: Sequence[Any] | pd.Series, quantile: float = 0.8
+) -> tuple[np.ndarray, np.ndarray]:
+    """Masks (past, later): within each label, rows before its ``quantile`` of time are past.
+
+    Why per label: services do not cover the same years (in Boston "Other" has a gap from 2019-04 to
+    2020-03 and "Unsafe Dangerous Conditions" exists only from 2019-10 to 2020-02), so one cut date
+    for all leaves some label with no later rows or no past rows. Cutting each label at its own
+    quantile keeps every label on both sides, and the later rows strictly later than that label's
+    past: the drift (new templates, new wording) a deployed tagger meets.
+    """
+    t = pd.to_datetime(pd.Series(list(times)), utc=True)
+    lab = pd.Series([str(x) for x in labels])
+    past = np.zeros(len(lab), dtype=bool)
+    for _, idx in lab.groupby(lab).groups.items():
+        ti = t.loc[idx]
+        past[np.asarray(idx)[np.asarray(ti < ti.quantile(quantile))]] = True
+    return past, ~past
+
+
 def _fit_temperature(scores: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> float:
-    """Temperature T minimising the log loss of softmax(scores / T) (one scalar: keeps the ranking)."""
+    """Temperature T minimising the log loss of softmax(scores / T); a scalar keeps the ranking."""
     idx = np.arange(len(y))
     w = np.ones(len(y)) if weight is None else np.asarray(weight, dtype=np.float64)
 
@@ -177,6 +197,7 @@ def _detailed_rows(
     threshold: float,
     novel: np.ndarray,
     top_k: int,
+    blank: np.ndarray,
 ) -> list[dict[str, Any]]:
     order = np.argsort(-proba, axis=1, kind="stable")[:, :top_k]
     rows = []
@@ -186,7 +207,8 @@ def _detailed_rows(
             {
                 "predicted_label": str(classes[best]),
                 "confidence": float(proba[i, best]),
-                "needs_review": bool(review_score[i] < threshold),
+                # An empty text says nothing: a person decides, whatever the scores are.
+                "needs_review": bool(review_score[i] < threshold or blank[i]),
                 "alternatives": [
                     {"label": str(classes[j]), "probability": round(float(proba[i, j]), 4)}
                     for j in order[i]
@@ -197,7 +219,7 @@ def _detailed_rows(
     return rows
 
 
-def _centroids(emb: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
+def class_centroids(emb: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
     cents = np.zeros((n_classes, emb.shape[1]), dtype=np.float32)
     for k in range(n_classes):
         c = emb[y == k].mean(axis=0)
@@ -234,7 +256,7 @@ class Tagger:
     extra_weight:
         Scale of the one-hot block for extra categorical fields (channel, area...).
 
-    The defaults were chosen on the training period of the Boston time split (benchmarks/tagging.py).
+    Defaults were chosen on the training period of the Boston time split (benchmarks/tagging.py).
     """
 
     def __init__(
@@ -337,9 +359,7 @@ class Tagger:
         data = np.full(len(rows), scale, dtype=np.float32)
         return sp.csr_matrix((data, (rows, cols)), shape=(n, len(index)))
 
-    def _features(
-        self, texts: list[str], extra: Extra, embeddings: np.ndarray
-    ) -> sp.csr_matrix:
+    def _features(self, texts: list[str], extra: Extra, embeddings: np.ndarray) -> sp.csr_matrix:
         blocks = [
             self.word_vectorizer_.transform(texts),
             self.char_vectorizer_.transform(texts),
@@ -433,18 +453,24 @@ class Tagger:
             "review_threshold": self.threshold_,
             "target_precision": self.target_precision,
             "auto_accept_share": float(accepted.mean()),
-            "auto_accept_precision": float((pred == y)[accepted].mean()) if accepted.any() else None,
+            "auto_accept_precision": float((pred == y)[accepted].mean())
+            if accepted.any()
+            else None,
             "n_rows": n,
         }
 
         self._fit_linear(X, y, weight)
-        self.centroids_ = _centroids(emb, y, len(self.classes_))
+        self.centroids_ = class_centroids(emb, y, len(self.classes_))
         dist = 1.0 - (emb @ self.centroids_.T).max(axis=1)
         self.novelty_threshold_ = float(np.quantile(dist, self.novelty_quantile))
         self.n_features_ = X.shape[1]
         log.info(
             "tagger fitted: %d rows, %d classes, %d features, T=%.3f, review threshold %.3f",
-            n, len(self.classes_), X.shape[1], self.temperature_, self.threshold_,
+            n,
+            len(self.classes_),
+            X.shape[1],
+            self.temperature_,
+            self.threshold_,
         )
         return self
 
@@ -529,7 +555,7 @@ class Tagger:
         embeddings: np.ndarray | None = None,
         top_k: int = 3,
     ) -> list[dict[str, Any]]:
-        """One dict per text: predicted_label, confidence, needs_review, alternatives, possible_new_category.
+        """Per text: predicted_label, confidence, needs_review, alternatives, possible_new_category.
 
         ``alternatives`` lists the ``top_k`` most probable labels (the prediction first) with their
         calibrated probabilities.
@@ -539,8 +565,9 @@ class Tagger:
         emb = self._embeddings_for(texts, embeddings)
         proba = softmax(self._decision(texts, extra, emb) / self.temperature_)
         novel = self.novelty_distance(emb) > self.novelty_threshold_
+        blank = np.array([not t.strip() for t in texts], dtype=bool)
         return _detailed_rows(
-            proba, self.classes_, proba.max(axis=1), self.threshold_, novel, top_k
+            proba, self.classes_, proba.max(axis=1), self.threshold_, novel, top_k, blank
         )
 
     # -- bundles -------------------------------------------------------------------------------
@@ -584,7 +611,9 @@ class Tagger:
             "embedding_sha256": getattr(self, "embedding_sha256_", None),
             "notes": notes,
         }
-        return save_bundle(folder, kind=TAGGER_KIND, arrays=arrays, documents=documents, manifest=manifest)
+        return save_bundle(
+            folder, kind=TAGGER_KIND, arrays=arrays, documents=documents, manifest=manifest
+        )
 
     @classmethod
     def load(cls, folder: str | Path, *, embed_backend: str | None = None) -> Tagger:
@@ -606,8 +635,12 @@ class Tagger:
             tagger.extra_index_ = {t: i for i, t in enumerate(state["extra_vocabulary"])}
             tagger.n_features_ = int(state["n_features"])
             word, char = tagger._new_vectorizers()
-            tagger.word_vectorizer_ = _restore_vectorizer(word, vocab["word"], bundle.array("word_idf"))
-            tagger.char_vectorizer_ = _restore_vectorizer(char, vocab["char"], bundle.array("char_idf"))
+            tagger.word_vectorizer_ = _restore_vectorizer(
+                word, vocab["word"], bundle.array("word_idf")
+            )
+            tagger.char_vectorizer_ = _restore_vectorizer(
+                char, vocab["char"], bundle.array("char_idf")
+            )
             tagger.coef_ = bundle.array("coef").astype(np.float32)
             tagger.intercept_ = bundle.array("intercept").astype(np.float32)
             tagger.centroids_ = bundle.array("centroids").astype(np.float32)
@@ -620,7 +653,8 @@ class Tagger:
         expected += tagger.centroids_.shape[1]
         if tagger.coef_.shape != (len(tagger.classes_), expected):
             raise ModelBundleError(
-                f"weights have shape {tagger.coef_.shape}; expected ({len(tagger.classes_)}, {expected})",
+                f"weights have shape {tagger.coef_.shape}; "
+                f"expected ({len(tagger.classes_)}, {expected})",
                 file=str(folder),
             )
         return tagger
@@ -646,8 +680,9 @@ def _restore_vectorizer(vec: TfidfVectorizer, terms: list[str], idf: np.ndarray)
 class ZeroShotTagger:
     """Tag by embedding similarity to category descriptions, for a city with no labelled history.
 
-    ``categories``: dicts with ``name`` (or Open311's ``service_name``), ``description`` and optionally
-    ``keywords`` (a string or list) and ``examples`` (texts whose embeddings join the description's).
+    ``categories``: dicts with ``name`` (or Open311's ``service_name``), ``description`` and
+    optionally ``keywords`` (a string or list) and ``examples`` (texts whose embeddings join the
+    description's).
     Probabilities are a softmax over cosine similarities divided by ``temperature``. A tag needs
     review when the margin between the two most similar categories is below ``margin_threshold``;
     a request whose best similarity is below ``min_similarity`` is a possible new category.
@@ -683,11 +718,11 @@ class ZeroShotTagger:
         text = f"{name}: {desc}" if desc else name
         return f"{text} ({keywords})" if keywords else text
 
-    def fit(self, texts: Sequence[str] | None = None, labels: Sequence[str] | None = None) -> ZeroShotTagger:
+    def fit(
+        self, texts: Sequence[str] | None = None, labels: Sequence[str] | None = None
+    ) -> ZeroShotTagger:
         """Embed the category descriptions; with ``texts`` and ``labels``, also ``calibrate``."""
-        names = [
-            str(c.get("name") or c.get("service_name") or "").strip() for c in self.categories
-        ]
+        names = [str(c.get("name") or c.get("service_name") or "").strip() for c in self.categories]
         if len(names) < 2 or any(not n for n in names) or len(set(names)) != len(names):
             raise InputError("zero-shot tagging needs two or more categories with distinct names")
         from analyzer.embed import get_embedder
@@ -714,7 +749,9 @@ class ZeroShotTagger:
         if not hasattr(self, "prototypes_"):
             self.fit()
 
-    def similarities(self, texts: Sequence[str], *, embeddings: np.ndarray | None = None) -> np.ndarray:
+    def similarities(
+        self, texts: Sequence[str], *, embeddings: np.ndarray | None = None
+    ) -> np.ndarray:
         self._ensure_fitted()
         texts = _as_texts(texts)
         emb = _check_embeddings(embeddings, len(texts))
@@ -744,7 +781,9 @@ class ZeroShotTagger:
         self.min_similarity_ = float(np.quantile(sims.max(axis=1), novelty_quantile))
         return self
 
-    def predict_proba(self, texts: Sequence[str], *, embeddings: np.ndarray | None = None) -> np.ndarray:
+    def predict_proba(
+        self, texts: Sequence[str], *, embeddings: np.ndarray | None = None
+    ) -> np.ndarray:
         return softmax(self.similarities(texts, embeddings=embeddings) / self.temperature_)
 
     def predict(self, texts: Sequence[str], *, embeddings: np.ndarray | None = None) -> np.ndarray:
@@ -759,10 +798,14 @@ class ZeroShotTagger:
         extra: Extra = None,
     ) -> list[dict[str, Any]]:
         """Same rows as ``Tagger.predict_detailed``; review is decided on the similarity margin."""
+        texts = _as_texts(texts)
         sims = self.similarities(texts, embeddings=embeddings)
         proba = softmax(sims / self.temperature_)
         novel = sims.max(axis=1) < self.min_similarity_
-        return _detailed_rows(proba, self.classes_, _margin(sims), self.margin_threshold_, novel, top_k)
+        blank = np.array([not t.strip() for t in texts], dtype=bool)
+        return _detailed_rows(
+            proba, self.classes_, _margin(sims), self.margin_threshold_, novel, top_k, blank
+        )
 
     def save(self, folder: str | Path, *, metrics: Mapping[str, Any] | None = None) -> Path:
         self._ensure_fitted()
@@ -786,8 +829,11 @@ class ZeroShotTagger:
             "embedding_sha256": self.embedding_sha256_,
         }
         return save_bundle(
-            folder, kind=ZERO_SHOT_KIND, arrays={"prototypes": self.prototypes_},
-            documents=documents, manifest=manifest,
+            folder,
+            kind=ZERO_SHOT_KIND,
+            arrays={"prototypes": self.prototypes_},
+            documents=documents,
+            manifest=manifest,
         )
 
     @classmethod
@@ -809,7 +855,9 @@ class ZeroShotTagger:
             tagger.embedding_model_id_ = bundle.manifest.get("embedding_model_id")
             tagger.embedding_sha256_ = bundle.manifest.get("embedding_sha256")
         except (KeyError, TypeError, ValueError) as exc:
-            raise ModelBundleError(f"incomplete zero-shot bundle: {exc}", file=str(folder)) from None
+            raise ModelBundleError(
+                f"incomplete zero-shot bundle: {exc}", file=str(folder)
+            ) from None
         return tagger
 
 
@@ -873,9 +921,9 @@ def retrain(
 ) -> Tagger:
     """Fit a new Tagger (``tagger``'s parameters, or the defaults) on history plus corrections.
 
-    Corrections come from ``corrections`` or, when it is None, from ``store``. A correction outweighs
-    a history row (``correction_weight``) because a person looked at it; a history row with the same
-    text is dropped so the old label does not fight the corrected one.
+    Corrections come from ``corrections`` or, when it is None, from ``store``. A correction
+    outweighs a history row (``correction_weight``) because a person looked at it; a history row
+    with the same text is dropped so the old label does not fight the corrected one.
     """
     if corrections is None and store is not None:
         corrections = load_corrections(store)

@@ -1,26 +1,29 @@
-"""Themes: two-level clustering of text embeddings with readable labels and ids that persist across runs.
+"""Themes: two-level clustering of text embeddings, readable labels, ids that persist across runs.
 
 How a fit works (each step measured in benchmarks/themes.py):
 
 1. PCA to ``n_components`` dimensions (fitted on a seeded sample), rows re-normalised so that
    Euclidean k-means on them behaves like cosine clustering. 384 -> 50 dimensions keeps the topical
    structure and makes every later step about 8x cheaper.
-2. Over-cluster into many small "fine" clusters with k-means. Every text belongs to one; nothing is
-   thrown away as noise at this stage (BERTopic's HDBSCAN leaves about a third of 311 texts as outliers).
-3. Merge fine clusters into top-level themes by average-linkage clustering of their centroids
-   (cosine). The number of themes is the one with the best silhouette (on a seeded sample of texts)
-   among the cuts with at most ``max_top_themes`` themes, after folding themes smaller than
-   ``min_topic_share`` into their nearest neighbour.
-4. Inside each theme, its fine clusters are merged the same way into at most ``max_subthemes``
-   sub-themes (silhouette again); a theme made of one fine cluster is split in two.
-5. A text is unassigned only when it lies far from its fine cluster's centre compared with the rest of
-   that cluster (beyond median + ``outlier_mads`` robust deviations), and never more than
+2. Over-cluster into many small "fine" clusters with k-means (about 2 sqrt(n), at most
+   ``max_top_themes`` x ``max_subthemes``). Every text belongs to one: nothing is thrown away as
+   noise here (BERTopic's HDBSCAN leaves about a third of 311 texts as outliers).
+3. Merge fine clusters into top-level themes by weighted Ward merging of their centres until there
+   are at most ``max_top_themes`` themes and each holds at least ``min_topic_share`` of the texts
+   (and ``min_theme_size`` texts). The count is size-based: silhouette was tried and rejected,
+   because on these embeddings its curve is flat and its maximum jumped between 4 and 29 themes
+   from one seed to the next.
+4. Inside each theme its fine clusters are merged the same way into at most ``max_subthemes``
+   sub-themes of at least ``min_subtheme_share`` of the theme; a theme made of one fine cluster is
+   split in two, so every theme has sub-themes.
+5. A text is unassigned only when it lies far from its fine cluster's centre compared with the
+   rest of that cluster (beyond median + ``outlier_mads`` robust deviations), and never more than
    ``max_unassigned`` of the texts.
-6. Labels and keywords come from ``analyzer.labels`` (c-TF-IDF over spaCy noun chunks) on the texts
-   nearest each centre; five examples are chosen by maximal marginal relevance among central texts.
+6. Labels and keywords come from ``analyzer.labels`` (c-TF-IDF over spaCy noun chunks) on the
+   texts nearest each centre; five examples are picked by maximal marginal relevance.
 
-``match_themes`` carries ids from one run to the next (Hungarian assignment on centroid similarity and
-member overlap) and records the lineage: same, merged, split, new, retired.
+``match_themes`` carries ids from one run to the next (Hungarian assignment on centroid similarity
+and member overlap) and records the lineage: same, merged, split, new, retired.
 """
 
 from __future__ import annotations
@@ -100,7 +103,7 @@ class ThemeModel:
     def __init__(
         self,
         *,
-        min_topic_share: float = 0.01,
+        min_topic_share: float = 0.02,
         min_theme_size: int = 10,
         min_subtheme_share: float = 0.03,
         max_top_themes: int = 40,
@@ -214,7 +217,11 @@ class ThemeModel:
         self.timings_ = timings
         log.info(
             "themes: %d rows, %d themes, %d sub-themes, %.1f%% unassigned, %.1fs",
-            n, self.n_themes_, self.n_subthemes_, 100 * self.unassigned_share_, timings["total"],
+            n,
+            self.n_themes_,
+            self.n_subthemes_,
+            100 * self.unassigned_share_,
+            timings["total"],
         )
         return self
 
@@ -262,7 +269,7 @@ class ThemeModel:
         else:
             # about 2 sqrt(n): 90 for 2,000 texts, 400 (the cap) for 40,000 and more; enough that a
             # theme is several fine clusters, few enough that each has tens of texts
-            k = int(round(2 * np.sqrt(n_distinct)))
+            k = round(2 * np.sqrt(n_distinct))
             k = min(k, self.max_top_themes * self.max_subthemes)
         return int(max(1, min(k, n_distinct)))
 
@@ -362,21 +369,24 @@ class ThemeModel:
         meta: pd.DataFrame | None,
         rng: np.random.Generator,
     ) -> list[Theme]:
-        top_ids = sorted({t for t in self.labels_ if t is not None})
-        sub_ids = sorted({t for t in self.sublabels_ if t is not None})
-        rows_top = {t: np.flatnonzero(self.labels_ == t) for t in top_ids}
-        rows_sub = {s: np.flatnonzero(self.sublabels_ == s) for s in sub_ids}
+        rows_top = _rows_by_id(self.labels_)
+        rows_sub = _rows_by_id(self.sublabels_)
+        top_ids, sub_ids = sorted(rows_top), sorted(rows_sub)
         parent = {s: s.rsplit(".", 1)[0] for s in sub_ids}
-        centroid = {k: _normalize(x[r].mean(0, keepdims=True))[0] for k, r in {**rows_top, **rows_sub}.items()}
+        centroid = {
+            k: _normalize(x[r].mean(0, keepdims=True))[0]
+            for k, r in {**rows_top, **rows_sub}.items()
+        }
 
         # texts for the labeller: the ones nearest each sub-theme's centre, split by size within a
-        # theme, so a theme's sample is the union of its sub-themes' samples (spaCy runs once per text)
+        # theme, so a theme's sample is the union of its sub-themes' samples (spaCy runs once per
+        # text)
         per_top = max(10, min(self.label_docs, self.label_max_docs // max(len(top_ids), 1)))
         label_rows: dict[str, np.ndarray] = {}
         for s in sub_ids:
             r = rows_sub[s]
             share = len(r) / len(rows_top[parent[s]])
-            want = int(min(len(r), max(8, round(per_top * share))))
+            want = int(min(len(r), max(5, round(per_top * share))))
             order = np.argsort(-(x[r] @ centroid[s]), kind="stable")
             label_rows[s] = r[order[:want]]
         labels: dict[str, ThemeLabel] = {}
@@ -385,7 +395,8 @@ class ThemeModel:
             pos = {int(r): i for i, r in enumerate(used)}
             table = extract_terms([texts[int(r)] for r in used])
             top_classes = [
-                [pos[int(r)] for s in sub_ids if parent[s] == t for r in label_rows[s]] for t in top_ids
+                [pos[int(r)] for s in sub_ids if parent[s] == t for r in label_rows[s]]
+                for t in top_ids
             ]
             sub_classes = [[pos[int(r)] for r in label_rows[s]] for s in sub_ids]
             top_labels = describe_classes(table, top_classes)
@@ -411,8 +422,10 @@ class ThemeModel:
                     level=2 if tid in parent else 1,
                     label=lab.label,
                     keywords=list(lab.keywords),
-                    size=int(len(rows)),
-                    examples=representative_texts(x[rows], centroid[tid], [texts[i] for i in rows], self.n_examples),
+                    size=len(rows),
+                    examples=representative_texts(
+                        x[rows], centroid[tid], [texts[i] for i in rows], self.n_examples
+                    ),
                     breakdown=_breakdown(meta, rows),
                     sentiment=_mean_sentiment(meta, rows),
                     centroid=centroid[tid].astype(np.float32),
@@ -443,7 +456,7 @@ class ThemeModel:
         raise KeyError(theme_id)
 
     def members(self, record_ids: Sequence[Hashable]) -> dict[str, set[Hashable]]:
-        """Record ids per theme and sub-theme id (the ``*_members`` argument of ``match_themes``)."""
+        """Record ids per theme and sub-theme (the ``*_members`` argument of ``match_themes``)."""
         if len(record_ids) != len(self.labels_):
             raise ValueError(f"{len(record_ids)} record ids for {len(self.labels_)} fitted rows")
         out: dict[str, set[Hashable]] = {th.theme_id: set() for th in self.themes_}
@@ -475,7 +488,8 @@ class ThemeModel:
 def ward_groups(
     centers: np.ndarray, weights: np.ndarray, max_groups: int, min_size: float
 ) -> np.ndarray:
-    """Group rows of ``centers`` (cluster centres with ``weights`` = sizes) by weighted Ward merging.
+    """Group rows of ``centers`` (cluster centres with ``weights`` = sizes) by weighted Ward
+    merging.
 
     Merging stops at the first point where there are at most ``max_groups`` groups and none is
     smaller than ``min_size`` (then the smallest group is merged with its cheapest partner). Ward's
@@ -536,8 +550,8 @@ def representative_texts(
     pool: int = 50,
     diversity: float = 0.3,
 ) -> list[str]:
-    """``k`` texts that are central and not alike: maximal marginal relevance over the ``pool`` texts
-    nearest the centre. Identical texts (after case and whitespace) count once."""
+    """``k`` texts that are central and not alike: maximal marginal relevance over the ``pool``
+    texts nearest the centre. Identical texts (after case and whitespace) count once."""
     if len(texts) == 0:
         return []
     sims = vectors @ center
@@ -565,7 +579,19 @@ def representative_texts(
     return [str(texts[i]) for i in chosen]
 
 
-def _breakdown(meta: pd.DataFrame | None, rows: np.ndarray, top: int = 10) -> dict[str, dict[str, int]]:
+def _rows_by_id(ids: np.ndarray) -> dict[str, np.ndarray]:
+    """Row indices per id (``None`` rows left out), in one pass."""
+    arr = np.asarray(ids, dtype=object)
+    rows = np.flatnonzero(pd.notna(arr))
+    if len(rows) == 0:
+        return {}
+    positions = pd.Series(rows).groupby(arr[rows].astype(str)).indices
+    return {str(k): rows[np.asarray(v, dtype=np.int64)] for k, v in positions.items()}
+
+
+def _breakdown(
+    meta: pd.DataFrame | None, rows: np.ndarray, top: int = 10
+) -> dict[str, dict[str, int]]:
     if meta is None:
         return {}
     out: dict[str, dict[str, int]] = {}
@@ -605,7 +631,7 @@ def next_free_ids(used_ids: Iterable[str]) -> tuple[int, dict[str, int]]:
     top, sub = 0, {}
     for tid in used_ids:
         try:
-            prefix, num, child = _parse_id(tid)
+            _, num, child = _parse_id(tid)
         except ValueError:
             continue
         top = max(top, num)
@@ -635,12 +661,11 @@ def _match_level(
     if with_members:
         prev_sets = [set(prev_members.get(p.theme_id, set())) for p in previous]
         cur_sets = [set(cur_members.get(c.theme_id, set())) for c in current]
-        # compare only records both runs saw: new records cannot overlap, gone ones cannot either
+        # records new in this run cannot overlap anything: leave them out of the current sets. A
+        # previous member that is now unassigned (or gone) stays in its previous set and so counts
+        # against the overlap.
         prev_all = set().union(*prev_sets)
-        cur_all = set().union(*cur_sets)
-        both = prev_all & cur_all
-        prev_sets = [s & both for s in prev_sets]
-        cur_sets = [s & both for s in cur_sets]
+        cur_sets = [s & prev_all for s in cur_sets]
         inter = np.array([[len(p & c) for c in cur_sets] for p in prev_sets], dtype=np.float64)
         psize = np.array([len(s) for s in prev_sets], dtype=np.float64)
         csize = np.array([len(s) for s in cur_sets], dtype=np.float64)
@@ -649,7 +674,9 @@ def _match_level(
         score = centroid_weight * sim + (1 - centroid_weight) * jaccard
         # share of a previous theme's members that went to each current theme
         flow = np.divide(inter, psize[:, None], out=np.zeros_like(inter), where=psize[:, None] > 0)
-        inflow = np.divide(inter, csize[None, :], out=np.zeros_like(inter), where=csize[None, :] > 0)
+        inflow = np.divide(
+            inter, csize[None, :], out=np.zeros_like(inter), where=csize[None, :] > 0
+        )
         linked = (flow >= min_flow) & ((inflow >= min_flow) | (flow >= 0.5))
     else:
         score = sim
@@ -666,7 +693,8 @@ def _match_level(
         if score[i, j] >= min_score and (not with_members or linked[i, j] or sim[i, j] >= 0.95):
             matched[current[j].theme_id] = previous[i].theme_id
     links = [
-        (previous[i].theme_id, current[j].theme_id) for i, j in zip(*np.nonzero(linked), strict=True)
+        (previous[i].theme_id, current[j].theme_id)
+        for i, j in zip(*np.nonzero(linked), strict=True)
     ]
     for cur_id, prev_id in matched.items():
         if (prev_id, cur_id) not in links:
@@ -726,15 +754,16 @@ def match_themes(
     Top-level themes are matched one-to-one by the Hungarian algorithm on ``centroid_weight`` x
     centroid cosine + (1 - ``centroid_weight``) x Jaccard overlap of members (centroid alone without
     members); a pair below ``min_score`` is no match. Sub-themes are matched the same way inside
-    matched parents. Unmatched current themes get fresh ids counting up from ``next_id`` (default: one
-    past the largest number in ``previous`` and ``used_ids``, so retired ids are never reused when
-    ``used_ids`` holds every id ever issued).
+    matched parents. Unmatched current themes get fresh ids counting up from ``next_id`` (default:
+    one past the largest number in ``previous`` and ``used_ids``, so retired ids are never reused
+    when ``used_ids`` holds every id ever issued).
 
     Returns ``id_map`` {current provisional id: final id} (for ``ThemeModel.apply_ids``) and the
-    lineage: for each current theme "same", "merged" (related: the previous themes it joins), "split"
-    (related: the previous theme it came from), or "new"; for each previous theme whose id is no longer
-    used, "retired" (related: where its members went). A previous theme is linked to a current one when
-    at least ``min_flow`` of its members moved there.
+    lineage: for each current theme "same", "merged" (related: the previous themes it joins),
+    "split"
+    (related: the previous theme it came from), or "new"; for each previous theme whose id is no
+    longer used, "retired" (related: where its members went). A previous theme is linked to a
+    current one when at least ``min_flow`` of its members moved there.
     """
     prev_top = [t for t in previous if t.level == 1]
     cur_top = [t for t in current if t.level == 1]
@@ -783,7 +812,8 @@ def cluster_texts(
 ) -> pd.DataFrame:
     """theme_id, theme_label (the sub-theme), parent_theme_id, parent_theme_label per input row.
 
-    Unassigned rows get theme_id "" and theme_label "unassigned" (parent columns "" and "unassigned").
+    Unassigned rows get theme_id "" and theme_label "unassigned" (parent columns "" and
+    "unassigned").
     """
     model = ThemeModel(seed=seed, **params).fit(embeddings, list(texts))
     names = {th.theme_id: th.label for th in model.themes_}

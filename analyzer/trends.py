@@ -1,44 +1,51 @@
 """Emerging needs: which themes are rising, where, and which themes are brand new.
 
-A theme is *emerging* in a period when its SHARE of the total volume rises beyond what comparable
-periods predict. Working with shares rather than raw counts is what keeps a scrape gap, a holiday or a
-busy month from firing every theme at once, and comparing with the same weeks of previous years is what
-keeps snow in winter from being news.
+A theme is *emerging* in a period when its SHARE of the volume rises beyond what comparable periods
+predict. Working with shares rather than raw counts is what keeps a scrape gap, a holiday or a busy
+month from firing every theme at once; comparing with the same weeks of previous years is what keeps
+snow in winter from being news.
 
-For theme ``k`` in period ``t`` with ``N_t`` records in total (every record counts, assigned or not)::
+Expected count of theme ``k`` in period ``t``::
 
-    share_recent   = pooled share of k over the last ``recent_periods`` covered periods
-    share_seasonal = pooled share of k over t ± ``season_halfwidth`` periods in each of the
+    volume_k(t)    = records of every OTHER theme (and unassigned ones) in t, each theme counted at
+                     most twice its recent level: neither k's own burst nor a snowstorm elsewhere
+                     moves k's denominator (``robust_volume``; else the plain total)
+    share_recent   = k's pooled share over the last ``recent_periods`` covered periods
+    share_seasonal = k's pooled share over t +- ``season_halfwidth`` periods in each of the
                      ``season_years`` previous years (covered periods only)
-    expected       = max(share_recent, share_seasonal) * N_t
+    expected       = share_b * volume_k(t), b = the baseline chosen for k by ``fit``: recent,
+                     seasonal or the max of both, whichever predicted k's own history best
 
-A rise therefore has to beat both the theme's recent level and its usual level at this time of year.
-Periods with almost no volume (a coverage gap, e.g. Boston "Other" 2019-04..2020-03) are neither tested
-nor used as a baseline.
+Periods with almost no volume (a coverage gap, e.g. Boston "Other" 2019-04..2020-03) are neither
+tested nor used as a baseline.
 
-The observed count is tested against ``expected`` with a one-sided negative binomial whose
-overdispersion ``alpha_k`` is estimated by ``fit`` from the theme's own history (a trimmed method of
-moments), plus the relative variance of the baseline itself (``1 / (baseline count + 1)``), so a theme
-with little history needs a larger rise. P-values are adjusted with Benjamini–Hochberg across every
-theme x window test of one ``detect`` call, and separately across every theme x area x window test (one
+The observed count is tested against ``expected`` with a one-sided negative binomial. Its
+overdispersion ``alpha_k`` is calibrated by ``fit`` on the theme's own history (the smallest alpha
+under which at most 1% of its past periods, plus a handful of tolerated past emergencies, would have
+been flagged at p < 1%; never below what the bulk of its history shows), and the relative
+variance of the baseline itself (``1 / (baseline count + 1)``) is added, so a theme with little
+history needs a larger rise. P-values are adjusted with Benjamini–Hochberg across every theme x
+window test of one ``detect`` call, and separately across every theme x area x window test (one
 joint family would let hundreds of small area tests drown the city-level ones); an alert needs
-``q <= fdr``, ``ratio >= min_ratio`` and ``count >= min_count``.
+``q <= fdr``, ``ratio >= min_ratio`` (the effect size) and ``count >= min_count``.
 
 Kinds of alert:
 
-- ``surge``: a theme's share of total volume rose;
+- ``surge``: a theme's share of the volume rose;
 - ``new_theme``: (almost) all of a theme's records fall in the evaluated windows; it has no history;
-- ``area_surge``: a theme's share of an area's volume rose, beyond the theme's change in the rest of the
-  city (so a city-wide surge is reported once, as a surge, not once per area).
+- ``area_surge``: a theme's share of an area's volume rose, beyond the theme's change in the rest of
+  the city (so a city-wide surge is reported once, as a surge, not once per area).
 
 Input records: ``record_id``, ``theme_id``, ``created_at`` (UTC, or any tz-aware/ISO 8601 value),
-optional ``area`` and ``text`` (already redacted; only used for examples) and optional ``theme_label``.
-A missing ``theme_id`` (unassigned record) still counts in the total volume.
+optional ``area``, ``text`` (already redacted; only used for examples) and ``theme_label``. A
+missing ``theme_id`` (an unassigned record) still counts in the volume. Logs carry counts, never
+text.
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -51,9 +58,14 @@ from analyzer.errors import InputError
 
 __all__ = [
     "ALERT_COLUMNS",
+    "BASELINES",
     "EmergingDetector",
     "alerts_for_store",
     "benjamini_hochberg",
+    "calibrated_alpha",
+    "capped_contributions",
+    "nb_logpmf",
+    "nb_sf",
     "theme_counts",
     "volume_adjusted_baseline",
 ]
@@ -89,6 +101,8 @@ _PERIOD_ALIASES = {
 }
 # Per-period defaults: about two months of recent history and +-2 weeks of season for weekly data.
 BASELINES = ("recent", "seasonal", "max")
+BULK_LEVEL = 0.2
+_PER_YEAR = {"D": 365.25, "W": 52.18, "M": 12.0}
 _RECENT_DEFAULT = {"D": 56, "W": 8, "M": 3}
 _HALFWIDTH_DEFAULT = {"D": 10, "W": 2, "M": 1}
 _REQUIRED = ("record_id", "theme_id", "created_at")
@@ -187,8 +201,8 @@ def theme_counts(df: pd.DataFrame, period: str = "W", *, by_area: bool = False) 
 
     Returns a long table with ``window_start``, ``window_end`` (exclusive, UTC-naive), ``theme_id``,
     [``area``], ``count``, ``total`` (all records of that period [and area], assigned or not) and
-    ``share`` (= count / total). Without ``by_area`` every theme x period of the full range is listed
-    (zeros included); with ``by_area`` only non-zero cells are.
+    ``share`` (= count / total). Without ``by_area`` every theme x period of the full range is
+    listed (zeros included); with ``by_area`` only non-zero cells are.
     """
     _check_columns(df, ("theme_id", "created_at"))
     freq = _normalise_period(period)
@@ -272,8 +286,8 @@ def _baseline_arrays(
     ``denominators`` (T, K) gives each column its own. ``mode`` (one, or one per theme) is
     ``"recent"`` (the last ``recent_periods`` covered periods), ``"seasonal"`` (the same periods of
     previous years, falling back to recent where there are none) or ``"max"`` (the larger of the
-    two). Only covered periods strictly before ``t`` are used, so the baseline of a period never sees
-    that period. Returns ``(share, base_count)``, NaN share where there is no baseline volume.
+    two). Only covered periods strictly before ``t`` are used, so the baseline of a period never
+    sees that period. Returns ``(share, base_count)``, NaN share where there is no baseline volume.
     """
     modes = np.broadcast_to(np.asarray(mode, dtype=object), (counts.shape[1],))
     bad = set(modes) - set(BASELINES)
@@ -291,7 +305,10 @@ def _baseline_arrays(
     cov_idx = np.flatnonzero(covered)
     cc = np.vstack([np.zeros((1, counts.shape[1])), np.cumsum(counts[cov_idx], axis=0)])
     nn = np.vstack(
-        [np.zeros((1, counts.shape[1])), np.cumsum(np.broadcast_to(den2, counts.shape)[cov_idx], axis=0)]
+        [
+            np.zeros((1, counts.shape[1])),
+            np.cumsum(np.broadcast_to(den2, counts.shape)[cov_idx], axis=0),
+        ]
     )
     m = np.searchsorted(cov_idx, np.arange(T))  # covered periods strictly before t
     lo = np.maximum(m - recent_periods, 0)
@@ -340,7 +357,7 @@ def _baseline_arrays(
 def capped_contributions(
     counts: np.ndarray, expected: np.ndarray, *, cap: float = 2.0, slack: float = 5.0
 ) -> np.ndarray:
-    """Each theme's count, capped at ``cap * expected + slack`` (uncapped where nothing is expected).
+    """Each theme's count, capped at ``cap * expected + slack`` (uncapped where none is expected).
 
     Used for the volume a theme's share is taken of: a burst elsewhere counts only up to twice its
     usual size.
@@ -379,12 +396,13 @@ def volume_adjusted_baseline(
 ) -> pd.DataFrame:
     """Expected count per period and theme from the theme's share of volume in comparable periods.
 
-    ``counts``: one row per period (a consecutive ``PeriodIndex``, e.g. from ``theme_counts`` pivoted)
-    and one column per theme. ``totals``: the total volume per period (every record, assigned or
-    not); defaults to the row sums. ``expected[t, k] = share[t, k] * totals[t]`` with the share of
-    ``baseline``: ``"recent"``, ``"seasonal"`` or ``"max"`` (the larger of both); NaN for periods
-    without coverage or without any baseline. (``EmergingDetector`` also takes each theme's share of
-    the volume of the other themes, with their bursts capped.) See the module docstring.
+    ``counts``: one row per period (a consecutive ``PeriodIndex``, e.g. ``theme_counts``
+    pivoted) and one column per theme. ``totals``: the total volume per period (every record,
+    assigned or not); defaults to the row sums. ``expected[t, k] = share[t, k] * totals[t]`` with
+    the share of ``baseline``: ``"recent"``, ``"seasonal"`` or ``"max"`` (the larger of both); NaN
+    for periods without coverage or without any baseline. (``EmergingDetector`` also takes each
+    theme's share of the volume of the other themes, with their bursts capped, and chooses the
+    baseline per theme.) See the module docstring.
     """
     if not isinstance(counts.index, pd.PeriodIndex):
         raise InputError("counts must be indexed by a PeriodIndex (one row per period)")
@@ -416,9 +434,11 @@ def volume_adjusted_baseline(
 
 
 def nb_sf(count: np.ndarray, mean: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """P(Y >= count) for Y negative binomial with this mean and variance ``mean + alpha*mean**2``."""
+    """P(Y >= count) for Y negative binomial with this mean and variance ``mean + alpha mean^2``."""
     count, mean, alpha = np.broadcast_arrays(
-        np.asarray(count, dtype=float), np.asarray(mean, dtype=float), np.asarray(alpha, dtype=float)
+        np.asarray(count, dtype=float),
+        np.asarray(mean, dtype=float),
+        np.asarray(alpha, dtype=float),
     )
     mean = np.maximum(mean, 1e-12)
     alpha = np.maximum(alpha, 1e-9)
@@ -431,7 +451,9 @@ def nb_sf(count: np.ndarray, mean: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 def nb_logpmf(count: np.ndarray, mean: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """Log-probability of ``count`` under the negative binomial of ``nb_sf``."""
     count, mean, alpha = np.broadcast_arrays(
-        np.asarray(count, dtype=float), np.asarray(mean, dtype=float), np.asarray(alpha, dtype=float)
+        np.asarray(count, dtype=float),
+        np.asarray(mean, dtype=float),
+        np.asarray(alpha, dtype=float),
     )
     mean = np.maximum(mean, 1e-12)
     size = 1.0 / np.maximum(alpha, 1e-9)
@@ -466,15 +488,17 @@ def calibrated_alpha(
     *,
     level: float = 0.01,
     min_mean: float = 1.0,
+    tolerated: float = 0.0,
 ) -> tuple[float, int]:
     """The smallest overdispersion under which a theme's own history looks ordinary.
 
     Each past period is tested exactly as ``detect`` would test it (negative binomial, variance
     ``mu + (alpha + 1/(base+1)) mu^2``); ``alpha`` is the smallest value on a log grid for which at
     most ``level`` of the informative periods (expected count >= ``min_mean``) reach p < ``level``,
-    i.e. the test is calibrated on the theme's history. At least one exceedance is always allowed, so
-    one past burst (or a planted one) does not teach the detector that bursts are normal, whereas a
-    theme that bursts every winter (snow) gets the large alpha it deserves. Returns ``(alpha, n)``
+    i.e. the test is calibrated on the theme's history. ``tolerated`` extra exceedances (at least
+    one) are allowed, so a few real past emergencies (or a planted burst) do not teach the detector
+    that bursts are normal, whereas a theme that bursts every winter (snow) gets the large alpha it
+    deserves. Returns ``(alpha, n)``
     with ``n`` the number of informative periods (NaN alpha when there are none).
     """
     ok = np.isfinite(mu) & (mu >= min_mean)
@@ -482,7 +506,7 @@ def calibrated_alpha(
     n = int(y.size)
     if n == 0:
         return float("nan"), 0
-    allowed = max(1, int(np.floor(level * n)))
+    allowed = max(1, int(np.floor(level * n + tolerated)))
     # Only periods above their expectation can be alerts. (Below it, a huge alpha piles the mass
     # at zero and makes even a modest count look improbable: p is not monotone in alpha there.)
     up = y > mu
@@ -517,12 +541,12 @@ class EmergingDetector:
         date in each (default per period: 2 weeks, 10 days, 1 month).
     recent_periods: how many covered periods before the window make the recent baseline (default per
         period: 8 weeks, 56 days, 3 months).
-    min_coverage: a period with less than this fraction of the median period volume is a coverage gap.
+    min_coverage: a period with less than this fraction of the median period volume is a gap.
     windows: how many of the latest periods (up to ``as_of``) ``detect`` tests.
     by_area: also test theme x area (``area_surge``) when the data has an ``area`` column.
     min_area_volume: areas with fewer records than this in the whole history are not tested.
-    new_theme_max_history: a theme is new when at most this fraction of its records up to the window's
-        end lie before the first tested window.
+    new_theme_max_history: a theme is new when at most this fraction of its records up to the
+        window's end lie before the first tested window.
     calibration_level: the overdispersion of each theme is the smallest under which at most this
         share of its past periods would have been flagged at p < this level (``calibrated_alpha``).
     alpha_floor: lower bound on the overdispersion, so a theme with a suspiciously smooth history is
@@ -555,6 +579,8 @@ class EmergingDetector:
         min_area_volume: int = 50,
         new_theme_max_history: float = 0.1,
         calibration_level: float = 0.01,
+        tolerated_events: int = 3,
+        bulk_alpha: bool = True,
         alpha_floor: float = 0.005,
         min_history_periods: int = 20,
         min_baseline_volume: int = 20,
@@ -576,6 +602,8 @@ class EmergingDetector:
         self.min_area_volume = min_area_volume
         self.new_theme_max_history = new_theme_max_history
         self.calibration_level = calibration_level
+        self.tolerated_events = tolerated_events
+        self.bulk_alpha = bulk_alpha
         self.alpha_floor = alpha_floor
         self.min_history_periods = min_history_periods
         self.min_baseline_volume = min_baseline_volume
@@ -602,7 +630,9 @@ class EmergingDetector:
         if self.windows < 1:
             raise InputError(f"windows must be >= 1; got {self.windows}")
         if self.baseline not in ("auto", *BASELINES):
-            raise InputError(f"baseline must be auto, recent, seasonal or max; got {self.baseline!r}")
+            raise InputError(
+                f"baseline must be auto, recent, seasonal or max; got {self.baseline!r}"
+            )
         self._freq()
 
     def _prepare(self, df: pd.DataFrame) -> pd.DataFrame:
@@ -660,6 +690,14 @@ class EmergingDetector:
         )
         mu = share * volume
         mu[~covered] = np.nan
+        # a theme whose "other records" vanish (every other source stopped being collected) has no
+        # volume to be a share of: that period is a gap for this theme
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a theme with no volume at all
+            typical = np.nanmedian(
+                np.where(covered[:, None] & (volume > 0), volume, np.nan), axis=0
+            )
+        mu[~(volume >= self.min_coverage * np.nan_to_num(typical, nan=np.inf))] = np.nan
         return mu, base, covered, volume
 
     # -- fit ----------------------------------------------------------------------------------
@@ -679,6 +717,8 @@ class EmergingDetector:
             raise InputError("no records to fit the emerging-needs detector on")
         grid = _grid(frame["period"], frame["theme_id"], self._freq())
         candidates = self._candidates()
+        # real past emergencies (a few per theme) are not overdispersion: tolerate them
+        tolerated = float(self.tolerated_events)
         fits = {c: self._expected(grid, mode=c)[:2] for c in candidates}
         # compare candidates on the same periods: those where every one of them has a baseline
         informative = np.ones_like(grid.counts, dtype=bool)
@@ -690,22 +730,33 @@ class EmergingDetector:
         modes: dict[str, str] = {}
         n_used: dict[str, int] = {}
         for j, theme in enumerate(grid.themes):
-            best: tuple[float, str, float, int] | None = None
+            rows = informative[:, j]
+            if int(rows.sum()) < self.min_history_periods:
+                continue
+            # the baseline whose predictions fit the theme's history best (each at its own
+            # maximum-likelihood overdispersion, so the comparison is fair)
+            scored = []
             for c, (mu, base) in fits.items():
-                a, n = calibrated_alpha(
-                    grid.counts[:, j], mu[:, j], base[:, j], level=self.calibration_level
-                )
-                rows = informative[:, j]
-                if not np.isfinite(a) or n < self.min_history_periods or not rows.any():
-                    continue
-                a = max(a, self.alpha_floor)
-                ll = nb_logpmf(
-                    grid.counts[rows, j], mu[rows, j], a + 1.0 / (base[rows, j] + 1.0)
-                ).mean()
-                if best is None or ll > best[0] + 1e-9:
-                    best = (float(ll), c, a, n)
-            if best is not None:
-                _, modes[theme], alphas[theme], n_used[theme] = best
+                y, m, extra = grid.counts[rows, j], mu[rows, j], 1.0 / (base[rows, j] + 1.0)
+                ll = nb_logpmf(y[None, :], m[None, :], extra[None, :] + _ALPHA_GRID[:, None])
+                scored.append((float(ll.mean(axis=1).max()), c))
+            mode = max(scored)[1]
+            mu, base = fits[mode]
+            # the overdispersion used in tests: calibrated on the tail (robust to a few real past
+            # emergencies) but never below what the bulk of the history shows
+            a_tail, n = calibrated_alpha(
+                grid.counts[:, j],
+                mu[:, j],
+                base[:, j],
+                level=self.calibration_level,
+                tolerated=tolerated,
+            )
+            a_bulk, _ = calibrated_alpha(grid.counts[:, j], mu[:, j], base[:, j], level=BULK_LEVEL)
+            if not np.isfinite(a_tail):
+                continue
+            modes[theme] = mode
+            alphas[theme] = max(a_tail, a_bulk if self.bulk_alpha else 0.0, self.alpha_floor)
+            n_used[theme] = n
         self.alpha_ = alphas
         self.baseline_ = modes
         # a theme without enough history borrows the typical theme's overdispersion, and the most
@@ -741,14 +792,14 @@ class EmergingDetector:
     def score(self, df: pd.DataFrame) -> pd.DataFrame:
         """Every covered theme x period with its count, expected count, ratio and p-value.
 
-        No FDR adjustment and no filtering: this is the raw material of ``detect`` (whose windows are
-        a slice of it) and of dashboards. Columns: window_start, window_end, theme_id, count, total,
-        baseline, ratio, p_value.
+        No FDR adjustment and no filtering: this is the raw material of ``detect`` (whose windows
+        are a slice of it) and of dashboards. Columns: window_start, window_end, theme_id, count,
+        total, baseline, ratio, p_value.
         """
         self._check_fitted()
         frame = self._prepare(df)
         grid = _grid(frame["period"], frame["theme_id"], self._freq())
-        mu, base, covered, _ = self._expected(grid)
+        mu, base, _, _ = self._expected(grid)
         alpha = self._alpha_for(grid.themes)[None, :] + 1.0 / (base + 1.0)
         ok = np.isfinite(mu)
         p = np.full(mu.shape, np.nan)
@@ -786,7 +837,8 @@ class EmergingDetector:
         The last window is the whole period that contains ``as_of``; later records are ignored.
 
         ``df`` must hold the history as well as the windows: the baseline is computed from it.
-        ``theme_labels`` maps theme_id to a readable label (else a ``theme_label`` column, else the id).
+        ``theme_labels`` maps theme_id to a readable label (else a ``theme_label`` column, else
+        the id).
         Returns one row per alert with ``ALERT_COLUMNS``, strongest first (q-value, then ratio).
         """
         self._check_fitted()
@@ -815,7 +867,6 @@ class EmergingDetector:
         upto = grid.counts[: tw[-1] + 1].sum(axis=0) if len(tw) else hist
         with np.errstate(divide="ignore", invalid="ignore"):
             is_new = (upto > 0) & (hist <= self.new_theme_max_history * upto)
-        city_ratio = np.full(mu.shape, np.nan)
         for t in tw:
             if not covered[t]:
                 continue
@@ -823,7 +874,6 @@ class EmergingDetector:
             y = grid.counts[t]
             a = alpha_k + 1.0 / (base[t] + 1.0)
             p = nb_sf(y, m, a)
-            city_ratio[t] = y / m
             tests.append(
                 pd.DataFrame(
                     {
@@ -850,7 +900,9 @@ class EmergingDetector:
         res["q_value"] = np.nan
         for is_area in (False, True):
             fam = (res["kind"] == "area_surge").to_numpy() == is_area
-            res.loc[fam, "q_value"] = benjamini_hochberg(res.loc[fam, "p_value"].to_numpy(dtype=float))
+            res.loc[fam, "q_value"] = benjamini_hochberg(
+                res.loc[fam, "p_value"].to_numpy(dtype=float)
+            )
         with np.errstate(divide="ignore", invalid="ignore"):
             res["ratio"] = res["count"] / res["baseline"]
         hit = (
@@ -858,9 +910,7 @@ class EmergingDetector:
             & (res["ratio"] >= self.min_ratio)
             & (res["count"] >= self.min_count)
         )
-        log.info(
-            "emerging: %d tests over %d windows, %d alerts", len(res), len(tw), int(hit.sum())
-        )
+        log.info("emerging: %d tests over %d windows, %d alerts", len(res), len(tw), int(hit.sum()))
         alerts = res[hit].copy()
         if alerts.empty:
             return _empty_alerts()
@@ -883,30 +933,36 @@ class EmergingDetector:
         alpha_k: np.ndarray,
         is_new: np.ndarray,
     ) -> pd.DataFrame | None:
-        withArea = frame[frame["area"].notna()]
-        if withArea.empty:
+        with_area = frame[frame["area"].notna()]
+        if with_area.empty:
             return None
-        vol = withArea["area"].value_counts()
+        vol = with_area["area"].value_counts()
         areas = [a for a in vol.index if vol[a] >= self.min_area_volume]
         if len(areas) < 2:
             return None  # one area is the whole city: nothing to compare with
         out: list[pd.DataFrame] = []
         span = (grid.periods[0], grid.periods[-1])
         for area in sorted(areas, key=str):
-            sub = withArea[withArea["area"] == area]
+            sub = with_area[with_area["area"] == area]
             g = _grid(sub["period"], sub["theme_id"], self._freq(), themes=grid.themes, span=span)
+            # the theme's share of the area's OTHER records, as in the city-level test
+            others = np.maximum(g.totals[:, None] - g.counts, 0.0)
             share, base = _baseline_arrays(
                 g.periods,
                 g.counts,
                 g.totals,
                 covered,
                 mode=self._modes_for(grid.themes),
+                denominators=others,
                 **self._baseline_kwargs(),
             )
+            # an area week with almost no other records is a gap there, not a surge
+            typical = np.median(others[covered], axis=0) if covered.any() else others[0] * 0
+            thin = others < np.maximum(1.0, self.min_coverage * typical)
             for t in tw:
                 if not covered[t] or g.totals[t] <= 0:
                     continue
-                m = share[t] * g.totals[t]
+                m = np.where(thin[t], np.nan, share[t] * others[t])
                 y = g.counts[t]
                 # beyond the theme's change in the rest of the city: a city-wide surge is one alert
                 rest_y = grid.counts[t] - y
@@ -937,9 +993,7 @@ class EmergingDetector:
     ) -> list[str]:
         mapping: dict[str, str] = {}
         if "theme_label" in df.columns:
-            pairs = pd.DataFrame(
-                {"k": _theme_key(df["theme_id"]), "v": df["theme_label"]}
-            ).dropna()
+            pairs = pd.DataFrame({"k": _theme_key(df["theme_id"]), "v": df["theme_label"]}).dropna()
             mapping.update(pairs.drop_duplicates("k").set_index("k")["v"].astype(str).to_dict())
         if labels:
             mapping.update({str(k): str(v) for k, v in labels.items()})
@@ -948,7 +1002,10 @@ class EmergingDetector:
     def _examples(
         self, df: pd.DataFrame, frame: pd.DataFrame, grid: _Grid, alerts: pd.DataFrame
     ) -> list[list[str]]:
-        """Up to ``max_examples`` texts of the alert's theme [and area] in its window, newest first."""
+        """Up to ``max_examples`` texts of the alert's theme [and area] in its window, newest first.
+
+        A burst's examples are what residents said in that window, so they are read from ``df``.
+        """
         if "text" not in df.columns or self.max_examples <= 0:
             return [[] for _ in range(len(alerts))]
         texts = df["text"].reindex(frame.index)

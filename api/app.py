@@ -9,7 +9,6 @@ GeoReport v2 has it.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -142,7 +141,7 @@ def create_app(settings: Settings | None = None, *, warm: bool = False) -> FastA
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.store  # noqa: B018 - open the store now: a locked store fails at startup, not later
         if warm:
-            threading.Thread(target=state.tagger.warm, name="tagger-warm", daemon=True).start()
+            state.tagger.start_warming()
         yield
         state.close()
 

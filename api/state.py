@@ -150,6 +150,7 @@ class TaggerService:
         self._tagger: Any = None
         self._error: str | None = None
         self._batcher: MicroBatcher | None = None
+        self._warming = False
 
     def _load(self) -> Any:
         with self._lock:
@@ -173,6 +174,9 @@ class TaggerService:
             return self._tagger
 
     def status(self) -> str:
+        """ "ok", "warming" (loaded, first prediction still running) or "unavailable: why"."""
+        if self._warming:
+            return "warming"
         try:
             self._load()
         except TaggerUnavailableError as exc:
@@ -219,8 +223,15 @@ class TaggerService:
         assert self._batcher is not None
         return self._batcher.submit(texts).result()
 
+    def start_warming(self) -> None:
+        # The flag is up before the thread runs, so /readyz never reports "ok" too early.
+        self._warming = True
+        threading.Thread(target=self.warm, name="tagger-warm", daemon=True).start()
+
     def warm(self) -> None:
-        """Load the model and run it once, so the first real request pays for neither."""
+        """Load the model and run it once, so the first real request pays for neither (the
+        embedding model loads on the first prediction). /readyz says "warming" meanwhile."""
+        self._warming = True
         try:
             self.predict_sync(["warm-up: the street light on the corner is out"])
         except TaggerUnavailableError:
@@ -229,6 +240,8 @@ class TaggerService:
             log.warning(
                 "tagger warm-up failed", extra={"event": "warm", "error": type(exc).__name__}
             )
+        finally:
+            self._warming = False
 
     def close(self) -> None:
         if self._batcher is not None:

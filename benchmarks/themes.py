@@ -1,19 +1,20 @@
-"""Themes: ThemeModel beside BERTopic (its defaults) on the same embeddings of real Boston 311 texts.
+"""Themes: ThemeModel beside BERTopic (its defaults) on the same embeddings of real Boston 311
+texts.
 
     python -m benchmarks.themes            # (a) stratified 2,000 and (b) 50,000 "Other"
     python -m benchmarks.themes --mix      # also (c) 50,000 stratified over the five services
     python -m benchmarks.themes --quick    # (a) only
 
 (a) Boston's stratified sample (2,000 texts, 400 per service): NMI and ARI of the top-level themes
-    against ``service_name``. Unassigned texts (BERTopic: its outlier topic -1) count as one more cluster,
-    so a model cannot raise its score by leaving hard texts out.
+    against ``service_name``. Unassigned texts (BERTopic: its outlier topic -1) count as one more
+    cluster, so a model cannot raise its score by leaving hard texts out.
 (b) 50,000 Boston "Other" requests (one category, so no NMI): unassigned share, number of themes,
     seconds, and the 15 largest themes' labels of each model.
 (c) with ``--mix``: 10,000 of each of the five services (all 473 of "Unsafe Dangerous Conditions"),
     NMI and ARI as in (a). Needs their embeddings; the first run computes and caches them (slow).
 
-Embeddings come from benchmarks.common.cached_embeddings (the packaged all-MiniLM-L6-v2); both models
-get the very same matrix. Seconds are fitting only, labels included. BERTopic is
+Embeddings come from benchmarks.common.cached_embeddings (the packaged all-MiniLM-L6-v2); both
+models get the very same matrix. Seconds are fitting only, labels included. BERTopic is
 ``BERTopic(embedding_model=None, umap_model=UMAP(n_neighbors=15, n_components=5, min_dist=0.0,
 metric="cosine", random_state=42))``: its default UMAP settings plus a seed, because unseeded UMAP
 gives a different answer every run; everything else (HDBSCAN min_cluster_size=10, CountVectorizer,
@@ -96,7 +97,7 @@ def run_bertopic(texts: Sequence[str], emb: np.ndarray, seed: int = 42) -> dict[
         "assign": [UNASSIGNED if t == -1 else int(t) for t in topics],
         "assign_sub": None,
         "unassigned_share": float((topics == -1).mean()),
-        "n_themes": int(len(set(topics.tolist()) - {-1})),
+        "n_themes": len(set(topics.tolist()) - {-1}),
         "n_subthemes": 0,
         "seconds": wall,
         "cpu_seconds": cpu,
@@ -105,25 +106,33 @@ def run_bertopic(texts: Sequence[str], emb: np.ndarray, seed: int = 42) -> dict[
 
 
 def scores(result: dict[str, Any], truth: Sequence[str] | None) -> dict[str, Any]:
-    row = {k: result[k] for k in ("model", "unassigned_share", "n_themes", "n_subthemes", "seconds", "cpu_seconds")}
+    row = {
+        k: result[k]
+        for k in ("model", "unassigned_share", "n_themes", "n_subthemes", "seconds", "cpu_seconds")
+    }
     if truth is not None:
         pred = [str(a) for a in result["assign"]]
         row["nmi"] = normalized_mutual_info_score(truth, pred)
         row["ari"] = adjusted_rand_score(truth, pred)
         if result.get("assign_sub") is not None:
-            row["nmi_subthemes"] = normalized_mutual_info_score(truth, [str(a) for a in result["assign_sub"]])
+            row["nmi_subthemes"] = normalized_mutual_info_score(
+                truth, [str(a) for a in result["assign_sub"]]
+            )
     return row
 
 
 def print_table(title: str, rows: list[dict[str, Any]]) -> None:
     print(f"\n== {title}")
-    print(f"{'model':<22} {'NMI':>6} {'ARI':>6} {'unassigned':>10} {'themes':>7} {'sub':>5} {'seconds':>8} {'cpu s':>7}")
+    head = ["NMI", "ARI", "unassigned", "themes", "sub", "seconds", "cpu s"]
+    widths = [6, 6, 10, 7, 5, 8, 7]
+    print(f"{'model':<22} " + " ".join(f"{h:>{w}}" for h, w in zip(head, widths, strict=True)))
     for r in rows:
         nmi = f"{r['nmi']:.3f}" if "nmi" in r else "-"
         ari = f"{r['ari']:.3f}" if "ari" in r else "-"
+        share, secs, cpu = r["unassigned_share"], r["seconds"], r["cpu_seconds"]
         print(
-            f"{r['model']:<22} {nmi:>6} {ari:>6} {r['unassigned_share']:>10.1%} "
-            f"{r['n_themes']:>7} {r['n_subthemes']:>5} {r['seconds']:>8.1f} {r['cpu_seconds']:>7.1f}"
+            f"{r['model']:<22} {nmi:>6} {ari:>6} {share:>10.1%} "
+            f"{r['n_themes']:>7} {r['n_subthemes']:>5} {secs:>8.1f} {cpu:>7.1f}"
         )
 
 
@@ -134,13 +143,16 @@ def print_labels(results: list[dict[str, Any]]) -> None:
             print(f"    {size:>6}  {label}")
 
 
-def compare(name: str, texts: list[str], emb: np.ndarray, truth: list[str] | None, labels: bool) -> dict[str, Any]:
+def compare(
+    name: str, texts: list[str], emb: np.ndarray, truth: list[str] | None, labels: bool
+) -> dict[str, Any]:
     results = [run_theme_model(texts, emb), run_bertopic(texts, emb)]
     rows = [scores(r, truth) for r in results]
     print_table(f"{name}: {len(texts):,} texts", rows)
     if "nmi_subthemes" in rows[0]:
         print(f"  ThemeModel at the sub-theme level: NMI {rows[0]['nmi_subthemes']:.3f}")
-    print(f"  ThemeModel steps (s): {', '.join(f'{k} {v:.1f}' for k, v in results[0]['timings'].items())}")
+    steps = ", ".join(f"{k} {v:.1f}" for k, v in results[0]["timings"].items())
+    print(f"  ThemeModel steps (s): {steps}")
     if labels:
         print_labels(results)
     return {"rows": rows, "top_labels": {r["model"]: r["top_labels"] for r in results}}
@@ -157,7 +169,9 @@ def boston_mix_50k(seed: int = 0) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="only the stratified 2,000")
     parser.add_argument("--mix", action="store_true", help="also the 50k five-service mix")
     args = parser.parse_args(argv)
@@ -171,7 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     df = boston_stratified()
     texts = df["description"].tolist()
     emb = cached_embeddings("boston-strat", texts)
-    out["stratified_2000"] = compare("(a) Boston stratified sample", texts, emb, df["service_name"].tolist(), labels=True)
+    out["stratified_2000"] = compare(
+        "(a) Boston stratified sample", texts, emb, df["service_name"].tolist(), labels=True
+    )
 
     if not args.quick:
         other = boston_other_50k()
@@ -182,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         mix = boston_mix_50k()
         texts = mix["description"].tolist()
         emb = cached_embeddings("boston-mix-50k", texts)
-        out["mix_50k"] = compare("(c) Boston five-service mix", texts, emb, mix["service_name"].tolist(), labels=False)
+        out["mix_50k"] = compare(
+            "(c) Boston five-service mix", texts, emb, mix["service_name"].tolist(), labels=False
+        )
     print(
         "\nNMI and ARI count unassigned texts (BERTopic's outliers) as one more cluster. "
         "BERTopic's UMAP is seeded (random_state=42) so that runs repeat."

@@ -14,6 +14,7 @@ import hashlib
 import io
 import math
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -44,6 +45,17 @@ COVID_MONTHS = ("2020-03", "2020-04")
 
 POLIS_CONVERSATION = "american-assembly.bowling-green"
 
+# A last check after redaction, not a redactor: rows where something that looks like personal
+# data is still there (a house number left on the address, a phone- or e-mail-like string, a URL
+# carrying an address) are left out of the sample rather than shipped.
+_RESIDUAL = re.compile(
+    r"(?<!\d)(?:\(?\d{3}\)?[\s.-]?)\d{3}[\s.-]?\d{4}(?!\d)"  # phone-like digit runs
+    r"|[\w.+-]+@[\w-]+\.[A-Za-z]{2,}"  # e-mail
+    r"|https?://\S*\d+[-_][A-Za-z]+[-_](?:St|Ave|Rd|Street|Avenue|Road)\b",  # address in a URL
+    re.IGNORECASE,
+)
+_HOUSE_NUMBER_LEFT = re.compile(r"^\s*\d+[A-Za-z]{0,2}(?:[-–]\d+)?[A-Za-z]*\s*[A-Za-z]")
+
 
 def data_raw() -> Path | None:
     env = os.environ.get("CIVICPULSE_DATA_RAW")
@@ -60,7 +72,7 @@ def _sha256(path: Path) -> str:
 
 
 def _redact_column(values: pd.Series) -> tuple[pd.Series, int]:
-    """Each distinct non-empty value redacted once; returns the column and how many cells changed."""
+    """Each distinct non-empty value redacted once; returns the column and the cells changed."""
     from analyzer.privacy import redact_many
 
     uniq = sorted({v for v in values if v.strip()})
@@ -108,6 +120,13 @@ def build_boston(raw: Path) -> tuple[pd.DataFrame, dict[str, object]]:
     address = sample["address"].map(lambda a: redact_address(a) or "" if a else "")
     stats["addresses_changed"] = int((address != sample["address"]).sum())
     sample["address"] = address
+    residual = (
+        sample["description"].str.contains(_RESIDUAL)
+        | sample["status_notes"].str.contains(_RESIDUAL)
+        | sample["address"].str.contains(_HOUSE_NUMBER_LEFT)
+    )
+    stats["left_out_after_check"] = int(residual.sum())
+    sample = sample[~residual].reset_index(drop=True)
     stats["rows"] = len(sample)
     stats["by_service"] = sample["service_name"].value_counts().to_dict()
     stats["by_year"] = sample["requested_datetime"].str[:4].value_counts().sort_index().to_dict()
@@ -118,18 +137,34 @@ def build_boston(raw: Path) -> tuple[pd.DataFrame, dict[str, object]]:
 def build_polis(raw: Path) -> tuple[pd.DataFrame, dict[str, object]]:
     df = _read(raw / "polis_opendata" / POLIS_CONVERSATION / "comments.csv")
     df["comment-body"], changed = _redact_column(df["comment-body"])
-    return df, {"rows": len(df), "comments_changed": changed}
+    residual = df["comment-body"].str.contains(_RESIDUAL)
+    df = df[~residual].reset_index(drop=True)
+    return df, {
+        "rows": len(df),
+        "comments_changed": changed,
+        "left_out_after_check": int(residual.sum()),
+    }
 
 
 def build_austin(raw: Path) -> tuple[pd.DataFrame, dict[str, object]]:
     df = _read(raw / "austin_community_survey" / "austin_community_survey_comments_2016_2017.csv")
     df["comment"], changed = _redact_column(df["comment"])
-    return df, {"rows": len(df), "comments_changed": changed, "by_year": df["year"].value_counts().sort_index().to_dict()}
+    residual = df["comment"].str.contains(_RESIDUAL)
+    df = df[~residual].reset_index(drop=True)
+    return df, {
+        "rows": len(df),
+        "comments_changed": changed,
+        "left_out_after_check": int(residual.sum()),
+        "by_year": df["year"].value_counts().sort_index().to_dict(),
+    }
 
 
 SAMPLES = {
     "boston_311_sample.csv": (build_boston, "boston_open311"),
-    "bowling_green_comments.csv": (build_polis, f"polis_opendata/{POLIS_CONVERSATION}/comments.csv"),
+    "bowling_green_comments.csv": (
+        build_polis,
+        f"polis_opendata/{POLIS_CONVERSATION}/comments.csv",
+    ),
     "austin_survey_comments.csv": (
         build_austin,
         "austin_community_survey/austin_community_survey_comments_2016_2017.csv",
@@ -145,7 +180,9 @@ def _csv_bytes(df: pd.DataFrame) -> bytes:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="compare with the files, write nothing")
+    parser.add_argument(
+        "--check", action="store_true", help="compare with the files, write nothing"
+    )
     parser.add_argument("--only", choices=sorted(SAMPLES), help="build one sample")
     args = parser.parse_args(argv)
     raw = data_raw()

@@ -94,7 +94,8 @@ def rejects_of(store: Store) -> pd.DataFrame:
 
 def record(store: Store, rid: str) -> pd.Series:
     df = store.query_df(
-        "SELECT *, strftime(created_at, '%Y-%m-%dT%H:%M:%S') AS created_utc FROM records WHERE id = ?",
+        "SELECT *, strftime(created_at, '%Y-%m-%dT%H:%M:%S') AS created_utc "
+        "FROM records WHERE id = ?",
         [rid],
     )
     assert len(df) == 1, f"record {rid} not found"

@@ -116,10 +116,12 @@ def _check_tz(tz: str) -> None:
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InputError(f"unknown time zone {tz!r} (use an IANA name such as America/New_York)")
+        raise InputError(
+            f"unknown time zone {tz!r} (use an IANA name such as America/New_York)"
+        ) from None
 
 
-def _plain_progress(path: Path):  # noqa: ANN202 - a callback
+def _plain_progress(path: Path):
     """Progress as plain lines when stderr is not a terminal (logs, CI, a parent process)."""
 
     def report(rows: int, share: float) -> None:
@@ -128,7 +130,7 @@ def _plain_progress(path: Path):  # noqa: ANN202 - a callback
     return report
 
 
-def _print_report(report) -> None:  # noqa: ANN001
+def _print_report(report) -> None:
     name = Path(report.path).name
     if report.skipped:
         print(
@@ -162,20 +164,23 @@ def status(
             "max(created_at)::DATE::VARCHAR AS last, count(DISTINCT category) AS categories "
             "FROM records GROUP BY source ORDER BY records DESC"
         )
-        files = st.query_df(
-            "SELECT count(*) AS n, coalesce(sum(rows_read), 0) AS rows FROM files"
-        )
+        files = st.query_df("SELECT count(*) AS n, coalesce(sum(rows_read), 0) AS rows FROM files")
         reasons = st.query_df(
             "SELECT reason, count(*) AS n FROM rejects GROUP BY reason ORDER BY n DESC, reason"
         )
         path = st.path
     out = Console()  # results on stdout; progress and errors on stderr
     out.print(f"store: {path}")
-    out.print(f"files ingested: {int(files.loc[0, 'n']):,} ({int(files.loc[0, 'rows']):,} rows read)")
+    out.print(
+        f"files ingested: {int(files.loc[0, 'n']):,} ({int(files.loc[0, 'rows']):,} rows read)"
+    )
     table = Table("source", "records", "from", "to", "categories", title="records")
     for r in per_source.itertuples(index=False):
         table.add_row(
-            str(r.source), f"{r.records:,}", str(r.first or "-"), str(r.last or "-"),
+            str(r.source),
+            f"{r.records:,}",
+            str(r.first or "-"),
+            str(r.last or "-"),
             f"{r.categories:,}",
         )
     if per_source.empty:
@@ -220,7 +225,10 @@ def rejects(
     for r in df.itertuples(index=False):
         content = str(r.content or "")
         table.add_row(
-            Path(str(r.file)).name, str(r.row_number), str(r.column_name or ""), str(r.reason),
+            Path(str(r.file)).name,
+            str(r.row_number),
+            str(r.column_name or ""),
+            str(r.reason),
             content[:120] + ("…" if len(content) > 120 else ""),
         )
     out.print(table)
@@ -248,8 +256,11 @@ def export(
 ) -> None:
     """Write records (redacted text, never raw text) as CSV, safe to open in a spreadsheet."""
     n = export_records(
-        output, source=source, since=_parse_day(since, "--since"),
-        until=_parse_day(until, "--until"), store=store,
+        output,
+        source=source,
+        since=_parse_day(since, "--since"),
+        until=_parse_day(until, "--until"),
+        store=store,
     )
     print(f"wrote {n:,} records to {output}")
 
@@ -275,6 +286,7 @@ def export_records(
     if until:
         where.append("created_at < ?::TIMESTAMPTZ")
         params.append(until.isoformat())
+
     def column(c: str) -> str:
         if c in {"created_at", "updated_at"}:
             return f"strftime({c}, '%Y-%m-%dT%H:%M:%SZ') AS {c}"  # the store's clock is UTC
@@ -285,7 +297,10 @@ def export_records(
     sql += " ORDER BY created_at NULLS LAST, id"
     output.parent.mkdir(parents=True, exist_ok=True)
     written = 0
-    with open_store(store, read_only=True) as st, open(output, "w", newline="", encoding="utf-8") as fh:
+    with (
+        open_store(store, read_only=True) as st,
+        open(output, "w", newline="", encoding="utf-8") as fh,
+    ):
         writer = csv.writer(fh)
         writer.writerow(EXPORT_COLUMNS)
         reader = st.con.sql(sql, params=params).to_arrow_reader(batch_rows)
@@ -293,8 +308,12 @@ def export_records(
             frame = batch.to_pandas()
             for row in frame.itertuples(index=False, name=None):
                 writer.writerow(
-                    ["" if v is None or (isinstance(v, float) and v != v) else neutralise_formula(v)
-                     for v in row]
+                    [
+                        ""
+                        if v is None or (isinstance(v, float) and v != v)
+                        else neutralise_formula(v)
+                        for v in row
+                    ]
                 )
             written += len(frame)
     return written

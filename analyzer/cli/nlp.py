@@ -165,15 +165,20 @@ def themes(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write CSV or JSON")] = None,
     format: Annotated[OutFormat, typer.Option("--format")] = OutFormat.table,
     source: Annotated[str | None, typer.Option(help="only this source (311, survey, …)")] = None,
-    level: Annotated[int, typer.Option(help="1 top-level themes, 2 sub-themes")] = 1,
+    sort: Annotated[str, typer.Option(help="size, growth or sentiment")] = "size",
     limit: Annotated[int, typer.Option()] = 40,
 ) -> None:
-    """List themes: id, label, size, keywords, sentiment, growth."""
-    from analyzer.queries import ThemeFilters, list_themes
+    """Top-level themes: id, label, size, keywords, sentiment, growth, sub-themes."""
+    import pandas as pd
+
+    from analyzer.queries import Filters, Page, list_themes
 
     with open_store(store, read_only=True) as st:
-        page = list_themes(st, ThemeFilters(source=source, level=level), limit=limit)
-    df = page_to_frame(page)
+        page = list_themes(st, Filters(source=source), Page(limit=limit), sort=sort)
+    df = pd.DataFrame(page["items"])
+    if output is None and format is OutFormat.table and not df.empty:
+        keep = [c for c in ("theme_id", "label", "size", "growth", "sentiment", "keywords") if c in df]
+        df = df[keep]
     _emit(df, output, format, "themes")
 
 
@@ -185,23 +190,28 @@ def emerging(
     limit: Annotated[int, typer.Option()] = 50,
 ) -> None:
     """Emerging themes: theme, window, count, baseline, ratio, p-value, examples."""
+    import pandas as pd
+
+    from analyzer.queries import Filters, Page, list_emerging
+
     with open_store(store, read_only=True) as st:
-        df = st.query_df(
-            "SELECT theme_id, theme_label, kind, period, window_start, window_end, area, count, "
-            "baseline, ratio, p_value, q_value, examples FROM emerging "
-            "WHERE run_id = (SELECT run_id FROM runs WHERE kind = 'analyze' AND status = 'done' "
-            "ORDER BY started_at DESC LIMIT 1) ORDER BY q_value, ratio DESC LIMIT ?",
-            [limit],
-        )
-    if not df.empty:
-        df["examples"] = df["examples"].map(lambda s: json.loads(s) if isinstance(s, str) else s)
+        result = list_emerging(st, Filters(), Page(limit=limit))
+    items = result["items"] if isinstance(result, dict) else result
+    df = pd.DataFrame(items)
     if output is None and format is OutFormat.table and not df.empty:
-        df = df.assign(examples=df["examples"].map(lambda xs: " | ".join(xs[:2])[:200]))
+        df = df.assign(examples=df["examples"].map(_first_examples))
+        keep = [
+            c
+            for c in ("theme_id", "theme_label", "kind", "window_start", "count", "baseline",
+                      "ratio", "p_value", "q_value", "examples")
+            if c in df
+        ]
+        df = df[keep]
     _emit(df, output, format, "emerging needs")
 
 
-def page_to_frame(page):  # noqa: ANN001, ANN201 - accepts the queries module's page object
-    import pandas as pd
-
-    items = page["items"] if isinstance(page, dict) else page
-    return pd.DataFrame([dict(i) if not isinstance(i, dict) else i for i in items])
+def _first_examples(xs: object) -> str:
+    if not isinstance(xs, list):
+        return ""
+    texts = [x.get("text", "") if isinstance(x, dict) else str(x) for x in xs[:2]]
+    return " | ".join(texts)[:200]

@@ -42,6 +42,15 @@ def strip_markup(text: str) -> str:
     return _TAG.sub(" ", text).replace("<", "‹").replace(">", "›") if _TAG.search(text) else text
 
 
+def strip_markup_values(s: pd.Series) -> pd.Series:
+    """:func:`strip_markup` on the values that look like markup (each distinct value once)."""
+    has_markup = s.str.contains(_MARKUP_HINT, regex=True)
+    if not has_markup.any():
+        return s
+    mapping = {u: strip_markup(u).strip() for u in pd.unique(s[has_markup])}
+    return s.where(~has_markup, s[has_markup].map(mapping))
+
+
 def clean_text(raw: pd.Series, cap: int = TEXT_CAP) -> tuple[pd.Series, pd.Series]:
     """Plain, single-spaced text capped at ``cap`` characters, and each text's original length
     where it was cut (0 elsewhere)."""
@@ -51,11 +60,7 @@ def clean_text(raw: pd.Series, cap: int = TEXT_CAP) -> tuple[pd.Series, pd.Serie
     if too_long.any():
         # bound the work of the regexes below on pathological fields before cleaning them
         s = s.where(~too_long, s.str.slice(0, cap * 2))
-    has_markup = s.str.contains(_MARKUP_HINT, regex=True)
-    if has_markup.any():
-        uniq = pd.unique(s[has_markup])
-        mapping = {u: strip_markup(u) for u in uniq}
-        s = s.where(~has_markup, s[has_markup].map(mapping))
+    s = strip_markup_values(s)
     s = s.str.replace(_CONTROL, " ", regex=True).str.replace(_WS, " ", regex=True).str.strip()
     cut = s.str.len() > cap
     if cut.any():
@@ -82,7 +87,10 @@ def cap_values(s: pd.Series, cap: int = ATTRIBUTE_CAP) -> pd.Series:
 
 _EPOCH = re.compile(r"-?\d{9,13}(?:\.\d+)?")
 _HAS_OFFSET = re.compile(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)
-_ISO = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?", re.I)
+_ISO = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?",
+    re.I,
+)
 _YEAR = re.compile(r"\b(?:1[89]|2[01])\d{2}\b")
 # US exports (Socrata, Excel): month first, with and without seconds and AM/PM
 _US_FORMATS = (
@@ -102,9 +110,9 @@ def parse_datetimes(raw: pd.Series, tz: str = "UTC") -> tuple[pd.Series, pd.Seri
 
     Accepted: ISO 8601 with or without an offset, epoch seconds or milliseconds, US month-first
     (``03/16/2010 08:37 AM``), then anything else dateutil reads that names a year. Times without an
-    offset are local times in ``tz``. Returns (timestamps, problem) where ``problem`` is "" or, for a
-    non-empty value, "unparseable date" or "date out of range" (before 1900 or after next year);
-    empty values are NaT without a problem.
+    offset are local times in ``tz``. Returns (timestamps, problem) where ``problem`` is "" or,
+    for a non-empty value, "unparseable date" or "date out of range" (before 1900 or after next
+    year); empty values are NaT without a problem.
     """
     s = raw.fillna("").astype(str).str.strip()
     out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[us, UTC]")

@@ -58,10 +58,13 @@ RECORD_FIELDS = (
 # update time (surveys, Polis) is replaced when its content changed, since there is no clock to ask.
 _TS_NEW = "coalesce(excluded.updated_at, excluded.created_at)"
 _TS_OLD = "coalesce(records.updated_at, records.created_at)"
-_CHANGED = " OR ".join(
-    f"excluded.{c} IS DISTINCT FROM records.{c}"
-    for c in ("text_hash", "created_at", "category", "status", "lat", "lon", "area")
-) + " OR excluded.attributes::VARCHAR IS DISTINCT FROM records.attributes::VARCHAR"
+_CHANGED = (
+    " OR ".join(
+        f"excluded.{c} IS DISTINCT FROM records.{c}"
+        for c in ("text_hash", "created_at", "category", "status", "lat", "lon", "area")
+    )
+    + " OR excluded.attributes::VARCHAR IS DISTINCT FROM records.attributes::VARCHAR"
+)
 UPDATE_WHEN = (
     f"({_TS_NEW} > {_TS_OLD}) OR ({_TS_OLD} IS NULL AND {_TS_NEW} IS NOT NULL) "
     f"OR (excluded.updated_at IS NULL AND records.updated_at IS NULL "
@@ -85,7 +88,11 @@ class FileLoader:
         self.con.execute("DELETE FROM rejects WHERE file_hash = ?", [file_hash])
 
     def _insert(
-        self, columns: tuple[str, ...], frame: pd.DataFrame, sql: str, params: list[str] | None = None
+        self,
+        columns: tuple[str, ...],
+        frame: pd.DataFrame,
+        sql: str,
+        params: list[str] | None = None,
     ) -> None:
         name = f"_ingest_df_{next(_counter)}"
         self.con.register(name, frame.loc[:, list(columns)])

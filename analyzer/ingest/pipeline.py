@@ -1,4 +1,4 @@
-"""``ingest_file``: read -> map -> clean/redact/validate -> stage -> upsert, one transaction a file."""
+"""``ingest_file``: read, map, clean/redact/validate, stage, upsert; one transaction per file."""
 
 from __future__ import annotations
 
@@ -136,7 +136,9 @@ def ingest_file(
                 report.rows_truncated += prepared.truncated
                 log.info(
                     "%s: %d rows read, %d rejected in this chunk",
-                    file, report.rows_read, len(prepared.rejects),
+                    file,
+                    report.rows_read,
+                    len(prepared.rejects),
                 )
                 if callback:
                     callback(report.rows_read, chunk.progress)
@@ -149,8 +151,14 @@ def ingest_file(
             con.execute(
                 "INSERT OR REPLACE INTO files (file_hash, path, profile, rows_read, rows_loaded, "
                 "rows_rejected) VALUES (?, ?, ?, ?, ?, ?)",
-                [info.sha256, file, label, report.rows_read, report.rows_loaded,
-                 report.rows_rejected],
+                [
+                    info.sha256,
+                    file,
+                    label,
+                    report.rows_read,
+                    report.rows_loaded,
+                    report.rows_rejected,
+                ],
             )
     finally:
         close_bar()
@@ -158,8 +166,14 @@ def ingest_file(
     report.seconds = time.perf_counter() - started
     log.info(
         "%s: %s, %d read, %d loaded (%d new, %d updated), %d rejected, %.1fs",
-        file, label, report.rows_read, report.rows_loaded, report.rows_inserted,
-        report.rows_updated, report.rows_rejected, report.seconds,
+        file,
+        label,
+        report.rows_read,
+        report.rows_loaded,
+        report.rows_inserted,
+        report.rows_updated,
+        report.rows_rejected,
+        report.seconds,
     )
     return report
 
@@ -180,6 +194,7 @@ def _progress(
         return progress, lambda: None
     if not progress:
         return None, lambda: None
+    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     bar = Progress(
@@ -188,6 +203,7 @@ def _progress(
         TextColumn("{task.percentage:>3.0f}%  {task.fields[rows]:,} rows"),
         TimeElapsedColumn(),
         transient=True,
+        console=Console(stderr=True),  # stdout is for results
     )
     task = bar.add_task(Path(file).name, total=1.0, rows=0)
     bar.start()

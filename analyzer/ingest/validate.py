@@ -22,6 +22,7 @@ from analyzer.ingest.clean import (
     clean_text,
     parse_coordinates,
     parse_datetimes,
+    strip_markup_values,
 )
 from analyzer.ingest.formats import Chunk
 from analyzer.ingest.profiles.base import TEXT_JOINER, ColumnMap, Context, Profile, column_key
@@ -129,6 +130,9 @@ def prepare_chunk(
         free_cols += list(cmap.text)  # joined parts are shown one by one in reject content
 
     capped = {c: cap_values(_col(frame, c), ATTRIBUTE_CAP) for c in {*attr_cols, *free_cols}}
+    for c in free_cols:
+        # prose columns may carry HTML too; the store holds plain text everywhere
+        capped[c] = strip_markup_values(capped[c])
     strings: set[str] = set(pd.unique(text))
     for c in free_cols:
         strings.update(pd.unique(capped[c]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 from collections.abc import Iterator
 
@@ -22,14 +23,15 @@ def sniff_delimiter(text: str) -> str:
     """The delimiter that splits the first records into the most, and most consistent, fields.
 
     ``csv.Sniffer`` guesses wrong on free text full of commas and semicolons; counting fields per
-    record with a real CSV reader (quotes respected) for each candidate is both simpler and sturdier.
+    record with a real CSV reader (quotes respected) for each candidate is simpler and sturdier.
     """
     # drop the last, probably cut-off, line of the sample
     sample = text if "\n" not in text else text[: text.rfind("\n")]
     best, best_score = ",", (0, 0, 0)
     for i, delim in enumerate(CANDIDATE_DELIMITERS):
         try:
-            rows = [r for _, r in zip(range(50), csv.reader(io.StringIO(sample), delimiter=delim))]
+            reader = csv.reader(io.StringIO(sample), delimiter=delim)
+            rows = list(itertools.islice(reader, 50))
         except csv.Error:
             continue
         rows = [r for r in rows if r]

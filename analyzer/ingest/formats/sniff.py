@@ -107,9 +107,7 @@ def sniff(path: str | Path) -> FileInfo:
     if head_b.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         encoding = "utf-16"  # Excel's "Unicode text" export; NUL bytes are expected here
     elif has_nul:
-        raise InputError(
-            "binary content (NUL bytes): not a CSV, JSON or Parquet file", file=name
-        )
+        raise InputError("binary content (NUL bytes): not a CSV, JSON or Parquet file", file=name)
     elif head_b.startswith(codecs.BOM_UTF8):
         encoding = "utf-8-sig" if utf8_ok else _legacy_encoding(p, head_b, bad_at, is_gzip)
     elif utf8_ok:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, TypeVar
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -136,8 +136,9 @@ class Profile:
         prof = replace(self, **changes) if changes else self
         if options.source:
             prof = replace(prof, source=options.source)
-        given = {k: v for k, v in changes.items()}
-        return replace(prof, overrides=given, join_text=prof.join_text or len(options.text_cols) > 1)
+        return replace(
+            prof, overrides=dict(changes), join_text=prof.join_text or len(options.text_cols) > 1
+        )
 
     def resolve(self, columns: Sequence[str], file: str) -> ColumnMap:
         found = ", ".join(map(str, columns)) or "(none)"
@@ -156,7 +157,8 @@ class Profile:
         if not text:
             wanted = " or ".join(repr(t) for t in self.text) or "--text-col"
             raise InputError(
-                f"no text column for profile {self.name!r} (expected {wanted}); columns found: {found}",
+                f"no text column for profile {self.name!r} (expected {wanted}); "
+                f"columns found: {found}",
                 file=file,
             )
 

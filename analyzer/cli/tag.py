@@ -1,0 +1,286 @@
+"""``civicpulse tag``: train a tagger bundle, tag a file with it, record a correction."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+import typer
+
+from analyzer.cli import app
+from analyzer.cli.common import (
+    console,
+    open_store,
+    read_input_table,
+    settings,
+    texts_of,
+    write_output_table,
+)
+from analyzer.errors import InputError
+
+tag_app = typer.Typer(
+    help="Tag requests with the city's categories: train, predict, correct.",
+    no_args_is_help=True,
+)
+app.add_typer(tag_app, name="tag")
+
+InputOpt = Annotated[
+    Path, typer.Option("--input", "-i", help="input file (CSV, JSON, Parquet; .gz ok)")
+]
+TextCol = Annotated[str, typer.Option("--text-col", help="column holding the request text")]
+StoreOpt = Annotated[
+    Path | None, typer.Option("--store", help="DuckDB store (default from settings)")
+]
+ExtraCols = Annotated[
+    list[str] | None,
+    typer.Option("--extra-col", help="categorical column to use besides the text (repeatable)"),
+]
+
+OUTPUT_COLUMNS = (
+    "predicted_label",
+    "confidence",
+    "needs_review",
+    "alternatives",
+    "possible_new_category",
+)
+
+
+def _embedder_settings() -> tuple[str, str]:
+    s = settings()
+    return s.embed_model, s.embed_backend
+
+
+def _evaluate(
+    tagger: Any, texts: list[str], labels: np.ndarray, emb: np.ndarray, extra: pd.DataFrame | None
+) -> dict[str, Any]:
+    """Macro-F1, accuracy, ECE before/after and the auto-accept share on held-out rows."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from analyzer.tagging import expected_calibration_error
+
+    known = np.isin(labels, tagger.classes_)
+    texts = [t for t, k in zip(texts, known, strict=True) if k]
+    labels, emb = labels[known], emb[known]
+    extra = None if extra is None else extra[known]
+    y = np.searchsorted(tagger.classes_, labels)
+    raw = tagger.predict_proba(texts, extra=extra, embeddings=emb, calibrated=False)
+    rows = tagger.predict_detailed(texts, extra=extra, embeddings=emb)
+    pred = np.array([r["predicted_label"] for r in rows], dtype=object)
+    accepted = ~np.array([r["needs_review"] for r in rows], dtype=bool)
+    correct = pred == labels
+    return {
+        "macro_f1": float(f1_score(labels, pred, average="macro")),
+        "accuracy": float(accuracy_score(labels, pred)),
+        "ece_before": expected_calibration_error(raw, y),
+        "ece_after": expected_calibration_error(
+            tagger.predict_proba(texts, extra=extra, embeddings=emb), y
+        ),
+        "auto_accept_share": float(accepted.mean()),
+        "auto_accept_precision": float(correct[accepted].mean()) if accepted.any() else None,
+        "n_rows": len(labels),
+    }
+
+
+def _print_metrics(title: str, m: dict[str, Any]) -> None:
+    precision = m.get("auto_accept_precision")
+    console.print(
+        f"{title}: macro-F1 {m['macro_f1']:.3f}  accuracy {m['accuracy']:.3f}  "
+        f"ECE {m['ece_before']:.3f} -> {m['ece_after']:.3f}  "
+        f"auto-accepted {m['auto_accept_share']:.1%}"
+        + (f" at precision {precision:.3f}" if precision is not None else "")
+        + f"  ({m['n_rows']} rows)"
+    )
+
+
+def _sha256_file(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+@tag_app.command("train")
+def train(
+    input: InputOpt,
+    text_col: TextCol,
+    label_col: Annotated[
+        str, typer.Option("--label-col", help="column holding the right category")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="bundle folder to write, e.g. models/NAME")],
+    time_col: Annotated[
+        str | None,
+        typer.Option("--time-col", help="request time; adds a train-on-past, test-on-later check"),
+    ] = None,
+    extra_col: ExtraCols = None,
+    target_precision: Annotated[
+        float, typer.Option(help="precision auto-accepted tags must reach on validation data")
+    ] = 0.95,
+    with_corrections: Annotated[
+        bool, typer.Option("--with-corrections", help="include corrections stored in the store")
+    ] = False,
+    correction_weight: Annotated[float, typer.Option(help="weight of a stored correction")] = 5.0,
+    store: StoreOpt = None,
+) -> None:
+    """Write a tagger bundle; print cross-validated metrics (and time-split with --time-col)."""
+    from analyzer.embed import get_embedder
+    from analyzer.tagging import Tagger, load_corrections, time_split, training_data_hash
+
+    if with_corrections and extra_col:
+        raise InputError("--with-corrections cannot be combined with --extra-col")
+    if not 0.5 <= target_precision < 1.0:
+        raise InputError(f"--target-precision must be in [0.5, 1), got {target_precision}")
+    df = read_input_table(input, text_col)
+    needed = [label_col, *([time_col] if time_col else []), *(extra_col or [])]
+    for col in needed:
+        if col not in df.columns:
+            raise InputError(
+                f"no column {col!r}; columns found: {', '.join(df.columns)}", file=str(input)
+            )
+    texts = [t.strip() for t in texts_of(df, text_col)]
+    labels = df[label_col].fillna("").astype(str).str.strip().to_numpy(dtype=object)
+    keep = np.array([bool(t) and bool(lab) for t, lab in zip(texts, labels, strict=True)])
+    if keep.sum() < len(keep):
+        console.print(f"skipped {int((~keep).sum())} rows with an empty text or label")
+    df = df.loc[keep].reset_index(drop=True)
+    texts = [t for t, k in zip(texts, keep, strict=True) if k]
+    labels = labels[keep]
+    if len(texts) < 10:
+        raise InputError(
+            f"only {len(texts)} labelled rows; training needs at least 10", file=str(input)
+        )
+    extra = df[extra_col].astype(str) if extra_col else None
+    times = None
+    if time_col:
+        times = pd.to_datetime(df[time_col], utc=True, errors="coerce", format="mixed")
+        if times.isna().any():
+            bad = int(np.flatnonzero(times.isna().to_numpy())[0])
+            row = int(np.flatnonzero(keep)[bad]) + 1
+            raise InputError("not a date/time", file=str(input), row=row, column=time_col)
+
+    model, backend = _embedder_settings()
+    embedder = get_embedder(model or None, backend=backend)
+    console.print(f"embedding {len(texts)} texts with {embedder.model_id}")
+    emb = embedder.embed(texts, progress=True)
+    params = {"target_precision": target_precision, "embed_model": model, "embed_backend": backend}
+    metrics: dict[str, Any] = {}
+
+    if times is not None:
+        past, later = time_split(labels, times)
+        counts = pd.Series(labels[past]).value_counts()
+        if len(counts) >= 2 and counts.min() >= 2 and later.any():
+            held = Tagger(**params).fit(
+                [t for t, p in zip(texts, past, strict=True) if p],
+                labels[past],
+                extra=None if extra is None else extra[past].reset_index(drop=True),
+                embeddings=emb[past],
+            )
+            later_texts = [t for t, q in zip(texts, later, strict=True) if q]
+            later_extra = None if extra is None else extra[later].reset_index(drop=True)
+            metrics["time_split"] = {
+                "validation": "per-label time split: past 80% trains, later 20% tests",
+                **_evaluate(held, later_texts, labels[later], emb[later], later_extra),
+            }
+            _print_metrics("time split (train past, test later)", metrics["time_split"])
+        else:
+            console.print("time split skipped: too few past rows for some label")
+
+    train_texts, train_labels, weight = list(texts), list(labels), [1.0] * len(texts)
+    if with_corrections:
+        with open_store(store, read_only=True) as st:
+            corr = load_corrections(st)
+        if not corr.empty:
+            fixed = set(corr["text"].astype(str))
+            keep_rows = [i for i, t in enumerate(train_texts) if t not in fixed]
+            train_texts = [train_texts[i] for i in keep_rows] + corr["text"].astype(str).tolist()
+            train_labels = [train_labels[i] for i in keep_rows] + corr["label"].astype(str).tolist()
+            weight = [1.0] * len(keep_rows) + [correction_weight] * len(corr)
+            emb = np.vstack([emb[keep_rows], embedder.embed(corr["text"].astype(str).tolist())])
+        console.print(f"including {len(corr)} stored corrections (weight {correction_weight})")
+
+    tagger = Tagger(**params).fit(
+        train_texts, train_labels, extra=extra, embeddings=emb, sample_weight=weight
+    )
+    metrics["cross_validated"] = tagger.metrics_
+    _print_metrics(f"cross-validated ({tagger.metrics_['validation']})", tagger.metrics_)
+    metrics["input"] = {"file": input.name, "sha256": _sha256_file(input), "rows_used": len(texts)}
+    tagger.save(
+        out,
+        metrics=metrics,
+        training_data_hash=training_data_hash(train_texts, train_labels),
+        notes=f"civicpulse tag train --input {input.name} --text-col {text_col} "
+        f"--label-col {label_col}" + (f" --time-col {time_col}" if time_col else ""),
+    )
+    console.print(
+        f"wrote {out}: {len(tagger.classes_)} labels, review threshold {tagger.threshold_:.3f} "
+        f"for precision {target_precision}"
+    )
+
+
+@tag_app.command("predict")
+def predict(
+    model: Annotated[Path, typer.Option("--model", "-m", help="tagger bundle folder")],
+    input: InputOpt,
+    text_col: TextCol,
+    output: Annotated[Path, typer.Option("--output", "-o", help="output CSV")],
+) -> None:
+    """Add predicted_label, confidence, needs_review, alternatives (JSON), possible_new_category."""
+    from analyzer.embed import get_embedder
+    from analyzer.tagging import ZeroShotTagger, load_tagger
+
+    embed_model, backend = _embedder_settings()
+    tagger = load_tagger(model, embed_backend=backend)
+    df = read_input_table(input, text_col)
+    texts = texts_of(df, text_col)
+    extra = None
+    extra_columns = getattr(tagger, "extra_columns_", [])
+    if extra_columns:
+        missing = [c for c in extra_columns if c not in df.columns]
+        if missing:
+            raise InputError(f"the model needs the columns {missing}", file=str(input))
+        extra = df[extra_columns].astype(str)
+    started = time.perf_counter()
+    if texts:
+        emb = get_embedder(embed_model or None, backend=backend).embed(texts, progress=True)
+        if isinstance(tagger, ZeroShotTagger):
+            rows = tagger.predict_detailed(texts, embeddings=emb)
+        else:
+            rows = tagger.predict_detailed(texts, extra=extra, embeddings=emb)
+    else:
+        rows = []
+    seconds = time.perf_counter() - started
+    clashes = [c for c in OUTPUT_COLUMNS if c in df.columns]
+    if clashes:
+        console.print(f"replacing input columns {clashes} with the tagger's output")
+    df["predicted_label"] = [r["predicted_label"] for r in rows]
+    df["confidence"] = [round(r["confidence"], 4) for r in rows]
+    df["needs_review"] = [r["needs_review"] for r in rows]
+    df["alternatives"] = [json.dumps(r["alternatives"]) for r in rows]
+    df["possible_new_category"] = [r["possible_new_category"] for r in rows]
+    write_output_table(df, output)
+    review = float(np.mean(df["needs_review"])) if len(df) else 0.0
+    rate = len(df) / seconds if seconds > 0 and len(df) else 0.0
+    console.print(f"wrote {output}: {len(df)} rows, {review:.1%} need review, {rate:.0f} texts/s")
+
+
+@tag_app.command("correct")
+def correct(
+    text: Annotated[str, typer.Option("--text", help="the request text (redacted before storing)")],
+    label: Annotated[str, typer.Option("--label", help="the right category")],
+    record_id: Annotated[
+        str | None, typer.Option("--record-id", help="the record it corrects")
+    ] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Store a correction; `tag train --with-corrections` uses it."""
+    from analyzer.tagging import record_correction
+
+    with open_store(store) as st:
+        cid = record_correction(st, text, label, record_id=record_id)
+    console.print(f"stored correction {cid}")

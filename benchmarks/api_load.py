@@ -1,0 +1,304 @@
+"""Load on POST /v1/tag: ``civicpulse serve`` on loopback, driven by locust (headless).
+
+    python -m benchmarks.api_load                 # 60 s at 1 client, then 60 s at 16 clients
+    python -m benchmarks.api_load --seconds 20    # shorter
+    python -m benchmarks.api_load --clients 1,4,16 --rows 500
+
+Steps: a temporary store gets ``--rows`` rows of data_samples/boston_311_sample.csv through the
+real ingest; the tagger is Settings.tagger_model when that bundle exists, else a supervised Tagger
+trained here on the sample's labelled rows (its service names); the server runs as its own process
+with the rate limit off (this measures latency, not the limiter); each locust user posts one real
+Boston description per request, in a closed loop (the next request leaves when the answer arrives).
+
+Prints p50 / p99 latency, throughput and errors per client count, and writes
+benchmarks/results/api_load.json. Target: p99 under 100 ms at 16 clients on 2 cores, no errors.
+Locust shares the 2 cores with the server, so the figures include the load generator's own cost.
+"""
+
+from __future__ import annotations
+
+import sys
+
+if __name__ == "__main__" and "--prepare" not in sys.argv:
+    # Locust runs on gevent, which must patch the standard library before anything else imports
+    # it; the setup child (--prepare: ingest, torch) is spared the patching.
+    from gevent import monkey
+
+    monkey.patch_all()
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data_samples" / "boston_311_sample.csv"
+TARGET_P99_MS = 100.0
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def civicpulse_cmd() -> list[str]:
+    script = Path(sys.executable).with_name("civicpulse")
+    if script.is_file():
+        return [str(script)]
+    found = shutil.which("civicpulse")
+    if found:
+        return [found]
+    # Not installed as a script (an editable install makes one): the same entry point.
+    return [sys.executable, "-c", "import sys; from analyzer.cli import main; sys.exit(main())"]
+
+
+def prepare(folder: Path, rows: int, train_rows: int, seed: int) -> dict[str, Any]:
+    """Run in a child process (heavy imports stay out of the gevent-patched parent)."""
+    import pandas as pd
+
+    from analyzer.config import load_settings
+    from analyzer.ingest import ingest_file
+    from analyzer.store import Store
+
+    df = pd.read_csv(SAMPLE, dtype=str, keep_default_na=False)
+    df = df[df["description"].str.strip() != ""]
+    # A spread of the sample (all services and years), not its first rows.
+    subset = df.sample(n=min(rows, len(df)), random_state=seed).sort_values("requested_datetime")
+    csv_path = folder / "sample.csv"
+    subset.to_csv(csv_path, index=False)
+    t0 = time.perf_counter()
+    with Store(folder / "store.duckdb") as store:
+        report = ingest_file(store, csv_path, progress=False)
+        texts = store.query_df("SELECT text FROM records ORDER BY id")["text"].tolist()
+    ingest_s = time.perf_counter() - t0
+    settings = load_settings()
+    model = Path(settings.tagger_model)
+    if not model.is_absolute():
+        model = ROOT / model
+    trained = False
+    train_s = 0.0
+    if not (model / "manifest.json").is_file():
+        from analyzer.privacy import redact_many
+        from analyzer.tagging import Tagger
+
+        train = df.sample(n=min(train_rows, len(df)), random_state=seed + 1)
+        t0 = time.perf_counter()
+        train_texts = [r.text for r in redact_many(train["description"].tolist())]
+        tagger = Tagger(random_state=seed).fit(train_texts, train["service_name"].tolist())
+        model = folder / "models" / "boston-311"
+        tagger.save(model)
+        train_s = time.perf_counter() - t0
+        trained = True
+    return {
+        "store": str(folder / "store.duckdb"),
+        "model": str(model),
+        "model_trained_here": trained,
+        "rows_loaded": report.rows_loaded,
+        "ingest_s": round(ingest_s, 1),
+        "train_s": round(train_s, 1),
+        "texts": texts,
+    }
+
+
+def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 300) -> dict[str, Any]:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    last: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the server exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(base + "/readyz", timeout=5) as res:
+                last = json.loads(res.read())
+            if last.get("tagger") == "ok":
+                return last
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"the server was not ready within {timeout:.0f} s: {last}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc): what the server itself spent,
+    whatever else the machine was running."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_average() -> float | None:
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError):
+        return None
+
+
+def run_locust(base: str, texts: list[str], users: int, seconds: float) -> dict[str, Any]:
+    import gevent
+    from locust import FastHttpUser, constant, task
+    from locust.env import Environment
+
+    rng = random.Random(users)
+
+    class TagUser(FastHttpUser):
+        host = base
+        wait_time = constant(0)
+
+        @task
+        def tag(self) -> None:
+            self.client.post("/v1/tag", json={"text": rng.choice(texts)}, name="POST /v1/tag")
+
+    env = Environment(user_classes=[TagUser])
+    runner = env.create_local_runner()
+    runner.start(users, spawn_rate=users)
+    gevent.sleep(seconds)
+    runner.quit()
+    total = env.stats.total
+    errors = {f"{e.method} {e.name}: {e.error}": e.occurrences for e in env.stats.errors.values()}
+    return {
+        "clients": users,
+        "seconds": seconds,
+        "requests": total.num_requests,
+        "errors": total.num_failures,
+        "error_kinds": errors,
+        "throughput_rps": round(total.num_requests / seconds, 1),
+        "p50_ms": total.get_response_time_percentile(0.50),
+        "p90_ms": total.get_response_time_percentile(0.90),
+        "p99_ms": total.get_response_time_percentile(0.99),
+        "max_ms": round(total.max_response_time, 1),
+        "mean_ms": round(total.avg_response_time, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=60.0, help="per client count (default 60)")
+    ap.add_argument(
+        "--clients", default="1,16", help="comma-separated client counts (default 1,16)"
+    )
+    ap.add_argument("--rows", type=int, default=400, help="sample rows ingested into the store")
+    ap.add_argument(
+        "--train-rows", type=int, default=2000, help="rows to train a tagger on, if needed"
+    )
+    ap.add_argument("--warmup", type=float, default=5.0, help="seconds of load before measuring")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--prepare", help=argparse.SUPPRESS)  # internal: child process does the setup
+    args = ap.parse_args(argv)
+
+    if args.prepare:
+        out = prepare(Path(args.prepare), args.rows, args.train_rows, args.seed)
+        Path(args.prepare, "prepared.json").write_text(json.dumps(out), encoding="utf-8")
+        return 0
+
+    clients = [int(c) for c in args.clients.split(",") if c.strip()]
+    with tempfile.TemporaryDirectory(prefix="civicpulse-load-") as tmp:
+        folder = Path(tmp)
+        print(f"[api_load] preparing a store of {args.rows} sample rows and the tagger ...")
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.api_load",
+                "--prepare",
+                tmp,
+                "--rows",
+                str(args.rows),
+                "--train-rows",
+                str(args.train_rows),
+                "--seed",
+                str(args.seed),
+            ],
+            check=True,
+            cwd=ROOT,
+        )
+        prep = json.loads((folder / "prepared.json").read_text(encoding="utf-8"))
+        texts = prep.pop("texts")
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        env = {
+            **os.environ,
+            "CIVICPULSE_TAGGER_MODEL": prep["model"],
+            "CIVICPULSE_RATE_LIMIT_PER_MINUTE": "0",
+            "CIVICPULSE_CONFIG": str(folder / "none.toml"),
+        }
+        log_path = folder / "server.log"
+        with log_path.open("wb") as log:
+            cmd = [
+                *civicpulse_cmd(),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--store",
+                prep["store"],
+            ]
+            server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                t0 = time.perf_counter()
+                ready = wait_ready(base, server)
+                startup_s = time.perf_counter() - t0
+                print(f"[api_load] server ready in {startup_s:.1f} s: {ready}")
+                if args.warmup > 0:
+                    run_locust(base, texts, max(clients), args.warmup)
+                results = []
+                for n in clients:
+                    cpu0 = cpu_seconds(server.pid)
+                    res = run_locust(base, texts, n, args.seconds)
+                    cpu = cpu_seconds(server.pid) - cpu0
+                    res["server_cpu_ms_per_request"] = (
+                        round(1000 * cpu / res["requests"], 2) if res["requests"] else None
+                    )
+                    res["load_average_after"] = load_average()
+                    results.append(res)
+                    print(
+                        f"[api_load] {n:>3} clients, {args.seconds:.0f} s: "
+                        f"p50 {res['p50_ms']:.0f} ms, p99 {res['p99_ms']:.0f} ms, "
+                        f"{res['throughput_rps']:.1f} req/s, {res['errors']} errors; server CPU "
+                        f"{res['server_cpu_ms_per_request']} ms/request; "
+                        f"load average {res['load_average_after']}"
+                    )
+            finally:
+                server.terminate()
+                try:
+                    server.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+        logged = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    top = results[-1]
+    met = top["requests"] > 0 and top["p99_ms"] < TARGET_P99_MS and top["errors"] == 0
+    print(
+        f"[api_load] target p99 < {TARGET_P99_MS:.0f} ms with no errors at {top['clients']} "
+        f"clients: {'met' if met else 'NOT met'} "
+        f"(p99 {top['p99_ms']:.0f} ms, {top['errors']} errors)"
+    )
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.common import write_result
+
+    write_result(
+        "api_load",
+        {
+            "endpoint": "POST /v1/tag (one text per request)",
+            "load_generator": "locust FastHttpUser, closed loop, wait 0",
+            "setup": {k: v for k, v in prep.items()},
+            "server_startup_s": round(startup_s, 1),
+            "results": results,
+            "target_p99_ms": TARGET_P99_MS,
+            "target_met": met,
+            "server_log_lines": len(logged),
+        },
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

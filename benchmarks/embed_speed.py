@@ -1,0 +1,278 @@
+"""Embedding speed: sentence-transformers ``encode`` (fp32, batch 64) against the ONNX backend.
+
+One process, the same texts, the variants interleaved run by run (so a noisy neighbour slows
+all of them alike); the figure is the median of the runs. Texts: real Boston 311 descriptions,
+an equal share of each of the five services (all 473 "Unsafe Dangerous Conditions" ones; the
+rest spread over the other four), fixed seed.
+
+Per variant: texts/s (wall clock), texts per CPU-second of this process (robust to other jobs
+on the machine), the ratio to the baseline, peak RSS of a fresh process that loads only that
+backend and embeds the same texts (psutil, sampled, and the kernel's high-water mark), cosine
+to the fp32 baseline per text (mean, 1st percentile, min). Quality, on the Boston stratified
+2,000 with service_name as labels: macro-F1 of a logistic regression (5-fold stratified CV) and
+NMI of KMeans k=5 (mean of 5 seeds) and of ``analyzer.themes.cluster_texts`` top-level themes.
+
+    nice python -m benchmarks.embed_speed            # 5,000 texts, 3 runs
+    python -m benchmarks.embed_speed --n 1000 --runs 1 --no-memory   # quick look
+
+Exits 0 with a "skipped" line when ../shared/data_raw is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.common import BOSTON_FILES, ROOT, boston_service, boston_stratified, write_result
+
+BASELINE = "st-fp32"
+# name -> (backend, quant, bucketing); the baseline first.
+VARIANTS: dict[str, tuple[str, str | None, bool]] = {
+    BASELINE: ("torch", None, True),
+    "onnx-fp32": ("onnx", "fp32", True),
+    "onnx-int8": ("onnx", "int8", True),
+    # Ablation: the same int8 model fed in input order, to show what bucketing adds.
+    "onnx-int8-unbucketed": ("onnx", "int8", False),
+}
+Encoder = Callable[[list[str]], np.ndarray]
+
+
+def speed_texts(n: int, seed: int = 0) -> list[str]:
+    """n described requests, an equal share per service where the service has enough."""
+    pools = {}
+    for service in BOSTON_FILES:
+        df = boston_service(service, usecols=["description"])
+        desc = df["description"].dropna().astype(str)
+        pools[service] = desc[desc.str.strip() != ""].reset_index(drop=True)
+    quota = {s: n // len(pools) for s in pools}
+    short = {s: quota[s] - len(p) for s, p in pools.items() if len(p) < quota[s]}
+    rich = [s for s in pools if s not in short]
+    for s, missing in short.items():
+        quota[s] = len(pools[s])
+        for i, r in enumerate(rich):  # hand the shortfall to the services that have plenty
+            quota[r] += missing // len(rich) + (1 if i < missing % len(rich) else 0)
+    quota[rich[0]] += n - sum(quota.values())
+    parts = [pools[s].sample(n=quota[s], random_state=seed) for s in pools]
+    return pd.concat(parts).sample(frac=1.0, random_state=seed).tolist()
+
+
+def make_encoder(backend: str, quant: str | None, bucketing: bool) -> Encoder:
+    from analyzer.embed import _torch_encoder, packaged_model_path
+
+    path = packaged_model_path()
+    if backend == "torch":
+        return _torch_encoder(str(path), "cpu", 64)
+    from analyzer.fast_embed import onnx_encoder
+
+    enc = onnx_encoder(path, 64, quant=quant)
+    if not bucketing:
+        # Input order, fixed batches of 64: what a plain ONNX export does.
+        def in_order(lengths: np.ndarray) -> list[np.ndarray]:
+            return [np.arange(i, min(i + 64, len(lengths))) for i in range(0, len(lengths), 64)]
+
+        enc.batches = in_order  # type: ignore[method-assign]
+    return enc
+
+
+def cosine_stats(x: np.ndarray, ref: np.ndarray) -> dict[str, float]:
+    cos = (x * ref).sum(1) / (np.linalg.norm(x, axis=1) * np.linalg.norm(ref, axis=1))
+    return {
+        "cos_mean": float(cos.mean()),
+        "cos_p1": float(np.percentile(cos, 1)),
+        "cos_min": float(cos.min()),
+    }
+
+
+# -- memory: a fresh process per variant, so one backend's weights don't count against another --
+
+
+def _memory_child(variant: str, texts_file: str) -> None:
+    import psutil
+
+    proc = psutil.Process()
+    peak = [proc.memory_info().rss]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.02):
+            peak[0] = max(peak[0], proc.memory_info().rss)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    texts = json.loads(Path(texts_file).read_text(encoding="utf-8"))
+    enc = make_encoder(*VARIANTS[variant])
+    loaded = proc.memory_info().rss
+    enc(texts)
+    done.set()
+    sampler.join()
+    import resource
+
+    high_water = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    print(json.dumps({"loaded_mb": loaded / 2**20, "peak_mb": max(peak[0], high_water) / 2**20}))
+
+
+def peak_memory(variant: str, texts: list[str]) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as fh:
+        json.dump(texts, fh)
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "benchmarks.embed_speed", "--memory-child", variant, fh.name],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        ).stdout
+        return json.loads(out.strip().splitlines()[-1])
+    finally:
+        os.unlink(fh.name)
+
+
+# -- quality ----------------------------------------------------------------------------------
+
+
+def quality(emb: np.ndarray, labels: np.ndarray, texts: list[str]) -> dict[str, float | None]:
+    from sklearn.cluster import KMeans
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score, normalized_mutual_info_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
+    pred = cross_val_predict(LogisticRegression(max_iter=2000), emb, labels, cv=folds)
+
+    k = len(set(labels))
+    # KMeans NMI moves a point or more between seeds; the mean over five is what is compared.
+    nmis = [
+        normalized_mutual_info_score(
+            labels, KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(emb)
+        )
+        for seed in range(5)
+    ]
+    themes_nmi: float | None = None
+    try:
+        from analyzer.themes import cluster_texts
+
+        try:
+            themes = cluster_texts(texts, emb, seed=42, label=False)
+        except TypeError:
+            themes = cluster_texts(texts, emb, seed=42)
+        themes_nmi = float(normalized_mutual_info_score(labels, themes["parent_theme_id"]))
+    except Exception as exc:  # another engineer's module, in progress: report, don't fail
+        print(f"  (analyzer.themes.cluster_texts unavailable: {type(exc).__name__}: {exc})")
+    return {
+        "tagging_macro_f1": float(f1_score(labels, pred, average="macro")),
+        "kmeans_nmi": float(np.mean(nmis)),
+        "themes_nmi": themes_nmi,
+    }
+
+
+# -- main -------------------------------------------------------------------------------------
+
+
+def run(n: int, runs: int, memory: bool) -> dict[str, Any]:
+    texts = speed_texts(n)
+    from analyzer.fast_embed import default_threads, ensure_model
+
+    for quant in ("fp32", "int8"):
+        built = ensure_model(None, quant)  # build outside the timings
+        print(f"onnx {quant}: {built.path}")
+    encoders = {name: make_encoder(*spec) for name, spec in VARIANTS.items()}
+    for enc in encoders.values():
+        enc(texts[:64])  # warm-up: first-call allocations and lazy initialisation
+    wall: dict[str, list[float]] = {k: [] for k in encoders}
+    cpu: dict[str, list[float]] = {k: [] for k in encoders}
+    outputs: dict[str, np.ndarray] = {}
+    for r in range(runs):
+        for name, enc in encoders.items():
+            c0, t0 = time.process_time(), time.perf_counter()
+            outputs[name] = enc(texts)
+            wall[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
+            print(f"  run {r + 1}/{runs} {name:22s} {len(texts) / wall[name][-1]:8.1f} texts/s")
+
+    strat = boston_stratified()
+    q_texts = strat["description"].astype(str).tolist()
+    labels = strat["service_name"].to_numpy()
+    rows = []
+    base_wall = statistics.median(wall[BASELINE])
+    for name, enc in encoders.items():
+        med = statistics.median(wall[name])
+        row: dict[str, Any] = {
+            "variant": name,
+            "texts_per_s": len(texts) / med,
+            "ratio_vs_baseline": base_wall / med,
+            "texts_per_cpu_s": len(texts) / statistics.median(cpu[name]),
+            "wall_s_runs": [round(x, 3) for x in wall[name]],
+            "cpu_s_runs": [round(x, 3) for x in cpu[name]],
+            **cosine_stats(outputs[name], outputs[BASELINE]),
+        }
+        if memory:
+            row.update(peak_memory(name, texts))
+        print(f"  quality {name} ...")
+        row.update(quality(enc(q_texts), labels, q_texts))
+        rows.append(row)
+
+    lens = [len(t) for t in texts]
+    return {
+        "n_texts": len(texts),
+        "mean_chars": float(np.mean(lens)),
+        "runs": runs,
+        "threads": default_threads(),
+        "load_average": os.getloadavg(),
+        "quality_data": f"boston stratified {len(q_texts)} (service_name, 5 classes)",
+        "variants": rows,
+    }
+
+
+def print_table(result: dict[str, Any]) -> None:
+    print(
+        f"\n{result['n_texts']} Boston texts (mean {result['mean_chars']:.0f} chars), "
+        f"{result['threads']} threads, median of {result['runs']} interleaved runs; "
+        f"load average {result['load_average'][0]:.1f}"
+    )
+    head = (
+        f"{'variant':22s} {'texts/s':>8s} {'ratio':>6s} {'/cpu-s':>7s} {'peakMB':>7s} "
+        f"{'cos':>6s} {'cos p1':>6s} {'F1':>6s} {'NMI-km':>6s} {'NMI-th':>6s}"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in result["variants"]:
+        peak = f"{r['peak_mb']:7.0f}" if "peak_mb" in r else f"{'-':>7s}"
+        th = f"{r['themes_nmi']:6.3f}" if r["themes_nmi"] is not None else f"{'-':>6s}"
+        print(
+            f"{r['variant']:22s} {r['texts_per_s']:8.1f} {r['ratio_vs_baseline']:6.2f} "
+            f"{r['texts_per_cpu_s']:7.1f} {peak} {r['cos_mean']:6.4f} {r['cos_p1']:6.4f} "
+            f"{r['tagging_macro_f1']:6.3f} {r['kmeans_nmi']:6.3f} {th}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.embed_speed")
+    parser.add_argument("--n", type=int, default=5000, help="texts timed (default 5000)")
+    parser.add_argument("--runs", type=int, default=3, help="interleaved runs (default 3)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
+    parser.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.memory_child:
+        _memory_child(*args.memory_child)
+        return 0
+    result = run(args.n, args.runs, memory=not args.no_memory)
+    print_table(result)
+    write_result("embed_speed", result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
