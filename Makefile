@@ -30,6 +30,10 @@ run: install setup-data
 setup-data: install
 	CIVICPULSE_STORE_PATH=$(STORE) $(BIN)/civicpulse ingest $(SAMPLES)
 	CIVICPULSE_STORE_PATH=$(STORE) $(BIN)/civicpulse analyze
+	@# the explorer's own API key (for corrections, renames, uploads); only its hash is stored
+	@if [ ! -s var/explorer_api_key ]; then umask 077; \
+	  CIVICPULSE_STORE_PATH=$(STORE) $(BIN)/civicpulse apikey create --name explorer > var/explorer_api_key.tmp \
+	  && mv var/explorer_api_key.tmp var/explorer_api_key; fi
 
 serve: install
 	CIVICPULSE_STORE_PATH=$(STORE) $(BIN)/civicpulse serve

@@ -598,8 +598,8 @@ def _other_cue_findings(
             if pattern is _ROLE_NAME and _verb_like(hit[2][0]):
                 continue  # "Caller Wishes to report", "Constituent States"
             if pattern is _SIGNOFF:
-                # "Thanks Merry Christmas": after a sign-off every word must look like a name.
-                if _any_weak(hit[2]):
+                # "Thanks, Merry Christmas", "Thank you City of Boston" are not signatures.
+                if _weak(hit[2]) or any(w.lower() in _GREETING_WORDS for w in hit[2]):
                     continue
                 rest = text[hit[1] : hit[1] + 3]
                 if rest and not re.match(r"\s*(?:$|\r|\n|[(),.!@\d+\]-]|on\b|\[)", rest):
@@ -640,10 +640,10 @@ _BEFORE_PHONE = re.compile(
 )
 
 
-def _any_weak(words: list[str]) -> bool:
-    """True when some word is a common word or a known non-name ("Merry Christmas")."""
-    common, not_names = _common_words(), _not_name_words()
-    return any(w.lower() in common or w in not_names for w in _bare(words))
+_GREETING_WORDS = _words(
+    """christmas xmas holidays holiday easter thanksgiving year new day weekend bless luck again
+    advance all everyone team guys folks city boston merry happy god"""
+)
 
 
 _SINGLE_NER_STRICT = True

@@ -1,0 +1,1 @@
+"""Streamlit explorer: pages that read through the CivicPulse API."""

@@ -1,0 +1,23 @@
+"""CivicPulse explorer (Streamlit multipage). Run with `civicpulse ui` or `make run`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+HERE = Path(__file__).resolve().parent
+
+st.set_page_config(page_title="CivicPulse", page_icon="📣", layout="wide")
+
+PAGES = [
+    st.Page(HERE / "views" / "overview.py", title="Overview", icon="🏠", default=True, url_path="overview"),
+    st.Page(HERE / "views" / "themes.py", title="Themes", icon="🧭", url_path="themes"),
+    st.Page(HERE / "views" / "emerging.py", title="Emerging needs", icon="📈", url_path="emerging"),
+    st.Page(HERE / "views" / "map.py", title="Map", icon="🗺️", url_path="map"),
+    st.Page(HERE / "views" / "survey.py", title="Survey comments", icon="💬", url_path="survey"),
+    st.Page(HERE / "views" / "tag.py", title="Tag a request", icon="🏷️", url_path="tag"),
+    st.Page(HERE / "views" / "data.py", title="Data", icon="📥", url_path="data"),
+]
+
+st.navigation(PAGES).run()

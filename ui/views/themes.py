@@ -1,0 +1,102 @@
+"""Themes: a 2-D map of the texts, a sortable theme table, and a theme page."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from ui.client import ApiError
+from ui.common import cached_get, client, fetch, filters_sidebar, frame, theme_color
+
+st.title("Themes")
+f = filters_sidebar()
+themes = fetch("/v1/themes", limit=200, **f)
+if not themes or not themes["items"]:
+    st.info("No themes yet: ingest data and run an analysis (Data page).")
+    st.stop()
+df = frame(themes["items"])
+labels = dict(zip(df["theme_id"], df["label"], strict=True))
+
+proj = fetch("/v1/projection", limit=5000, **f)
+if proj and proj["points"]:
+    pts = frame(proj["points"])
+    pts["theme"] = pts["theme_id"].map(lambda t: f"{labels.get(t, 'unassigned')}" if t else "unassigned")
+    fig = px.scatter(
+        pts, x="x", y="y", color="theme",
+        color_discrete_map={labels.get(t, "unassigned"): theme_color(t) for t in pts["theme_id"].dropna().unique()},
+        hover_data={"text": True, "x": False, "y": False}, title="Map of texts, coloured by theme",
+        height=520,
+    )
+    fig.update_traces(marker={"size": 5, "opacity": 0.7})
+    fig.update_layout(legend={"font": {"size": 10}}, xaxis_visible=False, yaxis_visible=False)
+    st.plotly_chart(fig, use_container_width=True)
+    if proj.get("sampled"):
+        st.caption(f"A sample of {len(pts):,} of {proj['total']:,} texts.")
+
+st.subheader("All themes")
+table = df[["theme_id", "label", "size", "growth", "sentiment", "subtheme_count", "keywords"]].copy()
+table["keywords"] = table["keywords"].map(lambda k: ", ".join(k[:6]))
+st.dataframe(
+    table, hide_index=True, use_container_width=True,
+    column_config={
+        "growth": st.column_config.NumberColumn("growth (28 d)", format="percent"),
+        "sentiment": st.column_config.NumberColumn(format="%.2f"),
+        "size": st.column_config.NumberColumn("records"),
+    },
+)
+
+chosen = st.selectbox(
+    "Open a theme", df["theme_id"].tolist(),
+    index=df["theme_id"].tolist().index(st.query_params["theme"]) if st.query_params.get("theme") in labels else 0,
+    format_func=lambda t: f"{t} · {labels[t]}",
+)
+st.query_params["theme"] = chosen
+detail = fetch(f"/v1/themes/{chosen}", **f)
+if detail:
+    st.header(detail["label"])
+    st.caption("Keywords: " + ", ".join(detail["keywords"]))
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Records", f"{detail['size']:,}")
+    c2.metric("Growth (28 days)", "–" if detail["growth"] is None else f"{detail['growth']:+.0%}")
+    c3.metric("Mean sentiment", "–" if detail["sentiment"] is None else f"{detail['sentiment']:+.2f}")
+    series = frame(detail["series"])
+    left, right = st.columns(2)
+    if not series.empty:
+        left.plotly_chart(px.bar(series, x="week", y="count", title="Per week",
+                                 color_discrete_sequence=[theme_color(chosen)]), use_container_width=True)
+    areas = frame(detail["areas"])
+    if not areas.empty:
+        right.plotly_chart(px.bar(areas.head(15), x="count", y="key", orientation="h", title="Areas",
+                                  color_discrete_sequence=[theme_color(chosen)]).update_layout(
+                                      yaxis={"autorange": "reversed", "title": ""}), use_container_width=True)
+    st.subheader("Representative requests")
+    for ex in detail["examples"]:
+        st.markdown(f"> {ex['text']}")
+        st.caption(" · ".join(str(x) for x in (ex.get("created_at") or "", ex.get("area") or "",
+                                                     ex.get("category") or "") if x))
+    subs = frame(detail["subthemes"])
+    if not subs.empty:
+        st.subheader("Sub-themes")
+        subs["keywords"] = subs["keywords"].map(lambda k: ", ".join(k[:6]))
+        st.dataframe(subs, hide_index=True, use_container_width=True)
+    with st.expander("Rename or merge this theme"):
+        new_label = st.text_input("New label", value=detail["label"], key="rename")
+        if st.button("Save label") and new_label.strip():
+            try:
+                client().patch(f"/v1/themes/{chosen}", {"label": new_label.strip()})
+                cached_get.clear()
+                st.success("Saved; the new label survives the next analysis.")
+            except ApiError as exc:
+                st.error(str(exc))
+        others = [t for t in df["theme_id"] if t != chosen]
+        into = st.selectbox("Merge into", others, format_func=lambda t: f"{t} · {labels[t]}")
+        if st.button("Merge") and into:
+            try:
+                client().post(f"/v1/themes/{chosen}/merge", {"into": into})
+                cached_get.clear()
+                st.success(f"Merged into {labels[into]}.")
+            except ApiError as exc:
+                st.error(str(exc))
+    csv = pd.DataFrame(detail["examples"]).to_csv(index=False)
+    st.download_button("Download the examples (CSV)", csv, file_name=f"{chosen}.csv")
