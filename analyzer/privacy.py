@@ -2,8 +2,8 @@
 
 ``redact(text)`` replaces names, phone numbers, e-mail addresses, licence plates, street addresses
 (house number + street) and credit-card numbers with typed placeholders (``[NAME]``, ``[PHONE]``,
-``[EMAIL]``, ``[PLATE]``, ``[ADDRESS]``, ``[CARD]``) and reports what it replaced, with offsets in the
-original text. ``redact_many`` gives the same result for many texts, batched.
+``[EMAIL]``, ``[PLATE]``, ``[ADDRESS]``, ``[CARD]``) and reports what it replaced, with offsets in
+the original text. ``redact_many`` gives the same result for many texts, batched.
 
 How it works, and why:
 
@@ -71,8 +71,9 @@ def _words(text: str) -> frozenset[str]:
 # Word lists. Hand-written ones are small and about meaning; the data-derived lexicon is a file.
 
 _STREET_SUFFIXES = _words(
-    """st st. str street streets ave ave. av avenue rd rd. road blvd boulevard pl place ter terr terrace
-    ct court sq square way dr drive ln lane pkwy parkway hwy highway plz plaza cir circle row wharf pk
+    """st st. str street streets ave ave. av avenue rd rd. road blvd boulevard pl place ter terr
+    terrace ct court sq square way dr drive ln lane pkwy parkway hwy highway plz plaza cir circle
+    row wharf pk
     park path aly alley ext expy expressway brg bridge fwy mall walk xing crossing"""
 )
 # Words that turn a preceding capitalised name into a place, building, organisation or thing.
@@ -143,12 +144,46 @@ _STATE_CODES = (
 # Neighbourhoods and towns: also street names ("Boston St"), but "12 Boston" is rarely an address.
 _PLACE_NAMES = frozenset(
     (
-        "boston", "dorchester", "roxbury", "brighton", "allston", "charlestown", "mattapan",
-        "roslindale", "hyde park", "jamaica plain", "east boston", "south boston", "west roxbury",
-        "back bay", "south end", "north end", "mission hill", "beacon hill", "chinatown",
-        "downtown", "seaport", "cambridge", "brookline", "newton", "quincy", "chelsea", "revere",
-        "everett", "somerville", "medford", "milton", "dedham", "winthrop", "malden", "waltham",
-        "watertown", "massachusetts", "mass", "ma", "usa",
+        "boston",
+        "dorchester",
+        "roxbury",
+        "brighton",
+        "allston",
+        "charlestown",
+        "mattapan",
+        "roslindale",
+        "hyde park",
+        "jamaica plain",
+        "east boston",
+        "south boston",
+        "west roxbury",
+        "back bay",
+        "south end",
+        "north end",
+        "mission hill",
+        "beacon hill",
+        "chinatown",
+        "downtown",
+        "seaport",
+        "cambridge",
+        "brookline",
+        "newton",
+        "quincy",
+        "chelsea",
+        "revere",
+        "everett",
+        "somerville",
+        "medford",
+        "milton",
+        "dedham",
+        "winthrop",
+        "malden",
+        "waltham",
+        "watertown",
+        "massachusetts",
+        "mass",
+        "ma",
+        "usa",
     )
 )
 _STATE_CODE_SET = frozenset(c.upper() for c in _STATE_CODES.split("|") if len(c) == 2)
@@ -209,12 +244,14 @@ _ADDR_STOP_WORDS = (
     "bags?|cones?|spots?|spaces?|signs?|trees?|cases?"
 )
 _ADDRESS = re.compile(
-    rf"(?<![\w#$.,/-]){_NUM}(?:\s*(?:-|–|/|&|and|,)\s*{_NUM})*\s+"
+    rf"(?<![\w#$.,/-]){_NUM}(?:\s*(?:-|–|/|&|(?i:and)|,)\s*{_NUM}|\s+{_NUM}(?=[\s,]))*\s+"
     rf"(?!(?i:{_ADDR_STOP_WORDS})\b)"
     r"((?:(?:[NSEW]\.?|North|South|East|West)\s+)?"
     r"(?:\d{1,3}(?i:st|nd|rd|th)|[A-Za-z][\w'’.-]*)"
     r"(?:\s+(?!(?i:" + _ADDR_STOP_WORDS + r")\b)[A-Za-z][\w'’.-]*){0,2}?)"
-    r"\s+(?i:(" + "|".join(sorted((s for s in _STREET_SUFFIXES if "." not in s), key=len, reverse=True)) + r"))\b\.?"
+    r"\s+(?i:("
+    + "|".join(sorted((s for s in _STREET_SUFFIXES if "." not in s), key=len, reverse=True))
+    + r"))\b\.?"
     r"(?:,?\s*(?:#|(?i:apt\.?|unit|suite|ste\.?))\s*\d{1,5}[A-Za-z]?\b|,\s*\d{1,4}[A-Za-z]?\b(?![:/]|[\s.-]*\d|\s*(?i:am|pm)))?"
 )
 # "30 Taft", "45 Mellen", "512 E. Broadway": a number then a known Boston street name, no suffix.
@@ -281,7 +318,9 @@ _CONTACT_NAME = re.compile(
     r"(?:\s+(?:for|with))?|notified|tell|told|attn:?|cc:?|c/o|care\s+of))\s+"
     rf"({_NAME_SEQ})"
 )
-_CALL_AT = re.compile(rf"(?i:\b(?:call|contact|ask\s+for|ask|reach|text))\s+({_NAME_SEQ})\s+(?i:at|@|on)\s+(?=[+(\d])")
+_CALL_AT = re.compile(
+    rf"(?i:\b(?:call|contact|ask\s+for|ask|reach|text))\s+({_NAME_SEQ})\s+(?i:at|@|on)\s+(?=[+(\d])"
+)
 # A role before a name: "the landlord who is ANTONIO LEPE", "Property owner - Tom Park".
 _ROLE_NAME = re.compile(
     r"(?i:\b(?:landlord|owner|manager|tenant|neighbou?r|super|superintendent|caller|constituent|"
@@ -299,7 +338,7 @@ _TEMPLATE_FIELD_BEFORE = re.compile(
 )
 
 _PRIORITY = {"EMAIL": 0, "CARD": 1, "PHONE": 2, "PLATE": 3, "ADDRESS": 4, "NAME": 5}
-_WINDOW = 40  # characters of context either side of a name candidate for NER
+_WINDOW = 25  # characters of context either side of a name candidate for NER
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -321,6 +360,11 @@ def _plate_value(raw: str, *, weak: bool) -> str | None:
     """
     parts = re.split(r"([ -])", raw, maxsplit=1)
     first = parts[0]
+    low = first.lower()
+    if first.isalpha() and (
+        low in _common_words() or low in _PLATE_CUE_WORDS or low in _PLATE_STOP
+    ):
+        return None  # "MA Reg 5DV 649" (the cue comes next), "plates at 13 Russell st"
     second = parts[2] if len(parts) == 3 else ""
     value = first
     if second:
@@ -340,7 +384,7 @@ def _plate_value(raw: str, *, weak: bool) -> str | None:
     has_alpha = any(c.isalpha() for c in compact)
     if not has_digit:
         return None
-    if weak and not (has_alpha or len(compact) >= 6 and not compact.startswith("0")):
+    if weak and not (has_alpha or (len(compact) >= 6 and not compact.startswith("0"))):
         return None
     if compact.isdigit() and len(compact) == 4 and compact[:2] in ("19", "20"):
         return None  # a year
@@ -494,12 +538,10 @@ def _name_tokens(
                 break
             spans.append((m.start(), m.start() + 1))  # a middle initial: "Kathy E Griham"
             continue
-        if tok.isupper():
-            if not caps or low in common:
-                break
-        elif tok[0].islower():
-            if not (lower or (first and lower_first)) or low in common:
-                break
+        if tok.isupper() and (not caps or low in common):
+            break
+        if tok[0].islower() and (not (lower or (first and lower_first)) or low in common):
+            break
         spans.append((m.start(), m.start() + len(tok)))
         if raw != tok or re.search(r"['’]s$", tok):
             break  # punctuation or a possessive ends the name
@@ -525,20 +567,23 @@ def _weak(words: list[str]) -> bool:
 
 
 def _verb_like(word: str) -> bool:
-    """"States", "Reported", "Wishes": a common word with a verb ending, not a name."""
+    """ "States", "Reported", "Wishes": a common word with a verb ending, not a name."""
     low = word.lower()
     common = _common_words()
     if low in common and low.endswith(("s", "ed", "ing")):
         return True
     return any(
-        low.endswith(suffix) and low[: -len(suffix)] in common for suffix in ("es", "s", "ed", "d", "ing")
+        low.endswith(suffix) and low[: -len(suffix)] in common
+        for suffix in ("es", "s", "ed", "d", "ing")
     )
 
 
 _MY_NAME_WORDS = _words("name names signed")
-_SIGNOFF_WORDS = _words("thanks thank thx regards sincerely cheers best respectfully hi hello dear hey")
+_SIGNOFF_WORDS = _words(
+    "thanks thank thx regards sincerely cheers best respectfully hi hello dear hey"
+)
 _CONTACT_WORDS = _words(
-    "call called contact contacted ask reach text email mail emailed mailed talked talk spoke speak "
+    "call contact contacted ask reach text email mail emailed mailed talked talk spoke speak "
     "left notified tell told attn cc c care"
 )
 _ROLE_WORDS = _words(
@@ -547,9 +592,7 @@ _ROLE_WORDS = _words(
 )
 
 
-def _cue_name_findings(
-    text: str, found: list[Finding], words: frozenset[str]
-) -> Iterator[Finding]:
+def _cue_name_findings(text: str, found: list[Finding], words: frozenset[str]) -> Iterator[Finding]:
     """Names that a cue makes near-certain: "my name is", a title, a sign-off, a contact verb."""
     if words & _MY_NAME_WORDS:
         yield from _my_name_findings(text)
@@ -725,17 +768,24 @@ def _gate_skips(word: str) -> bool:
     )
 
 
-def _name_windows(text: str) -> list[tuple[int, int]]:
-    """Character windows of ``text`` that hold a name candidate, merged; empty if none."""
+def _name_windows(text: str, found: Iterable[Finding] = ()) -> list[tuple[int, int]]:
+    """Character windows of ``text`` that hold a name candidate, merged; empty if none.
+
+    Words inside ``found`` spans (names a cue already gave, addresses, plates) are no candidates:
+    NER could only confirm them.
+    """
     not_names = _not_name_words()
+    taken = [(f.start, f.end) for f in found]
     spans: list[tuple[int, int]] = []
     for m in _CAP_WORD.finditer(text):
         word = m.group()
         if word.lower() in _TITLES:
             continue
+        if taken and any(a <= m.start() < b for a, b in taken):
+            continue
         before = text[max(0, m.start() - 24) : m.start()]
-        # After a title any word is a candidate ("Officer Brown"): the title is the evidence.
-        if not _AFTER_TITLE.search(before):
+        # After a title a common word is a candidate too ("Officer Brown"): the title is evidence.
+        if not (_AFTER_TITLE.search(before) and word.lower() in _common_words()):
             if word in not_names or _gate_skips(word):
                 continue
             if _SENTENCE_START.search(before) and not _AFTER_SIGNOFF.search(before):
@@ -789,9 +839,7 @@ def _ner_persons(windows: list[str], batch_size: int) -> list[tuple[tuple[int, i
         nlp = _nlp()
         results = {}
         for w, doc in zip(todo, nlp.pipe(todo, batch_size=batch_size), strict=True):
-            results[w] = tuple(
-                (e.start_char, e.end_char) for e in doc.ents if e.label_ == "PERSON"
-            )
+            results[w] = tuple((e.start_char, e.end_char) for e in doc.ents if e.label_ == "PERSON")
         with _NER_LOCK:
             if len(_NER_CACHE) + len(results) > _NER_CACHE_MAX:
                 _NER_CACHE.clear()
@@ -807,9 +855,7 @@ def _ner_persons(windows: list[str], batch_size: int) -> list[tuple[tuple[int, i
 def _resolve(text: str, findings: Iterable[Finding]) -> Redaction:
     protected = [(m.start(), m.end()) for m in _PLACEHOLDER.finditer(text)]
     chosen: list[Finding] = []
-    for f in sorted(
-        set(findings), key=lambda f: (_PRIORITY[f.kind], -(f.end - f.start), f.start)
-    ):
+    for f in sorted(set(findings), key=lambda f: (_PRIORITY[f.kind], -(f.end - f.start), f.start)):
         if f.end <= f.start:
             continue
         if any(f.start < e and s < f.end for s, e in protected):
@@ -850,13 +896,11 @@ def redact_many(texts: Iterable[str], *, batch_size: int = 512) -> list[Redactio
     win_text: list[str] = []
     for ui, text in enumerate(unique):
         found.append(_pattern_findings(text))
-        for a, b in _name_windows(text):
+        for a, b in _name_windows(text, found[-1]):
             win_owner.append((ui, a))
             win_text.append(text[a:b])
     if win_text:
-        for (ui, a), persons in zip(
-            win_owner, _ner_persons(win_text, batch_size), strict=True
-        ):
+        for (ui, a), persons in zip(win_owner, _ner_persons(win_text, batch_size), strict=True):
             text = unique[ui]
             for s, e in persons:
                 titled = bool(_AFTER_TITLE.search(text[max(0, a + s - 24) : a + s]))

@@ -605,7 +605,7 @@ class Tagger:
         }
         manifest = {
             "labels": [str(c) for c in self.classes_],
-            "metrics": {"fit_out_of_fold": self.metrics_, **dict(metrics or {})},
+            "metrics": {"cross_validated": self.metrics_, **dict(metrics or {})},
             "training_data_hash": training_data_hash,
             "embedding_model_id": getattr(self, "embedding_model_id_", None),
             "embedding_sha256": getattr(self, "embedding_sha256_", None),
@@ -644,7 +644,7 @@ class Tagger:
             tagger.coef_ = bundle.array("coef").astype(np.float32)
             tagger.intercept_ = bundle.array("intercept").astype(np.float32)
             tagger.centroids_ = bundle.array("centroids").astype(np.float32)
-            tagger.metrics_ = bundle.manifest.get("metrics", {}).get("fit_out_of_fold", {})
+            tagger.metrics_ = bundle.manifest.get("metrics", {}).get("cross_validated", {})
             tagger.embedding_model_id_ = bundle.manifest.get("embedding_model_id")
             tagger.embedding_sha256_ = bundle.manifest.get("embedding_sha256")
         except (KeyError, TypeError, ValueError) as exc:

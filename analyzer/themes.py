@@ -209,7 +209,7 @@ class ThemeModel:
 
         # 6. describe
         t = time.perf_counter()
-        self.themes_ = self._describe(x, z, texts, meta, rng)
+        self.themes_ = self._describe(x, texts, meta)
         timings["describe"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
         self.n_themes_ = sum(1 for th in self.themes_ if th.level == 1)
@@ -362,12 +362,7 @@ class ThemeModel:
 
     # -- describing ------------------------------------------------------------------------
     def _describe(
-        self,
-        x: np.ndarray,
-        z: np.ndarray,
-        texts: Sequence[str],
-        meta: pd.DataFrame | None,
-        rng: np.random.Generator,
+        self, x: np.ndarray, texts: Sequence[str], meta: pd.DataFrame | None
     ) -> list[Theme]:
         rows_top = _rows_by_id(self.labels_)
         rows_sub = _rows_by_id(self.sublabels_)
@@ -378,9 +373,8 @@ class ThemeModel:
             for k, r in {**rows_top, **rows_sub}.items()
         }
 
-        # texts for the labeller: the ones nearest each sub-theme's centre, split by size within a
-        # theme, so a theme's sample is the union of its sub-themes' samples (spaCy runs once per
-        # text)
+        # texts for the labeller: those nearest each sub-theme's centre, split by size within a
+        # theme; a theme's sample is the union of its sub-themes' (spaCy runs once per text)
         per_top = max(10, min(self.label_docs, self.label_max_docs // max(len(top_ids), 1)))
         label_rows: dict[str, np.ndarray] = {}
         for s in sub_ids:

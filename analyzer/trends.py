@@ -101,6 +101,7 @@ _PERIOD_ALIASES = {
 }
 # Per-period defaults: about two months of recent history and +-2 weeks of season for weekly data.
 BASELINES = ("recent", "seasonal", "max")
+BASELINES_AUTO = BASELINES
 BULK_LEVEL = 0.2
 _PER_YEAR = {"D": 365.25, "W": 52.18, "M": 12.0}
 _RECENT_DEFAULT = {"D": 56, "W": 8, "M": 3}
@@ -663,7 +664,7 @@ class EmergingDetector:
         if not self.seasonal:
             return ("recent",)
         if self.baseline == "auto":
-            return BASELINES
+            return BASELINES_AUTO
         return (self.baseline,)
 
     def _volume(self, grid: _Grid, covered: np.ndarray) -> np.ndarray:

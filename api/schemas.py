@@ -104,9 +104,9 @@ class Alternative(BaseModel):
 
 class Duplicate(BaseModel):
     record_id: str
-    similarity: float | None = None
-    distance_m: float | None = None
-    created_at: datetime | None = None
+    similarity: float = Field(description="cosine similarity of the texts")
+    distance_m: float = Field(description="great-circle distance in metres")
+    days_before: float = Field(description="how many days before the new request it was filed")
 
 
 class TagResult(BaseModel):

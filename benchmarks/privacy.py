@@ -1,4 +1,4 @@
-"""PII redaction: quality on the hand-annotated Boston fixture and speed on real Boston descriptions.
+"""PII redaction: quality on the hand-annotated Boston fixture, speed on real Boston descriptions.
 
     python -m benchmarks.privacy                  # quality + speed (speed needs ../shared/data_raw)
     python -m benchmarks.privacy --quick          # quality only, no Presidio
@@ -80,7 +80,9 @@ def score(records: Sequence[dict[str, Any]], predicted: Sequence[Sequence[Span]]
             false_redactions += len(preds)
             texts_with_false += 1
     per_kind = {}
-    for kind in sorted(set(n_gold) | set(n_pred), key=lambda k: KINDS.index(k) if k in KINDS else 9):
+    for kind in sorted(
+        set(n_gold) | set(n_pred), key=lambda k: KINDS.index(k) if k in KINDS else 9
+    ):
         p = tp_pred[kind] / n_pred[kind] if n_pred[kind] else float("nan")
         r = tp_gold[kind] / n_gold[kind] if n_gold[kind] else float("nan")
         f = 2 * p * r / (p + r) if n_pred[kind] and n_gold[kind] and p + r else float("nan")
@@ -199,7 +201,11 @@ def print_quality(name: str, result: dict[str, Any]) -> None:
     print(f"  {'kind':8} {'gold':>5} {'pred':>5} {'P':>6} {'R':>6} {'F1':>6}  target R")
     for kind, m in result["per_kind"].items():
         target = TARGETS.get(kind)
-        flag = "" if target is None else (f">= {target}" + ("  ok" if m["recall"] >= target else "  MISSED"))
+        flag = (
+            ""
+            if target is None
+            else (f">= {target}" + ("  ok" if m["recall"] >= target else "  MISSED"))
+        )
         print(
             f"  {kind:8} {m['gold']:>5} {m['predicted']:>5} {m['precision']:>6.3f} "
             f"{m['recall']:>6.3f} {m['f1']:>6.3f}  {flag}"
@@ -214,7 +220,8 @@ def print_quality(name: str, result: dict[str, Any]) -> None:
 def build_lexicon(out: Path = LEXICON, *, per_word: int = 12, min_docs: int = 5) -> None:
     """Rebuild the data-derived word lists used by analyzer.privacy (needs ../shared/data_raw).
 
-    - street_names: street base names from the Boston ``address`` column ("Mellen" from "Mellen St"),
+    - street_names: street base names from the Boston ``address`` column ("mellen" from
+      "Mellen St"),
       seen at least 3 times: public geography, no personal data.
     - common_words: lower-case words seen at least 20 times, and lower-case at least as often as
       capitalised mid-sentence ("please", "brown").
@@ -286,10 +293,45 @@ def build_lexicon(out: Path = LEXICON, *, per_word: int = 12, min_docs: int = 5)
     not_names = sorted(w for w in total if person[w] / total[w] < 0.2)
 
     suffixes = {
-        "st", "street", "ave", "avenue", "rd", "road", "blvd", "pl", "place", "ter", "terrace",
-        "ct", "court", "sq", "square", "way", "dr", "drive", "ln", "lane", "pkwy", "parkway",
-        "hwy", "plz", "plaza", "cir", "circle", "row", "wharf", "park", "pk", "path", "aly",
-        "ext", "expy", "brg", "fwy", "mall", "walk",
+        "st",
+        "street",
+        "ave",
+        "avenue",
+        "rd",
+        "road",
+        "blvd",
+        "pl",
+        "place",
+        "ter",
+        "terrace",
+        "ct",
+        "court",
+        "sq",
+        "square",
+        "way",
+        "dr",
+        "drive",
+        "ln",
+        "lane",
+        "pkwy",
+        "parkway",
+        "hwy",
+        "plz",
+        "plaza",
+        "cir",
+        "circle",
+        "row",
+        "wharf",
+        "park",
+        "pk",
+        "path",
+        "aly",
+        "ext",
+        "expy",
+        "brg",
+        "fwy",
+        "mall",
+        "walk",
     }
     house = re.compile(r"^\s*\d+[A-Za-z]?(?:\s*[-–]\s*\d+[A-Za-z]?|\s+\d+[A-Za-z]?(?=\s))?\s+")
     bases: Counter[str] = Counter()
@@ -365,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
             if presidio is not None:
                 speed["presidio"] = throughput(presidio, sample[:500], runs=1)
             results["speed"] = speed
-            print(f"\nspeed on real Boston descriptions (median of runs, cold memo)")
+            print("\nspeed on real Boston descriptions (median of runs, cold memo)")
             print(f"  {'redactor':12} {'texts':>6} {'s':>8} {'texts/s':>9} {'texts/cpu-s':>12}")
             for name, s in speed.items():
                 print(

@@ -584,3 +584,24 @@ def test_open311_post_needs_a_key_and_a_known_service(client: TestClient) -> Non
     assert no_text.status_code == 400
     bad_lat = client.post("/open311/v2/requests.json", data={**form, "lat": "999", "api_key": key})
     assert bad_lat.status_code == 422 and bad_lat.json()[0]["description"].startswith("body.lat")
+
+
+def test_theme_growth_is_recomputable_from_records(client: TestClient) -> None:
+    """recent = the last 28 days of the period, previous = the 28 days before; growth their
+    relative change (none without a baseline)."""
+    body = client.get("/v1/themes", params={"category": "Other"}).json()
+    end = body["period_end"].replace("Z", "+00:00")
+    [theme] = body["items"]
+
+    def count(lo_days: int, hi_days: int) -> int:
+        return record_count(
+            client,
+            f"category = 'Other' AND created_at >= TIMESTAMPTZ '{end}' - INTERVAL {lo_days} DAY "
+            f"AND created_at < TIMESTAMPTZ '{end}' - INTERVAL {hi_days} DAY",
+        )
+
+    recent, previous = count(28, 0), count(56, 28)
+    assert recent >= 1  # the period ends at the theme's newest record
+    assert (theme["recent_count"], theme["previous_count"]) == (recent, previous)
+    expected = None if previous == 0 else round((recent - previous) / previous, 4)
+    assert theme["growth"] == expected

@@ -165,3 +165,50 @@ def test_corrections_are_stored_redacted(client: TestClient) -> None:
         headers=headers,
     )
     assert new_label.status_code == 201 and new_label.json()["known_label"] is False
+
+
+def test_likely_duplicates_when_location_and_time_are_given(client: TestClient) -> None:
+    headers = key_for(client)
+    first = "Grey van parked across the crosswalk at the school entrance every morning"
+    posted = client.post(
+        "/open311/v2/requests.json",
+        data={
+            "description": first,
+            "lat": "42.3467",
+            "long": "-71.0972",
+            "service_code": "illegal-parking",
+        },
+        headers=headers,
+    ).json()[0]
+    record_id = f"open311:{posted['service_request_id']}"
+    [got] = client.get(f"/open311/v2/requests/{posted['service_request_id']}.json").json()
+    later = got["requested_datetime"].replace("Z", "+00:00")
+    item = {
+        "text": "A grey van is parked across the school crosswalk again this morning",
+        "lat": 42.3468,  # about 11 m away
+        "lon": -71.0972,
+        "created_at": later,
+    }
+    near = client.post("/v1/tag", json={"texts": [item, "no location here"]}).json()["results"]
+    assert [d["record_id"] for d in near[0]["duplicates"]] == [record_id]
+    assert near[0]["duplicates"][0]["distance_m"] < 150
+    assert near[1]["duplicates"] is None
+    far = client.post("/v1/tag", json={**item, "text": item["text"], "lat": 42.40}).json()
+    assert far["results"][0]["duplicates"] == []
+
+
+def test_records_search_by_meaning(client: TestClient) -> None:
+    """With the store's texts embedded (as an analysis run leaves them), ``q`` ranks by meaning."""
+    from analyzer.embed import get_embedder
+
+    store = client.app.state.civicpulse.store
+    texts = store.query_df("SELECT text FROM records")["text"].tolist()
+    get_embedder().embed(texts, store=store)
+    headers = key_for(client)
+    out = client.get(
+        "/v1/records", params={"q": "snow and ice on the walkway", "limit": 3}, headers=headers
+    ).json()
+    assert out["mode"] == "similarity" and out["total"] == len(texts)
+    scores = [r["score"] for r in out["items"]]
+    assert scores == sorted(scores, reverse=True) and scores[0] > 0.3
+    assert out["items"][0]["category"] == "Sidewalk Not Shoveled"

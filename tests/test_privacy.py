@@ -1,4 +1,4 @@
-"""analyzer.privacy: planted PII of every kind, hard negatives, batching, idempotence, fixture recall."""
+"""analyzer.privacy: planted PII, hard negatives, batching, idempotence, fixture recall."""
 
 from __future__ import annotations
 
@@ -73,7 +73,10 @@ def test_email(text: str, value: str) -> None:
         ("license plate: 8HT 921, silver sedan", "8HT 921"),
         ("drug dealing from a van lic#2NW337 grand ponic", "2NW337"),
         ("Vehicle License Plate Registration: 3WK467 | Vehicle License Plate State: MA", "3WK467"),
-        ("License Plate number if available: N42 516 | License Plate State if available: MA", "N42 516"),
+        (
+            "License Plate number if available: N42 516 | License Plate State if available: MA",
+            "N42 516",
+        ),
         ("White Honda MA 9YL 415 parked in the crosswalk", "9YL 415"),
         ("Illegally Parked Car with no Resident Permit Parking. Porsche 6NE332", "6NE332"),
         ("Blue SUV illegally -- Illinois plates KP7 4163", "KP7 4163"),
@@ -131,7 +134,10 @@ def test_card_needs_luhn_and_card_prefix() -> None:
         ("Constituent Maria Lopez reports a blocked driveway", "Maria Lopez"),
         ("Please call Nadia Ruiz with any question 617 555 0187", "Nadia Ruiz"),
         ("Thank you, \r\nEmily Strand", "Emily Strand"),
-        ("Details: Caller would like a call back. Robert Keane - 617 555 0108. | Make: Ford", "Robert Keane"),
+        (
+            "Details: Caller would like a call back. Robert Keane - 617 555 0108. | Make: Ford",
+            "Robert Keane",
+        ),
         (
             "please do not hesitate to contact me. Martin Sorel. Senior Civil Engineer. "
             "Construction Management Division. Boston Public Works.",
@@ -150,7 +156,8 @@ def test_names(text: str, value: str) -> None:
     "text",
     [
         "Pothole on Washington St near the Boston Public Works yard, reported to BTD and ISD.",
-        "Make of the abandoned car: CHEVY | Model of the abandoned car: VAN | Color of the abandoned car: BLUE",
+        "Make of the abandoned car: CHEVY | Model of the abandoned car: VAN | "
+        "Color of the abandoned car: BLUE",
         "How is the car parked illegally? Other | Make: Toyota | Model: 4DR | Color: GreySilver",
         "TOYOTA CAMRY parked on Dot Ave for 3 weeks, see case 101001965068",
         "Car is parked facing the wrong way on a 2 Way St.",
@@ -266,7 +273,10 @@ def test_fixture_recall(records: list[dict], batch: list[Redaction]) -> None:
         ("1-57 W 1st St, Boston, MA 02127, USA", "W 1st St, Boston, MA 02127, USA"),
         ("25C Grantley St, 7, Hyde Park, MA, 02136", "Grantley St, Hyde Park, MA, 02136"),
         ("295 North St, Apt 1, Boston", "North St, Boston"),
-        ("Intersection Of Vining St & Francis St, Boston", "Intersection Of Vining St & Francis St, Boston"),
+        (
+            "Intersection Of Vining St & Francis St, Boston",
+            "Intersection Of Vining St & Francis St, Boston",
+        ),
         ("W 1st St, Boston", "W 1st St, Boston"),
         ("", ""),
         (None, None),

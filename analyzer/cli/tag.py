@@ -207,7 +207,6 @@ def train(
     tagger = Tagger(**params).fit(
         train_texts, train_labels, extra=extra, embeddings=emb, sample_weight=weight
     )
-    metrics["cross_validated"] = tagger.metrics_
     _print_metrics(f"cross-validated ({tagger.metrics_['validation']})", tagger.metrics_)
     metrics["input"] = {"file": input.name, "sha256": _sha256_file(input), "rows_used": len(texts)}
     tagger.save(

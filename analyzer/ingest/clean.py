@@ -17,8 +17,18 @@ TEXT_CAP = 20_000
 # Other columns are context, not content; keep each one short.
 ATTRIBUTE_CAP = 2_000
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
-_WS = re.compile(r"\s+")
+# Patterns used on whole columns are plain strings, not compiled: pandas hands a string pattern on
+# an Arrow-backed column to RE2 in C++, a compiled one to a Python loop (10x slower). pandas also
+# falls back to Python for \s always, and for \d, \w, \b on non-ASCII data, so these patterns
+# spell their classes out ([0-9], [ \t]); the non-ASCII characters in them are literal.
+_ZERO_WIDTH = "[\u200b-\u200d\u2060\ufeff]"
+_SPACE_LIKE = (
+    "[\\x00-\\x08\\x0b-\\x1f\\x7f"
+    "\u0085\u00a0\u2000-\u200a\u200e\u200f\u2028\u2029\u202f\u205f\u3000]"
+)
+# a run of whitespace, or a single non-space whitespace character: replacing every single space
+# with a space would cost as much as the rest of the cleaning together
+_WS_RUN = "[ \\t\\n\\r\\f\\v]{2,}|[\\t\\n\\r\\f\\v]"
 # whole blocks whose content is code, not text
 _CODE_BLOCK = re.compile(
     r"<\s*(script|style|iframe|object|noscript|template)\b[^>]*>.*?(?:<\s*/\s*\1\s*>|$)",
@@ -27,7 +37,7 @@ _CODE_BLOCK = re.compile(
 _COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.DOTALL)
 # a tag starts with a letter, "/" or "!" right after "<", so "a < b" and "<3" are left alone
 _TAG = re.compile(r"</?[A-Za-z!][^<>]*>")
-_MARKUP_HINT = re.compile(r"</?[A-Za-z!]|&(?:[A-Za-z]+|#\d+|#x[0-9A-Fa-f]+);")
+_MARKUP_HINT = r"</?[A-Za-z!]|&(?:[A-Za-z]+|#[0-9]+|#x[0-9A-Fa-f]+);"
 
 
 def strip_markup(text: str) -> str:
@@ -61,7 +71,8 @@ def clean_text(raw: pd.Series, cap: int = TEXT_CAP) -> tuple[pd.Series, pd.Serie
         # bound the work of the regexes below on pathological fields before cleaning them
         s = s.where(~too_long, s.str.slice(0, cap * 2))
     s = strip_markup_values(s)
-    s = s.str.replace(_CONTROL, " ", regex=True).str.replace(_WS, " ", regex=True).str.strip()
+    s = s.str.replace(_ZERO_WIDTH, "", regex=True).str.replace(_SPACE_LIKE, " ", regex=True)
+    s = s.str.replace(_WS_RUN, " ", regex=True).str.strip()
     cut = s.str.len() > cap
     if cut.any():
         s = s.where(~cut, s[cut].map(_cut_at_space))
@@ -85,13 +96,13 @@ def cap_values(s: pd.Series, cap: int = ATTRIBUTE_CAP) -> pd.Series:
 
 # -- dates ------------------------------------------------------------------------------------
 
-_EPOCH = re.compile(r"-?\d{9,13}(?:\.\d+)?")
-_HAS_OFFSET = re.compile(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)
-_ISO = re.compile(
-    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?",
-    re.I,
+_EPOCH = r"-?[0-9]{9,13}(?:\.[0-9]+)?"
+_HAS_OFFSET = r".*(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)"  # used with fullmatch
+_ISO = (
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[Tt ][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?)? *"
+    r"(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?"
 )
-_YEAR = re.compile(r"\b(?:1[89]|2[01])\d{2}\b")
+_YEAR = r"(?:1[89]|2[01])[0-9]{2}"  # only gates the slow last-resort parser
 # US exports (Socrata, Excel): month first, with and without seconds and AM/PM
 _US_FORMATS = (
     "%m/%d/%Y %I:%M:%S %p",
@@ -157,7 +168,7 @@ def parse_datetimes(raw: pd.Series, tz: str = "UTC") -> tuple[pd.Series, pd.Seri
 
 
 def _parse_with_offsets(s: pd.Series, tz: str, fmt: str) -> pd.Series:
-    aware = s.str.contains(_HAS_OFFSET)
+    aware = s.str.fullmatch(_HAS_OFFSET)
     res = pd.Series(pd.NaT, index=s.index, dtype="datetime64[us, UTC]")
     if aware.any():
         res[aware] = pd.to_datetime(s[aware], format=fmt, utc=True, errors="coerce")

@@ -7,19 +7,36 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
 
-from analyzer.store import Store
 from api.deps import CallerDep, StateDep
 from api.schemas import ErrorOut, TagItem, TagRequest, TagResponse, TagResult
-from api.state import TaggerUnavailableError
+from api.state import AppState, TaggerUnavailableError
 
 router = APIRouter(prefix="/v1", tags=["tagging"])
 
 
-def find_duplicates(store: Store, item: TagItem, text_vector_source: Any = None) -> list[dict]:
-    """Open requests that this one likely repeats (similar text, near in space and time)."""
-    from analyzer.duplicates import find_duplicates as find
+def find_duplicates(state: AppState, item: TagItem) -> list[dict[str, Any]]:
+    """Open requests this one likely repeats: within 150 m and 7 days before it, similar text."""
+    from analyzer.duplicates import duplicates_in_store
+    from analyzer.embed import get_embedder
 
-    return find(store, item.text, lat=item.lat, lon=item.lon, created_at=item.created_at)
+    s = state.settings
+    found = duplicates_in_store(
+        state.store,
+        item.text,
+        lat=float(item.lat),  # type: ignore[arg-type]
+        lon=float(item.lon),  # type: ignore[arg-type]
+        created_at=item.created_at,
+        embedder=get_embedder(s.embed_model or None, s.embed_backend, s.embed_batch_size),
+    )
+    return [
+        {
+            "record_id": d["id"],
+            "similarity": d["similarity"],
+            "distance_m": d["meters"],
+            "days_before": d["days"],
+        }
+        for d in found
+    ]
 
 
 @router.post(
@@ -40,6 +57,6 @@ async def tag(body: TagRequest, state: StateDep, _caller: CallerDep) -> TagRespo
     for item, row in zip(items, rows, strict=True):
         dups = None
         if item.lat is not None and item.lon is not None and item.created_at is not None:
-            dups = await run_in_threadpool(find_duplicates, state.store, item)
+            dups = await run_in_threadpool(find_duplicates, state, item)
         results.append(TagResult(**row, duplicates=dups))
     return TagResponse(model=state.tagger.model_name, results=results)

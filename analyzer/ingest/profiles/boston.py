@@ -28,7 +28,7 @@ BOSTON_COLUMNS = (
     "media_url",
 )
 
-_H_PREFIX = r"^H\d+-"
+_H_PREFIX = r"^H[0-9]+-"
 
 
 @dataclass(frozen=True)

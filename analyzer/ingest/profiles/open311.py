@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -29,35 +28,32 @@ GEOREPORT_FIELDS = (
     "media_url",
 )
 
-_ZIP = re.compile(r"\b(\d{5})(?:-\d{4})?\b")
-# address parts that are not a place name: state, country, ZIP, a unit number
-_NOT_PLACE = re.compile(
-    r"(?:MA|Massachusetts|USA?|United States|[A-Z]{2}\s+\d{5}(?:-\d{4})?|\d[\w\s#-]*|#.*)",
-    re.IGNORECASE,
+# The neighbourhood is the last comma-separated part made of words, optionally followed by the
+# state and a ZIP code. Plain string patterns: pandas runs them in RE2 over the whole column.
+_AREA = (
+    r",[ ]*([A-Za-z][A-Za-z .'-]*[A-Za-z])[ ]*"
+    r"(?:,[ ]*(?:MA|Massachusetts)(?:[^A-Za-z,][^,]*)?)?(?:,[ ]*[0-9]{5}(?:-[0-9]{4})?)?[ ]*$"
 )
-_LATLON_TEXT = re.compile(r"^\s*-?\d+(?:\.\d+)?\s*[NS]\b", re.IGNORECASE)
-
-
-def area_from_address(address: str) -> str | None:
-    """The neighbourhood (the last place-name part after the street), else the ZIP code.
-
-    ``"18 Mount Vernon St, 2, Charlestown"`` -> Charlestown;
-    ``"374 Baker St West Roxbury, MA 02132"`` -> 02132; ``"42.33N 71.03W"`` -> None.
-    """
-    if not address or _LATLON_TEXT.match(address):
-        return None
-    parts = [p.strip() for p in address.split(",")]
-    for part in reversed(parts[1:]):
-        if part and not _NOT_PLACE.fullmatch(part) and re.search(r"[A-Za-z]{3}", part):
-            return " ".join(w if w.isupper() and len(w) <= 3 else w.title() for w in part.split())
-    m = _ZIP.search(address)
-    return m.group(1) if m else None
+_ZIP = r"(?:^|[^0-9])([0-9]{5})(?:-[0-9]{4})?(?:[^0-9]|$)"
+_NOT_AREA = {"Ma", "Massachusetts", "Usa", "Us", "United States"}
 
 
 def areas_from_addresses(addresses: pd.Series) -> pd.Series:
-    uniq = pd.unique(addresses)
-    mapping = {a: area_from_address(a) or "" for a in uniq}
-    return addresses.map(mapping)
+    """The neighbourhood written after the street, else the ZIP code, else "" (vectorised).
+
+    ``"18 Mount Vernon St, 2, Charlestown"`` -> Charlestown;
+    ``"374 Baker St West Roxbury, MA 02132"`` -> 02132; ``"42.33N 71.03W"`` -> "".
+    """
+    s = addresses.fillna("").astype(str)
+    area = s.str.extract(_AREA, expand=False).str.title()
+    area = area.where(~area.isin(_NOT_AREA))
+    zips = s.str.extract(_ZIP, expand=False)
+    return area.fillna(zips).fillna("").astype(str)
+
+
+def area_from_address(address: str) -> str | None:
+    """One address; see :func:`areas_from_addresses`."""
+    return areas_from_addresses(pd.Series([address], dtype="str")).iloc[0] or None
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ class SurveyProfile(Profile):
 
     def created_times(self, raw: pd.Series, ctx: Context) -> tuple[pd.Series, pd.Series]:
         s = raw.fillna("").astype(str).str.strip()
-        year = s.str.fullmatch(r"(?:19|20)\d{2}")
+        year = s.str.fullmatch(r"(?:19|20)[0-9]{2}")
         # a survey year is the date 1 January of that year (UTC), not a point in local time
         years = s.where(~year, s + "-01-01T00:00:00Z")
         return parse_datetimes(years, ctx.tz)

@@ -1,0 +1,113 @@
+"""End to end in headless Chromium: the API and the explorer on loopback, every page visited.
+
+Run with `make test-e2e` (needs Debian's chromium; `.ci/run` installs it). Screenshots go to
+docs/screenshots/ (the README shows them).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PAGES = {
+    "overview": "What residents are telling us",
+    "themes": "Themes",
+    "emerging": "Emerging needs",
+    "map": "Where",
+    "survey": "Survey and engagement comments",
+    "tag": "Tag a request",
+    "data": "Data",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(url: str, proc: subprocess.Popen, seconds: int = 180) -> None:
+    for _ in range(seconds * 2):
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: process exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(url)
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (apt-get install chromium chromium-driver)")
+    folder = tmp_path_factory.mktemp("e2e")
+    store = folder / "store.duckdb"
+    env = {**os.environ, "CIVICPULSE_STORE_PATH": str(store)}
+    boston = pd.read_csv(ROOT / "data_samples" / "boston_311_sample.csv", dtype=str)
+    boston.sample(n=800, random_state=5).to_csv(folder / "boston.csv", index=False)
+    cli = [sys.executable, "-m", "analyzer.cli.__main__"]
+    for args in (
+        ["ingest", str(folder / "boston.csv"), str(ROOT / "data_samples" / "austin_survey_comments.csv")],
+        ["analyze"],
+    ):
+        subprocess.run([*cli, *args], env=env, check=True, capture_output=True)
+    key = subprocess.run([*cli, "apikey", "create", "--name", "e2e"], env=env, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    api_port, ui_port = _free_port(), _free_port()
+    api_url = f"http://127.0.0.1:{api_port}"
+    env_ui = {**env, "CIVICPULSE_API_URL": api_url, "CIVICPULSE_API_KEY": key}
+    api = subprocess.Popen([*cli, "serve", "--port", str(api_port)], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ui = subprocess.Popen([*cli, "ui", "--port", str(ui_port)], env=env_ui,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait(f"{api_url}/healthz", api)
+        _wait(f"http://127.0.0.1:{ui_port}/_stcore/health", ui)
+        yield f"http://127.0.0.1:{ui_port}"
+    finally:
+        for p in (ui, api):
+            p.terminate()
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def test_every_page_renders_without_error(servers: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        for path, title in PAGES.items():
+            page.goto(f"{servers}/{path}", wait_until="networkidle", timeout=120_000)
+            page.get_by_role("heading", name=title).first.wait_for(timeout=120_000)
+            # let charts finish drawing, then check Streamlit showed no exception or error box
+            page.wait_for_timeout(1500)
+            assert page.locator('[data-testid="stException"]').count() == 0, path
+            assert page.locator('[data-testid="stAlertContentError"]').count() == 0, path
+            page.screenshot(path=str(SHOTS / f"{path}.png"), full_page=True)
+        browser.close()
+    assert len(list(SHOTS.glob("*.png"))) >= len(PAGES)
