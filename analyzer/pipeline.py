@@ -26,6 +26,7 @@ from analyzer import __version__
 from analyzer.config import Settings
 from analyzer.embed import get_embedder
 from analyzer.store import Store, decode_vectors, encode_vector
+from analyzer.store import _drain as drain
 
 log = logging.getLogger("civicpulse.pipeline")
 
@@ -92,7 +93,9 @@ def run_analysis(
     show_bars = progress is True
     timer = StageTimer()
     t_start = time.perf_counter()
-    embedder = get_embedder(settings.embed_model or None, settings.embed_backend, settings.embed_batch_size)
+    embedder = get_embedder(
+        settings.embed_model or None, settings.embed_backend, settings.embed_batch_size
+    )
     manifest: dict[str, Any] = {
         "run_id": run_id,
         "code_version": code_version(),
@@ -185,7 +188,9 @@ def _sentiment_for_new(
     model = load_default()
     model_id = getattr(model, "model_id", "sentiment")
     done = set(
-        store.query_df("SELECT record_id FROM sentiment WHERE model_id = ?", [model_id])["record_id"]
+        store.query_df("SELECT record_id FROM sentiment WHERE model_id = ?", [model_id])[
+            "record_id"
+        ]
     )
     mask = ~records["id"].isin(done).to_numpy()
     if not mask.any():
@@ -208,7 +213,11 @@ def _write_sentiment(con: Any, rows: pd.DataFrame) -> None:
         return
     con.register("_sent", rows)
     try:
-        con.execute("INSERT OR REPLACE INTO sentiment SELECT record_id, model_id, label, score FROM _sent")
+        drain(
+            con.execute(
+                "INSERT OR REPLACE INTO sentiment SELECT record_id, model_id, label, score FROM _sent"
+            )
+        )
     finally:
         con.unregister("_sent")
 
@@ -256,10 +265,14 @@ def _themes(
             out["per_source"][str(source)] = {"mode": "incremental", **res["summary"]}
         else:
             meta = sub[["source", "area", "category"]].copy()
-            meta["sentiment"] = sub["id"].map(dict(zip(sentiment["record_id"], sentiment["score"], strict=True)))
+            meta["sentiment"] = sub["id"].map(
+                dict(zip(sentiment["record_id"], sentiment["score"], strict=True))
+            )
             model = ThemeModel(seed=settings.seed, id_prefix=prefix)
             model.fit(emb, sub["text"].tolist(), meta=meta)
-            res = _fitted_to_rows(model, sub, emb, prefix, prev_src, prev_assign, run_id, match_themes, store)
+            res = _fitted_to_rows(
+                model, sub, emb, prefix, prev_src, prev_assign, run_id, match_themes, store
+            )
             out["per_source"][str(source)] = {"mode": "refit", **res["summary"]}
         out["themes"].extend(res["themes"])
         out["assignments"].append(res["assignments"])
@@ -344,7 +357,12 @@ def _fitted_to_rows(
         }
     )
     lin = [
-        {"run_id": run_id, "theme_id": ev.theme_id, "event": ev.event, "related": json.dumps(list(ev.related))}
+        {
+            "run_id": run_id,
+            "theme_id": ev.theme_id,
+            "event": ev.event,
+            "related": json.dumps(list(ev.related)),
+        }
         for ev in lineage
     ]
     n_top = sum(1 for t in themes if t["level"] == 1)
@@ -353,7 +371,9 @@ def _fitted_to_rows(
         "n_top": n_top,
         "n_sub": len(themes) - n_top,
         "unassigned_share": round(float(np.mean([t is None for t in top_ids])), 4),
-        "lineage": pd.Series([e.event for e in lineage]).value_counts().to_dict() if lineage else {},
+        "lineage": pd.Series([e.event for e in lineage]).value_counts().to_dict()
+        if lineage
+        else {},
     }
     return {"themes": themes, "assignments": assignments, "lineage": lin, "summary": summary}
 
@@ -438,9 +458,17 @@ def _assign_incrementally(
         "n_new": int(new_mask.sum()),
         "n_top": int((prev_src["level"] == 1).sum()),
         "n_sub": int((prev_src["level"] == 2).sum()),
-        "unassigned_share_new": round(float(np.mean([s is None for s in sub_ids])) if sub_ids else 0.0, 4),
+        "unassigned_share_new": round(
+            float(np.mean([s is None for s in sub_ids])) if sub_ids else 0.0, 4
+        ),
     }
-    return {"themes": themes, "assignments": assignments, "lineage": [], "summary": summary, "incremental": True}
+    return {
+        "themes": themes,
+        "assignments": assignments,
+        "lineage": [],
+        "summary": summary,
+        "incremental": True,
+    }
 
 
 THEME_COLUMNS = (
@@ -462,7 +490,9 @@ THEME_COLUMNS = (
 def _write_themes(con: Any, result: dict[str, Any], run_id: str) -> None:
     themes = pd.DataFrame(result["themes"], columns=list(THEME_COLUMNS))
     assignments = (
-        pd.concat(result["assignments"], ignore_index=True) if result["assignments"] else pd.DataFrame()
+        pd.concat(result["assignments"], ignore_index=True)
+        if result["assignments"]
+        else pd.DataFrame()
     )
     if themes.empty:
         return
@@ -471,30 +501,40 @@ def _write_themes(con: Any, result: dict[str, Any], run_id: str) -> None:
     con.register("_assign", assignments)
     try:
         # Themes that disappeared in a re-fit are kept, marked retired, so their ids are never reused.
-        con.execute(
-            "UPDATE themes SET status = 'retired' WHERE theme_id NOT IN (SELECT theme_id FROM _themes) "
-            "AND split_part(theme_id, '-', 1) IN (SELECT DISTINCT split_part(theme_id, '-', 1) FROM _themes)"
+        drain(
+            con.execute(
+                "UPDATE themes SET status = 'retired' WHERE theme_id NOT IN (SELECT theme_id FROM _themes) "
+                "AND split_part(theme_id, '-', 1) IN (SELECT DISTINCT split_part(theme_id, '-', 1) FROM _themes)"
+            )
         )
-        con.execute(
-            "INSERT INTO themes SELECT theme_id, parent_id, level, label, keywords, size, examples, "
-            "breakdown, sentiment, centroid, status, run_id, first_seen_run FROM _themes "
-            "ON CONFLICT (theme_id) DO UPDATE SET parent_id = excluded.parent_id, level = excluded.level, "
-            "label = excluded.label, keywords = excluded.keywords, size = excluded.size, "
-            "examples = excluded.examples, breakdown = excluded.breakdown, sentiment = excluded.sentiment, "
-            "centroid = excluded.centroid, status = 'active', run_id = excluded.run_id"
+        drain(
+            con.execute(
+                "INSERT INTO themes SELECT theme_id, parent_id, level, label, keywords, size, examples, "
+                "breakdown, sentiment, centroid, status, run_id, first_seen_run FROM _themes "
+                "ON CONFLICT (theme_id) DO UPDATE SET parent_id = excluded.parent_id, level = excluded.level, "
+                "label = excluded.label, keywords = excluded.keywords, size = excluded.size, "
+                "examples = excluded.examples, breakdown = excluded.breakdown, sentiment = excluded.sentiment, "
+                "centroid = excluded.centroid, status = 'active', run_id = excluded.run_id"
+            )
         )
         if not assignments.empty:
             # Incremental rows carry no projection; keep the map position of the nearest neighbours' theme.
-            con.execute(
-                "INSERT INTO assignments SELECT record_id, theme_id, subtheme_id, x, y, run_id FROM _assign "
-                "ON CONFLICT (record_id) DO UPDATE SET theme_id = excluded.theme_id, "
-                "subtheme_id = excluded.subtheme_id, x = coalesce(excluded.x, assignments.x), "
-                "y = coalesce(excluded.y, assignments.y), run_id = excluded.run_id"
+            drain(
+                con.execute(
+                    "INSERT INTO assignments SELECT record_id, theme_id, subtheme_id, x, y, run_id FROM _assign "
+                    "ON CONFLICT (record_id) DO UPDATE SET theme_id = excluded.theme_id, "
+                    "subtheme_id = excluded.subtheme_id, x = coalesce(excluded.x, assignments.x), "
+                    "y = coalesce(excluded.y, assignments.y), run_id = excluded.run_id"
+                )
             )
         if result["lineage"]:
             lin = pd.DataFrame(result["lineage"])
             con.register("_lin", lin)
-            con.execute("INSERT INTO theme_lineage SELECT run_id, theme_id, event, related FROM _lin")
+            drain(
+                con.execute(
+                    "INSERT INTO theme_lineage SELECT run_id, theme_id, event, related FROM _lin"
+                )
+            )
             con.unregister("_lin")
     finally:
         con.unregister("_themes")
@@ -566,9 +606,11 @@ def _write_alerts(con: Any, alerts: pd.DataFrame) -> None:
     if alerts.empty:
         return
     frame = alerts.reindex(columns=list(EMERGING_COLUMNS)).copy()
-    frame["examples"] = frame["examples"].map(lambda xs: json.dumps(list(xs) if xs is not None else []))
+    frame["examples"] = frame["examples"].map(
+        lambda xs: json.dumps(list(xs) if xs is not None else [])
+    )
     con.register("_alerts", frame)
     try:
-        con.execute("INSERT INTO emerging SELECT * FROM _alerts")
+        drain(con.execute("INSERT INTO emerging SELECT * FROM _alerts"))
     finally:
         con.unregister("_alerts")

@@ -71,14 +71,24 @@ def _words(text: str) -> frozenset[str]:
 # Word lists. Hand-written ones are small and about meaning; the data-derived lexicon is a file.
 
 _STREET_SUFFIXES = _words(
-    """st st. str street streets ave ave. av avenue rd rd. road blvd boulevard pl place ter terr
+    """st st. str street streets sts ave ave. av avenue rd rd. road blvd boulevard pl place ter terr
     terrace ct court sq square way dr drive ln lane pkwy parkway hwy highway plz plaza cir circle
-    row wharf pk
-    park path aly alley ext expy expressway brg bridge fwy mall walk xing crossing"""
+    row wharf pk park path aly alley ext expy expressway brg bridge fwy mall walk xing crossing"""
+)
+# Organisation words: a capitalised run ending in one is a business, not a person.
+_BUSINESS_WORDS = _words(
+    """realty reality construction corp inc llc co company trust management services service
+    apartments associates group partners properties development transport transportation roofing
+    painting plumbing electric landscaping cleaners motors auto bakery cafe restaurant pizza
+    liquors liquor market deli grill pub hotel bank school church center centre donuts doughnuts
+    donnuts coffee rentals rental property"""
 )
 # Words that turn a preceding capitalised name into a place, building, organisation or thing.
-_PLACE_WORDS = _STREET_SUFFIXES | _words(
-    """school schools academy elementary high middle college university library playground field
+_PLACE_WORDS = (
+    _STREET_SUFFIXES
+    | _BUSINESS_WORDS
+    | _words(
+        """school schools academy elementary high middle college university library playground field
     fields center centre hall church cathedral chapel station hospital cemetery pond beach garden
     gardens market building house apartments apts apt tower towers realty construction corp corp.
     inc inc. llc co co. company companies cafe restaurant bar pizza liquor liquors auto bakery hotel
@@ -89,13 +99,14 @@ _PLACE_WORDS = _STREET_SUFFIXES | _words(
     cleaning group associates partners properties development shop store deli grill kitchen pub
     tavern lounge salon spa dental medical clinic pharmacy health housing authority department
     dept commission council office yard lot garage"""
+    )
 )
-# Organisation words: a capitalised run ending in one is a business, not a person.
-_BUSINESS_WORDS = _words(
-    """realty reality construction corp inc llc co company trust management services service
-    apartments associates group partners properties development transport transportation roofing
-    painting plumbing electric landscaping cleaners motors auto bakery cafe restaurant pizza
-    liquors liquor market deli grill pub hotel bank school church center centre"""
+# Lower-case nouns that make the capitalised words before them a place or business.
+_THING_WORDS = _STREET_SUFFIXES | _words(
+    """bar store shop restaurant tunnel building lot garage station school church playground field
+    pizza cafe market hotel apartments company construction realty tower center centre bakery deli
+    liquors liquor pub hall library hospital donuts doughnuts statue monument memorial truck trucks
+    van vans vehicle car cars bus"""
 )
 # Place words that are also common surnames: after a strong cue "Tom Park" stays a name.
 _SURNAME_PLACE_WORDS = _words(
@@ -106,7 +117,8 @@ _COMPASS = _words("east west north south e w n s")
 _TITLES = _words(
     """mr mrs ms miss mx dr officer ofc sgt sergeant det detective capt captain lt lieutenant chief
     councilor councillor councilwoman councilman mayor commissioner rep representative senator
-    father fr rev reverend sister ssg cpl trooper inspector"""
+    father fr rev reverend sister ssg cpl trooper inspector congressman congresswoman governor gov
+    president supt superintendent principal judge attorney"""
 )
 _NOT_NAME_AFTER_TITLE = _words(
     """mayor badge officer sgt commissioner president director the a an of and or on in at from for
@@ -302,13 +314,16 @@ _NAME_SEQ = rf"{_NAME_TOKEN}\.?(?:[ \t]+{_NAME_TOKEN}\.?){{0,3}}"
 _TITLE_ALT = "|".join(sorted(_TITLES, key=len, reverse=True))
 _MY_NAME = re.compile(
     r"(?i:\b(?:(?:my|his|her|their|(?:caller|owner|landlord|tenant|resident|constituent)['’]?s)"
-    r"\s+names?(?:\s+is|['’]s|\s*:)?|signed))"
+    r"\s+names?(?:\s+is|['’]s|\s*:)?))"
     rf"\s+({_NAME_SEQ})"
 )
-_TITLE_NAME = re.compile(rf"(?<![\w'])((?i:{_TITLE_ALT}))\.?\s+({_NAME_SEQ})")
+# Titles may stack: "Mr Mayor Keane", "Councilor Dr. Ruiz".
+_TITLE_NAME = re.compile(
+    rf"(?<![\w'])((?i:{_TITLE_ALT}))\.?(?:\s+(?i:{_TITLE_ALT})\b\.?)*\s+({_NAME_SEQ})"
+)
 _SIGNOFF = re.compile(
-    r"(?i:\b(?:thanks|thank\s+you|thx|regards|sincerely|cheers|best|respectfully|hi|hello|dear|hey))"
-    r"(?:\s+(?:so\s+much|in\s+advance|again))?[ \t]*[,!.:-]*[ \t]*(?:\r?\n[ \t]*)*"
+    r"(?i:\b(?:thanks|thank\s+you|thx|regards|sincerely|cheers|best|respectfully|hi|hello|dear|hey)\b)"
+    r"(?:\s+(?:so\s+much|in\s+advance|again))?(?=[\s,!.:-])[ \t]*[,!.:-]*[ \t]*(?:\r?\n[ \t]*)*"
     rf"({_NAME_SEQ})"
 )
 # A verb of contact before a name: "call Nadia Ruiz", "Contacted Darnell Hughes", "Talked to Ruth".
@@ -325,7 +340,7 @@ _CALL_AT = re.compile(
 _ROLE_NAME = re.compile(
     r"(?i:\b(?:landlord|owner|manager|tenant|neighbou?r|super|superintendent|caller|constituent|"
     r"resident|contractor|driver|contact|realtor|agent|employee|worker)(?:'s\s+name)?"
-    r"(?:\s+(?:who|whose\s+name)\s+is|\s+is|\s+named|\s+name)?)[ \t]*[:=,-]?[ \t]*"
+    r"(?:\s+(?:who|whose\s+name)\s+is|\s+is|\s+named|\s+name)?\b)(?:[ \t]*[:=,-][ \t]*|[ \t]+)"
     rf"({_NAME_SEQ})"
 )
 _CAP_WORD = re.compile(r"(?<![\w'’.@/-])[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ]+(?:['’-]?[A-Za-zÀ-ÖØ-öø-ÿ]+)*")
@@ -613,7 +628,7 @@ def _my_name_findings(text: str) -> Iterator[Finding]:
     for m in _MY_NAME.finditer(text):
         # A lower-case first name only after "name is" / "name:" / "names": "her name divulged".
         lower_ok = bool(re.search(r"(?i)(?:is|:|names)\s*$", m.group()[: m.start(1) - m.start()]))
-        hit = _seq_name(text, m, 1, lower_first=lower_ok)
+        hit = _seq_name(text, m, 1, lower_first=lower_ok, lower=lower_ok)
         if hit:
             yield from _accept(text, hit[0], hit[1], cue=True)
 
@@ -727,8 +742,10 @@ def _accept(
     if after and any(w.lower().strip(".") in _PLACE_WORDS for w in after.group(1).split()):
         return
     nxt = re.match(r"(?:['’]s)?[ \t]+([A-Za-z]+)", text[end : end + 20])
-    if nxt and nxt.group(1).lower() in _STREET_SUFFIXES:
-        return  # "Dr. Leoush park", "Scarpa bridge"
+    if nxt and nxt.group(1).lower() in _THING_WORDS:
+        return  # "Dr. Leoush park", "Goody Glovers bar", "Ted Williams tunnel"
+    if len(words) == 1 and words[0].isupper() and len(words[0]) <= 3:
+        return  # "Trooper SE."
     if _TEMPLATE_FIELD_BEFORE.search(text[max(0, start - 40) : start]):
         return
     if not cue:
@@ -753,6 +770,14 @@ def _accept(
     yield Finding("NAME", start, end)
 
 
+_STREET_BEFORE = re.compile(
+    r"(?i:\b(?:on|at|to|from|near|onto|off|of|between|and|corner|down|up)|&)\s+$"
+)
+_STREET_AFTER = re.compile(
+    r"[ \t]+(?i:st|street|ave|avenue|rd|road|blvd|pl|place|ter|ct|sq|way|dr|ln|pkwy|hwy)\b"
+)
+
+
 @lru_cache(maxsize=65536)
 def _gate_skips(word: str) -> bool:
     """True for a capitalised word that can never make a NER name acceptable on its own."""
@@ -764,7 +789,6 @@ def _gate_skips(word: str) -> bool:
         or low in _PLACE_WORDS
         or low in _PLACE_NAMES
         or low in _AGENCIES
-        or low in _street_names()
     )
 
 
@@ -788,6 +812,11 @@ def _name_windows(text: str, found: Iterable[Finding] = ()) -> list[tuple[int, i
         if not (_AFTER_TITLE.search(before) and word.lower() in _common_words()):
             if word in not_names or _gate_skips(word):
                 continue
+            if word.lower() in _street_names() and (
+                _STREET_BEFORE.search(text, max(0, m.start() - 9), m.start())
+                or _STREET_AFTER.match(text, m.end())
+            ):
+                continue  # "on Tremont", "Benson St": a street here, not a surname
             if _SENTENCE_START.search(before) and not _AFTER_SIGNOFF.search(before):
                 continue
         spans.append((m.start(), m.end()))

@@ -176,6 +176,14 @@ def decode_vectors(blobs: list[bytes] | pd.Series, dim: int | None = None) -> np
     return arr.reshape(len(blobs), -1)
 
 
+def _drain(result: Any) -> None:
+    """Consume a statement's result: DuckDB 2 refuses new work on a connection with one pending."""
+    try:
+        result.fetchall()
+    except (duckdb.InvalidInputException, duckdb.ResourceInUseException):
+        pass
+
+
 class Store:
     """A DuckDB-backed store. Open one per process; use ``with Store(path) as s``."""
 
@@ -185,12 +193,15 @@ class Store:
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.con = duckdb.connect(str(self.path), read_only=read_only)
-        self.con.execute("SET TimeZone = 'UTC'")
+        _drain(self.con.execute("SET TimeZone = 'UTC'"))
         self._lock = threading.RLock()
         if not read_only:
-            self.con.execute(SCHEMA)
-            self.con.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+            _drain(self.con.execute(SCHEMA))
+            _drain(
+                self.con.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                    [str(SCHEMA_VERSION)],
+                )
             )
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -207,14 +218,14 @@ class Store:
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """All or nothing: commit on success, roll back on any exception (or a killed process)."""
         with self._lock:
-            self.con.execute("BEGIN TRANSACTION")
+            _drain(self.con.execute("BEGIN TRANSACTION"))
             try:
                 yield self.con
             except BaseException:
-                self.con.execute("ROLLBACK")
+                _drain(self.con.execute("ROLLBACK"))
                 raise
             else:
-                self.con.execute("COMMIT")
+                _drain(self.con.execute("COMMIT"))
 
     # -- generic helpers -------------------------------------------------------------------
     def query_df(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
@@ -223,12 +234,12 @@ class Store:
 
     def execute(self, sql: str, params: list[Any] | None = None) -> None:
         with self._lock:
-            self.con.execute(sql, params or [])
+            _drain(self.con.execute(sql, params or []))
 
     def scalar(self, sql: str, params: list[Any] | None = None) -> Any:
         with self._lock:
-            row = self.con.execute(sql, params or []).fetchone()
-        return None if row is None else row[0]
+            rows = self.con.execute(sql, params or []).fetchall()
+        return rows[0][0] if rows else None
 
     # -- embeddings cache ------------------------------------------------------------------
     def cached_embeddings(self, model_id: str, hashes: list[str]) -> dict[str, np.ndarray]:
@@ -263,8 +274,10 @@ class Store:
         with self._lock:
             self.con.register("_new_emb", df)
             try:
-                self.con.execute(
-                    "INSERT OR IGNORE INTO embeddings SELECT model_id, text_hash, vector FROM _new_emb"
+                _drain(
+                    self.con.execute(
+                        "INSERT OR IGNORE INTO embeddings SELECT model_id, text_hash, vector FROM _new_emb"
+                    )
                 )
             finally:
                 self.con.unregister("_new_emb")

@@ -101,7 +101,6 @@ _PERIOD_ALIASES = {
 }
 # Per-period defaults: about two months of recent history and +-2 weeks of season for weekly data.
 BASELINES = ("recent", "seasonal", "max")
-BASELINES_AUTO = BASELINES
 BULK_LEVEL = 0.2
 _PER_YEAR = {"D": 365.25, "W": 52.18, "M": 12.0}
 _RECENT_DEFAULT = {"D": 56, "W": 8, "M": 3}
@@ -143,9 +142,10 @@ def _theme_key(values: pd.Series) -> pd.Series:
     s = pd.Series(values)
     if pd.api.types.is_float_dtype(s) and bool(np.all(np.mod(s.dropna(), 1) == 0)):
         s = s.astype("Int64")  # 3.0 (ints with NaN) is theme "3", not "3.0"
-    na = s.isna().to_numpy()
-    out = s.astype(str).to_numpy(dtype=object)
-    out[na] = None
+    raw = s.to_numpy(dtype=object)
+    na = pd.isna(raw)
+    out = np.full(len(raw), None, dtype=object)
+    out[~na] = [str(v) for v in raw[~na]]
     out[np.isin(out, ["", "-1"])] = None
     return pd.Series(out, index=s.index, dtype=object)
 
@@ -514,11 +514,15 @@ def calibrated_alpha(
     if int(up.sum()) <= allowed:
         return float(_ALPHA_GRID[0]), n
     y, mu, extra = y[up], mu[up], 1.0 / (base[up] + 1.0)
-    # scan the grid upwards: the first alpha under which the history looks ordinary
-    p = nb_sf(y[None, :], mu[None, :], extra[None, :] + _ALPHA_GRID[:, None])
-    ok_alpha = (p < level).sum(axis=1) <= allowed
-    first = int(np.argmax(ok_alpha)) if ok_alpha.any() else len(_ALPHA_GRID) - 1
-    return float(_ALPHA_GRID[first]), n
+    # scan the grid upwards, a chunk at a time: the first alpha under which the history looks
+    # ordinary (most themes stop in the first chunk)
+    for lo in range(0, len(_ALPHA_GRID), 16):
+        grid = _ALPHA_GRID[lo : lo + 16]
+        p = nb_sf(y[None, :], mu[None, :], extra[None, :] + grid[:, None])
+        ok_alpha = (p < level).sum(axis=1) <= allowed
+        if ok_alpha.any():
+            return float(grid[int(np.argmax(ok_alpha))]), n
+    return float(_ALPHA_GRID[-1]), n
 
 
 # --------------------------------------------------------------------------------------------
@@ -664,7 +668,7 @@ class EmergingDetector:
         if not self.seasonal:
             return ("recent",)
         if self.baseline == "auto":
-            return BASELINES_AUTO
+            return BASELINES
         return (self.baseline,)
 
     def _volume(self, grid: _Grid, covered: np.ndarray) -> np.ndarray:

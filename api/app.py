@@ -81,7 +81,9 @@ def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return out
 
 
-def _error(request: Request, status: int, message: str, headers: dict[str, str] | None = None):
+def _error(
+    request: Request, status: int, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     if _is_open311(request):
         body: Any = [{"code": status, "description": message}]
     else:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyHeader, HTTPBearer
+from pydantic import TypeAdapter, ValidationError
 
 from analyzer.config import Settings
 from analyzer.queries import Filters, Page
@@ -81,19 +83,48 @@ def _end(value: date | datetime | None) -> datetime | None:
 ShortQuery = Annotated[str | None, Query(max_length=MAX_SHORT)]
 
 
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATETIME = TypeAdapter(datetime)
+
+
+def _when(value: str | None, name: str) -> date | datetime | None:
+    """A date (YYYY-MM-DD: a whole day) or an ISO date-time (an instant); UTC when no offset."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        if _DATE_ONLY.match(value):
+            return date.fromisoformat(value)
+        return _DATETIME.validate_python(value)
+    except (ValueError, ValidationError):
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", name),
+                    "msg": "expected a date (YYYY-MM-DD) or an ISO 8601 date-time",
+                    "type": "datetime_parsing",
+                }
+            ]
+        ) from None
+
+
 def filters(
     source: ShortQuery = None,
     since: Annotated[
-        datetime | date | None, Query(description="inclusive; a date or an ISO date-time")
+        str | None,
+        Query(max_length=40, description="inclusive: a date (YYYY-MM-DD) or an ISO date-time"),
     ] = None,
     until: Annotated[
-        datetime | date | None,
-        Query(description="a date includes that day; a date-time is an exclusive bound"),
+        str | None,
+        Query(
+            max_length=40,
+            description="a date (YYYY-MM-DD) includes that whole day; a date-time is exclusive",
+        ),
     ] = None,
     area: ShortQuery = None,
     category: ShortQuery = None,
 ) -> Filters:
-    start, end = _start(since), _end(until)
+    start, end = _start(_when(since, "since")), _end(_when(until, "until"))
     if start and end and start >= end:
         raise RequestValidationError(
             [

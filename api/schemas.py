@@ -59,6 +59,8 @@ class Ready(BaseModel):
     store: str
     tagger: str
     records: int | None = None
+    tagger_calls: int = Field(0, description="model calls since start")
+    tagger_texts: int = Field(0, description="texts tagged since start (texts / calls = batch)")
 
 
 # -- tagging ---------------------------------------------------------------------------------

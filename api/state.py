@@ -56,8 +56,14 @@ class MicroBatcher:
     amortises that overhead and keeps the model single-threaded from Python's side.
     """
 
-    def __init__(self, fn: Callable[[list[str]], list[dict[str, Any]]], max_batch: int = 64):
+    def __init__(
+        self,
+        fn: Callable[[list[str]], list[dict[str, Any]]],
+        max_batch: int = 64,
+        init: Callable[[], None] | None = None,
+    ):
         self.fn = fn
+        self.init = init
         self.max_batch = max_batch
         self.calls = 0  # model calls made, and texts they carried (mean batch = texts / calls)
         self.texts = 0
@@ -79,6 +85,8 @@ class MicroBatcher:
         self._queue.put(None)
 
     def _loop(self) -> None:
+        if self.init is not None:
+            self.init()  # thread-level settings (torch's thread count is per OS thread)
         while True:
             item = self._queue.get()
             if item is None:
@@ -190,7 +198,7 @@ class TaggerService:
                 raise TaggerUnavailableError(self._error or "no tagger")
             self._error = None
             _one_torch_thread()
-            self._batcher = MicroBatcher(self._predict_rows)
+            self._batcher = MicroBatcher(self._predict_rows, init=_one_torch_thread)
             return self._tagger
 
     def status(self) -> str:
@@ -202,6 +210,11 @@ class TaggerService:
         except TaggerUnavailableError as exc:
             return f"unavailable: {exc}"
         return "ok"
+
+    def batch_stats(self) -> tuple[int, int]:
+        """(model calls, texts) so far: texts / calls is the mean batch size."""
+        b = self._batcher
+        return (b.calls, b.texts) if b is not None else (0, 0)
 
     @property
     def model_name(self) -> str:

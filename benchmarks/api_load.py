@@ -22,8 +22,13 @@ import sys
 if __name__ == "__main__" and "--prepare" not in sys.argv:
     # Locust runs on gevent, which must patch the standard library before anything else imports
     # it; the setup child (--prepare: ingest, torch) is spared the patching.
-    from gevent import monkey
-
+    try:
+        from gevent import monkey
+    except ImportError:
+        print(
+            "[api_load] skipped: the load generator is not installed (pip install locust==2.47.0)"
+        )
+        sys.exit(0)
     monkey.patch_all()
 
 import argparse
@@ -61,7 +66,9 @@ def civicpulse_cmd() -> list[str]:
     return [sys.executable, "-c", "import sys; from analyzer.cli import main; sys.exit(main())"]
 
 
-def prepare(folder: Path, rows: int, train_rows: int, seed: int) -> dict[str, Any]:
+def prepare(
+    folder: Path, rows: int, train_rows: int, seed: int, backend: str | None
+) -> dict[str, Any]:
     """Run in a child process (heavy imports stay out of the gevent-patched parent)."""
     import pandas as pd
 
@@ -98,7 +105,13 @@ def prepare(folder: Path, rows: int, train_rows: int, seed: int) -> dict[str, An
         tagger.save(model)
         train_s = time.perf_counter() - t0
         trained = True
+    if backend and backend != "torch":
+        from analyzer.embed import get_embedder
+
+        # Builds (or checks) the cached ONNX model now, not during the server's warm-up.
+        get_embedder(backend=backend).embed(["warm-up"])
     return {
+        "embed_backend": backend or settings.embed_backend,
         "store": str(folder / "store.duckdb"),
         "model": str(model),
         "model_trained_here": trained,
@@ -107,6 +120,13 @@ def prepare(folder: Path, rows: int, train_rows: int, seed: int) -> dict[str, An
         "train_s": round(train_s, 1),
         "texts": texts,
     }
+
+
+def readyz(base: str) -> dict[str, Any]:
+    import urllib.request
+
+    with urllib.request.urlopen(base + "/readyz", timeout=30) as res:
+        return json.loads(res.read())
 
 
 def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 300) -> dict[str, Any]:
@@ -191,11 +211,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--warmup", type=float, default=5.0, help="seconds of load before measuring")
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument(
+        "--embed-backend",
+        choices=["torch", "onnx"],
+        help="the server's embedding backend (default: from settings, torch)",
+    )
     ap.add_argument("--prepare", help=argparse.SUPPRESS)  # internal: child process does the setup
     args = ap.parse_args(argv)
 
     if args.prepare:
-        out = prepare(Path(args.prepare), args.rows, args.train_rows, args.seed)
+        out = prepare(Path(args.prepare), args.rows, args.train_rows, args.seed, args.embed_backend)
         Path(args.prepare, "prepared.json").write_text(json.dumps(out), encoding="utf-8")
         return 0
 
@@ -216,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
                 str(args.train_rows),
                 "--seed",
                 str(args.seed),
+                *(["--embed-backend", args.embed_backend] if args.embed_backend else []),
             ],
             check=True,
             cwd=ROOT,
@@ -228,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
             **os.environ,
             "CIVICPULSE_TAGGER_MODEL": prep["model"],
             "CIVICPULSE_RATE_LIMIT_PER_MINUTE": "0",
+            "CIVICPULSE_EMBED_BACKEND": prep["embed_backend"],
             "CIVICPULSE_CONFIG": str(folder / "none.toml"),
         }
         log_path = folder / "server.log"
@@ -252,9 +279,15 @@ def main(argv: list[str] | None = None) -> int:
                     run_locust(base, texts, max(clients), args.warmup)
                 results = []
                 for n in clients:
-                    cpu0 = cpu_seconds(server.pid)
+                    cpu0, before = cpu_seconds(server.pid), readyz(base)
                     res = run_locust(base, texts, n, args.seconds)
-                    cpu = cpu_seconds(server.pid) - cpu0
+                    cpu, after = cpu_seconds(server.pid) - cpu0, readyz(base)
+                    calls = after["tagger_calls"] - before["tagger_calls"]
+                    res["mean_batch"] = (
+                        round((after["tagger_texts"] - before["tagger_texts"]) / calls, 1)
+                        if calls
+                        else None
+                    )
                     res["server_cpu_ms_per_request"] = (
                         round(1000 * cpu / res["requests"], 2) if res["requests"] else None
                     )
@@ -264,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"[api_load] {n:>3} clients, {args.seconds:.0f} s: "
                         f"p50 {res['p50_ms']:.0f} ms, p99 {res['p99_ms']:.0f} ms, "
                         f"{res['throughput_rps']:.1f} req/s, {res['errors']} errors; server CPU "
-                        f"{res['server_cpu_ms_per_request']} ms/request; "
+                        f"{res['server_cpu_ms_per_request']} ms/request, mean model batch "
+                        f"{res['mean_batch']}; "
                         f"load average {res['load_average_after']}"
                     )
             finally:

@@ -420,6 +420,8 @@ def test_validation_errors_are_422_with_paths_and_no_echo(client: TestClient) ->
     assert bad_query.status_code == 422 and bad_query.json()["detail"][0]["path"] == "query.limit"
     window = client.get("/v1/themes", params={"since": "2020-01-02", "until": "2020-01-01"})
     assert window.status_code == 422 and window.json()["detail"][0]["path"] == "query.until"
+    vague = client.get("/v1/themes", params={"since": "last tuesday"})
+    assert vague.status_code == 422 and vague.json()["detail"][0]["path"] == "query.since"
 
 
 def test_rate_limit_per_key_and_per_client(store_path: Path) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import re
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import typer
@@ -16,6 +18,9 @@ from rich.table import Table
 from analyzer.cli import app
 from analyzer.cli.common import console, open_store, settings
 from analyzer.errors import InputError
+
+if TYPE_CHECKING:
+    from analyzer.ingest import IngestReport
 
 # A spreadsheet treats a cell starting with one of these as a formula (CSV injection, OWASP).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -113,6 +118,8 @@ def ingest(
 def _check_tz(tz: str) -> None:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+    if tz.upper() == "UTC":
+        return  # needs no time zone database
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
@@ -121,7 +128,7 @@ def _check_tz(tz: str) -> None:
         ) from None
 
 
-def _plain_progress(path: Path):
+def _plain_progress(path: Path) -> Callable[[int, float], None]:
     """Progress as plain lines when stderr is not a terminal (logs, CI, a parent process)."""
 
     def report(rows: int, share: float) -> None:
@@ -130,7 +137,7 @@ def _plain_progress(path: Path):
     return report
 
 
-def _print_report(report) -> None:
+def _print_report(report: IngestReport) -> None:
     name = Path(report.path).name
     if report.skipped:
         print(

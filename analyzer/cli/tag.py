@@ -96,6 +96,21 @@ def _print_metrics(title: str, m: dict[str, Any]) -> None:
     )
 
 
+def _load_embeddings(path: Path, n_rows: int) -> np.ndarray:
+    from analyzer.embed import EMBED_DIM
+
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"not a NumPy .npy array: {exc}", file=str(path)) from None
+    if arr.ndim != 2 or arr.shape[0] != n_rows or arr.shape[1] != EMBED_DIM:
+        raise InputError(
+            f"shape {arr.shape}; expected ({n_rows}, {EMBED_DIM}): one row per input row",
+            file=str(path),
+        )
+    return arr.astype(np.float32, copy=False)
+
+
 def _sha256_file(path: Path) -> str:
     import hashlib
 
@@ -127,6 +142,14 @@ def train(
     ] = False,
     correction_weight: Annotated[float, typer.Option(help="weight of a stored correction")] = 5.0,
     store: StoreOpt = None,
+    embeddings: Annotated[
+        Path | None,
+        typer.Option(
+            "--embeddings",
+            help="the input's embeddings as written by `civicpulse embed` (.npy, one row per "
+            "input row), to skip embedding again",
+        ),
+    ] = None,
 ) -> None:
     """Write a tagger bundle; print cross-validated metrics (and time-split with --time-col)."""
     from analyzer.embed import get_embedder
@@ -143,9 +166,10 @@ def train(
             raise InputError(
                 f"no column {col!r}; columns found: {', '.join(df.columns)}", file=str(input)
             )
-    texts = [t.strip() for t in texts_of(df, text_col)]
+    texts = texts_of(df, text_col)
     labels = df[label_col].fillna("").astype(str).str.strip().to_numpy(dtype=object)
-    keep = np.array([bool(t) and bool(lab) for t, lab in zip(texts, labels, strict=True)])
+    keep = np.array([bool(t.strip()) and bool(lab) for t, lab in zip(texts, labels, strict=True)])
+    given = _load_embeddings(embeddings, len(df)) if embeddings else None
     if keep.sum() < len(keep):
         console.print(f"skipped {int((~keep).sum())} rows with an empty text or label")
     df = df.loc[keep].reset_index(drop=True)
@@ -166,8 +190,11 @@ def train(
 
     model, backend = _embedder_settings()
     embedder = get_embedder(model or None, backend=backend)
-    console.print(f"embedding {len(texts)} texts with {embedder.model_id}")
-    emb = embedder.embed(texts, progress=True)
+    if given is not None:
+        emb = given[keep]
+    else:
+        console.print(f"embedding {len(texts)} texts with {embedder.model_id}")
+        emb = embedder.embed(texts, progress=True)
     params = {"target_precision": target_precision, "embed_model": model, "embed_backend": backend}
     metrics: dict[str, Any] = {}
 

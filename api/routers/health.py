@@ -29,7 +29,15 @@ async def readyz(state: StateDep) -> JSONResponse:
             records = int(state.store.query_df("SELECT count(*) AS n FROM records")["n"].iloc[0])
         except Exception as exc:  # reported as not ready, never raised
             return Ready(status="not_ready", store=type(exc).__name__, tagger="unknown")
-        return Ready(status="ready", store="ok", tagger=state.tagger.status(), records=records)
+        calls, texts = state.tagger.batch_stats()
+        return Ready(
+            status="ready",
+            store="ok",
+            tagger=state.tagger.status(),
+            records=records,
+            tagger_calls=calls,
+            tagger_texts=texts,
+        )
 
     ready = await run_in_threadpool(check)
     return JSONResponse(ready.model_dump(), status_code=200 if ready.status == "ready" else 503)

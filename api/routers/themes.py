@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
@@ -75,6 +76,4 @@ def projection(
     limit: Annotated[int, Query(ge=1, le=20_000)] = 5000,
 ) -> MapOut:
     """Points of the 2-D theme map stored by the last analysis (a deterministic sample)."""
-    from dataclasses import replace
-
     return MapOut(**queries.projection(store, replace(filters, theme_id=theme_id), limit=limit))

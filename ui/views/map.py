@@ -28,10 +28,10 @@ else:
     )
     fig.update_traces(marker={"size": 5, "opacity": 0.7})
     fig.update_yaxes(scaleanchor="x", scaleratio=1.35)
-    st.plotly_chart(fig, use_container_width=True)
+    st.plotly_chart(fig, width="stretch")
 areas = frame(recs["items"]).groupby("area", dropna=True).size().sort_values(ascending=False).head(20)
 if not areas.empty:
     st.subheader("By area")
     st.plotly_chart(px.bar(areas.reset_index(name="records"), x="records", y="area", orientation="h",
                            color_discrete_sequence=[theme_color(theme or None)]).update_layout(
-                               yaxis={"autorange": "reversed"}), use_container_width=True)
+                               yaxis={"autorange": "reversed"}), width="stretch")

@@ -21,12 +21,12 @@ if stats:
         left, right = st.columns(2)
         left.plotly_chart(
             px.line(series, x="week", y="count", title="Volume per week", labels={"count": "records"}),
-            use_container_width=True,
+            width="stretch",
         )
         right.plotly_chart(
             px.line(series, x="week", y="sentiment", title="Mean sentiment per week (-1 to 1)",
                     range_y=[-1, 1]),
-            use_container_width=True,
+            width="stretch",
         )
 
 themes = fetch("/v1/themes", limit=10, **f)
@@ -37,7 +37,7 @@ if themes and themes["items"]:
                  color_discrete_map={t: theme_color(t) for t in df["theme_id"]},
                  text="size", labels={"label": "", "size": "records"})
     fig.update_layout(showlegend=False, yaxis={"autorange": "reversed"}, height=380)
-    st.plotly_chart(fig, use_container_width=True)
+    st.plotly_chart(fig, width="stretch")
 
 alerts = fetch("/v1/emerging", limit=5, **f)
 st.subheader("Emerging needs")
@@ -51,6 +51,6 @@ if alerts and alerts["items"]:
             )
             for ex in a["examples"][:3]:
                 st.caption(f"“{ex}”")
-    st.page_link("views/emerging.py", label="All emerging needs →")
+    st.markdown("[All emerging needs →](emerging)")
 else:
     st.info("No emerging needs in the latest analysis.")

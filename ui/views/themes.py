@@ -30,7 +30,7 @@ if proj and proj["points"]:
     )
     fig.update_traces(marker={"size": 5, "opacity": 0.7})
     fig.update_layout(legend={"font": {"size": 10}}, xaxis_visible=False, yaxis_visible=False)
-    st.plotly_chart(fig, use_container_width=True)
+    st.plotly_chart(fig, width="stretch")
     if proj.get("sampled"):
         st.caption(f"A sample of {len(pts):,} of {proj['total']:,} texts.")
 
@@ -38,7 +38,7 @@ st.subheader("All themes")
 table = df[["theme_id", "label", "size", "growth", "sentiment", "subtheme_count", "keywords"]].copy()
 table["keywords"] = table["keywords"].map(lambda k: ", ".join(k[:6]))
 st.dataframe(
-    table, hide_index=True, use_container_width=True,
+    table, hide_index=True, width="stretch",
     column_config={
         "growth": st.column_config.NumberColumn("growth (28 d)", format="percent"),
         "sentiment": st.column_config.NumberColumn(format="%.2f"),
@@ -64,12 +64,12 @@ if detail:
     left, right = st.columns(2)
     if not series.empty:
         left.plotly_chart(px.bar(series, x="week", y="count", title="Per week",
-                                 color_discrete_sequence=[theme_color(chosen)]), use_container_width=True)
+                                 color_discrete_sequence=[theme_color(chosen)]), width="stretch")
     areas = frame(detail["areas"])
     if not areas.empty:
         right.plotly_chart(px.bar(areas.head(15), x="count", y="key", orientation="h", title="Areas",
                                   color_discrete_sequence=[theme_color(chosen)]).update_layout(
-                                      yaxis={"autorange": "reversed", "title": ""}), use_container_width=True)
+                                      yaxis={"autorange": "reversed", "title": ""}), width="stretch")
     st.subheader("Representative requests")
     for ex in detail["examples"]:
         st.markdown(f"> {ex['text']}")
@@ -79,7 +79,7 @@ if detail:
     if not subs.empty:
         st.subheader("Sub-themes")
         subs["keywords"] = subs["keywords"].map(lambda k: ", ".join(k[:6]))
-        st.dataframe(subs, hide_index=True, use_container_width=True)
+        st.dataframe(subs, hide_index=True, width="stretch")
     with st.expander("Rename or merge this theme"):
         new_label = st.text_input("New label", value=detail["label"], key="rename")
         if st.button("Save label") and new_label.strip():
