@@ -41,144 +41,45 @@ _KEY_VALUE = re.compile(r"^\s*([^:?|]{2,80}?)\s*(?:\?\s*:?|:)\s*(.*)$", re.DOTAL
 # Words that describe how a request was taken rather than what it is about. c-TF-IDF already sinks
 # terms that every theme shares; these are the few that appear in only *some* themes (the templated
 # ones) yet never make a useful label.
+# fmt: off
 INTAKE_TERMS = frozenset(
     {
-        "constituent",
-        "caller",
-        "clr",
-        "cls",
-        "cst",
-        "customer",
-        "user",
-        "complaint",
-        "complain",
-        "complaining",
-        "case",
-        "detail",
-        "details",
-        "comment",
-        "comments",
-        "additional",
-        "please",
-        "thank",
-        "thanks",
-        "report",
-        "reports",
-        "reported",
-        "reporting",
-        "state",
-        "states",
-        "stated",
-        "stating",
-        "say",
-        "says",
-        "said",
-        "call",
-        "called",
-        "request",
-        "requests",
-        "requesting",
-        "ask",
-        "asked",
-        "asking",
-        "need",
-        "needs",
-        "provide",
-        "available",
-        "enter",
-        "entered",
-        "see",
-        "visit",
-        "know",
-        "like",
-        "would",
-        "could",
-        "also",
-        "get",
-        "go",
-        "want",
-        "unknown",
-        "information",
-        "info",
-        "issue",
-        "problem",
-        "nature",
-        "specific",
-        "location",
-        "other",
-        "seeclickfix",
-        "http",
-        "https",
-        "com",
-        "www",
-        "address",
+        "constituent", "caller", "clr", "cls", "cst", "customer", "user", "complaint", "complain",
+        "complaining", "case", "detail", "details", "comment", "comments", "additional", "please",
+        "thank", "thanks", "report", "reports", "reported", "reporting", "state", "states",
+        "stated", "stating", "say", "says", "said", "call", "called", "request", "requests",
+        "requesting", "ask", "asked", "asking", "need", "needs", "provide", "available", "enter",
+        "entered", "see", "visit", "know", "like", "would", "could", "also", "get", "go", "want",
+        "unknown", "information", "info", "issue", "problem", "nature", "specific", "location",
+        "other", "seeclickfix", "http", "https", "com", "www", "address",
     }
 )
+# fmt: on
 
 # Units of time and address fragments: every theme has them ("for 3 weeks", "Main St, Boston, USA"),
 # and after redaction an address is a placeholder anyway.
+# fmt: off
 GENERIC_TERMS = frozenset(
     {
-        "minute",
-        "minutes",
-        "hour",
-        "hours",
-        "day",
-        "days",
-        "week",
-        "weeks",
-        "month",
-        "months",
-        "year",
-        "years",
-        "today",
-        "yesterday",
-        "tomorrow",
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-        "st",
-        "ave",
-        "rd",
-        "blvd",
-        "usa",
-        "pm",
-        "am",
+        "minute", "minutes", "hour", "hours", "day", "days", "week", "weeks", "month", "months",
+        "year", "years", "today", "yesterday", "tomorrow", "monday", "tuesday", "wednesday",
+        "thursday", "friday", "saturday", "sunday", "st", "ave", "rd", "blvd", "usa", "pm", "am",
+        "redacted",
     }
 )
+# fmt: on
 
-# Heads that make a poor label on their own ("the area", "someone").
-# Heads that make a poor label on their own ("the area", "someone"), and the generic field names of
-# forms ("Type of vehicle", "License plate number", "Color").
+# Heads that make a poor label on their own ("the area", "someone", "a man"), and the generic
+# field names of forms ("Type of vehicle", "License plate number", "Color").
+# fmt: off
 _WEAK_HEADS = frozenset(
     {
-        "area",
-        "thing",
-        "lot",
-        "time",
-        "someone",
-        "anyone",
-        "people",
-        "way",
-        "one",
-        "type",
-        "kind",
-        "number",
-        "name",
-        "color",
-        "colour",
-        "make",
-        "model",
-        "state",
-        "location",
-        "street",
-        "date",
+        "area", "thing", "lot", "time", "someone", "anyone", "people", "way", "one", "type",
+        "kind", "number", "name", "color", "colour", "make", "model", "state", "location",
+        "street", "date", "man", "woman", "guy", "person", "individual", "response",
     }
 )
+# fmt: on
 
 
 @dataclass(frozen=True)

@@ -101,8 +101,8 @@ _PERIOD_ALIASES = {
 }
 # Per-period defaults: about two months of recent history and +-2 weeks of season for weekly data.
 BASELINES = ("recent", "seasonal", "max")
+# the bulk of a theme's history: at most 20% of its periods may reach p < 20%
 BULK_LEVEL = 0.2
-_PER_YEAR = {"D": 365.25, "W": 52.18, "M": 12.0}
 _RECENT_DEFAULT = {"D": 56, "W": 8, "M": 3}
 _HALFWIDTH_DEFAULT = {"D": 10, "W": 2, "M": 1}
 _REQUIRED = ("record_id", "theme_id", "created_at")
@@ -537,7 +537,8 @@ class EmergingDetector:
     ----------
     period: "D", "W" or "M".
     min_count: an alert needs at least this many records in its window.
-    fdr: Benjamini–Hochberg level across all tests of one ``detect`` call.
+    fdr: Benjamini–Hochberg level across the theme-level tests of one ``detect`` call (and,
+        separately, across its theme x area tests).
     min_ratio: an alert needs observed / expected at least this (the effect size).
     seasonal: allow seasonal baselines (the same periods of previous years); False: recent only.
     baseline: "auto" (each theme gets the candidate that predicted its own history best, see
@@ -554,6 +555,9 @@ class EmergingDetector:
         window's end lie before the first tested window.
     calibration_level: the overdispersion of each theme is the smallest under which at most this
         share of its past periods would have been flagged at p < this level (``calibrated_alpha``).
+    tolerated_events: past exceedances tolerated on top of that (real emergencies in the theme's
+        history should not make the detector deaf to the next one).
+    bulk_alpha: never use less overdispersion than the bulk of the history shows (20% level).
     alpha_floor: lower bound on the overdispersion, so a theme with a suspiciously smooth history is
         not over-trusted.
     min_history_periods: a theme needs this many informative past periods for its own

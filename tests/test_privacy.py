@@ -134,6 +134,7 @@ def test_card_needs_luhn_and_card_prefix() -> None:
         ("Constituent Maria Lopez reports a blocked driveway", "Maria Lopez"),
         ("Please call Nadia Ruiz with any question 617 555 0187", "Nadia Ruiz"),
         ("Thank you, \r\nEmily Strand", "Emily Strand"),
+        ("Call Gloria Pratt 617-555-0130", "Gloria Pratt"),
         (
             "Details: Caller would like a call back. Robert Keane - 617 555 0108. | Make: Ford",
             "Robert Keane",
@@ -147,6 +148,7 @@ def test_card_needs_luhn_and_card_prefix() -> None:
 )
 def test_names(text: str, value: str) -> None:
     assert value in kinds_of(text).get("NAME", [])
+    assert "[NAME]" in redact(text).text
 
 
 # ------------------------------------------------------------------ hard negatives

@@ -70,6 +70,7 @@ def _records(
     *,
     start: pd.Timestamp = START,
     area_probs: dict[str, np.ndarray] | None = None,
+    texts: dict[str, list[str]] | None = None,
     prefix: str = "r",
 ) -> pd.DataFrame:
     """One row per request: ``weekly[theme][w]`` requests of ``theme`` in week ``w``."""
@@ -84,14 +85,14 @@ def _records(
         cum = np.cumsum(np.broadcast_to(probs, (len(counts), len(AREAS))), axis=1)[week]
         pick = (rng.uniform(size=(n, 1)) > cum).sum(axis=1).clip(max=len(AREAS) - 1)
         areas = np.asarray(AREAS, dtype=object)[pick]
-        texts = rng.choice(TEXTS[theme], n)
+        chosen = rng.choice((texts or TEXTS)[theme], n)
         rows.append(
             pd.DataFrame(
                 {
                     "theme_id": theme,
                     "created_at": start + pd.to_timedelta(week * 7 * 86400 + seconds, unit="s"),
                     "area": areas,
-                    "text": texts,
+                    "text": chosen,
                 }
             )
         )
@@ -207,20 +208,20 @@ def test_global_volume_doubling_does_not_flag_every_theme(
 
 def test_brand_new_theme_is_reported_as_new(base_weekly: dict[str, np.ndarray]) -> None:
     weekly = {k: v.copy() for k, v in base_weekly.items()}
-    TEXTS["covid"] = [
-        "Large gathering in the park, nobody keeping distance",
-        "Store is not enforcing masks",
-        "Question about the stay at home order",
-    ]
-    try:
-        covid = np.zeros(N_WEEKS, dtype=int)
-        covid[-3:] = [12, 25, 30]
-        weekly["covid"] = covid
-        df = _records(weekly, np.random.default_rng(8))
-        det = EmergingDetector(period="W", windows=3).fit(df)
-        alerts = det.detect(df)
-    finally:
-        del TEXTS["covid"]
+    texts = {
+        **TEXTS,
+        "covid": [
+            "Large gathering in the park, nobody keeping distance",
+            "Store is not enforcing masks",
+            "Question about the stay at home order",
+        ],
+    }
+    covid = np.zeros(N_WEEKS, dtype=int)
+    covid[-3:] = [12, 25, 30]
+    weekly["covid"] = covid
+    df = _records(weekly, np.random.default_rng(8), texts=texts)
+    det = EmergingDetector(period="W", windows=3).fit(df)
+    alerts = det.detect(df)
     new = alerts[alerts["theme_id"] == "covid"]
     assert len(new) == 3
     assert set(new["kind"]) == {"new_theme"}
@@ -232,14 +233,9 @@ def test_brand_new_theme_is_reported_as_new(base_weekly: dict[str, np.ndarray]) 
 def test_fdr_on_pure_poisson_noise() -> None:
     rng = np.random.default_rng(2024)
     n_weeks = 2 * 52
-    global TEXTS
-    saved = TEXTS
-    TEXTS = {f"t{i}": [f"request about topic {i}"] for i in range(40)}
-    try:
-        weekly = {f"t{i}": rng.poisson(rng.uniform(8, 40), n_weeks) for i in range(40)}
-        df = _records(weekly, rng)
-    finally:
-        TEXTS = saved
+    texts = {f"t{i}": [f"request about topic {i}"] for i in range(40)}
+    weekly = {f"t{i}": rng.poisson(rng.uniform(8, 40), n_weeks) for i in range(40)}
+    df = _records(weekly, rng, texts=texts)
     det = EmergingDetector(period="W", windows=52, by_area=False).fit(df)
     alerts = det.detect(df)
     # 40 themes x 52 weeks = 2,080 true-null tests (a year of history before them); BH at 5%
