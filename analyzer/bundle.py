@@ -114,9 +114,13 @@ def load_bundle(folder: str | Path, *, kind: str | None = None) -> Bundle:
     for rel, digest in files.items():
         path = (folder / rel).resolve()
         if folder.resolve() not in path.parents:
-            raise ModelBundleError(f"manifest names a file outside the bundle: {rel}", file=str(mpath))
+            raise ModelBundleError(
+                f"manifest names a file outside the bundle: {rel}", file=str(mpath)
+            )
         if not path.is_file():
-            raise ModelBundleError(f"file {rel} listed in the manifest is missing", file=str(folder))
+            raise ModelBundleError(
+                f"file {rel} listed in the manifest is missing", file=str(folder)
+            )
         if _sha256(path) != digest:
             raise ModelBundleError(
                 f"file {rel} does not match its sha256 in the manifest (modified or corrupted)",

@@ -303,8 +303,10 @@ def _class_counts(
     for c, members in enumerate(classes):
         counter: Counter[tuple[str, ...]] = Counter()
         for i in members:
-            # a term counts once per text: one long text must not name a theme
-            counter.update({term for a in attrs for term in getattr(table.docs[i], a)})
+            # a term counts once per text: one long text must not name a theme. Sorted, because
+            # set order follows string hashing, which changes from process to process, and the
+            # column order breaks ties between equal scores
+            counter.update(sorted({term for a in attrs for term in getattr(table.docs[i], a)}))
         for key, n in counter.items():
             rows.append(c)
             cols.append(vocab.setdefault(key, len(vocab)))

@@ -178,10 +178,8 @@ def decode_vectors(blobs: list[bytes] | pd.Series, dim: int | None = None) -> np
 
 def _drain(result: Any) -> None:
     """Consume a statement's result: DuckDB 2 refuses new work on a connection with one pending."""
-    try:
+    with contextlib.suppress(duckdb.InvalidInputException, duckdb.ResourceInUseException):
         result.fetchall()
-    except (duckdb.InvalidInputException, duckdb.ResourceInUseException):
-        pass
 
 
 class Store:

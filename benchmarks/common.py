@@ -47,7 +47,9 @@ def require_data_raw(name: str) -> Path:
 
 
 def boston_stratified() -> pd.DataFrame:
-    path = require_data_raw("boston") / "boston_open311" / "boston_open311_sample_stratified_2000.csv"
+    path = (
+        require_data_raw("boston") / "boston_open311" / "boston_open311_sample_stratified_2000.csv"
+    )
     df = pd.read_csv(path, dtype={"service_request_id": str})
     return df[df["description"].fillna("").str.strip() != ""].reset_index(drop=True)
 
@@ -62,7 +64,11 @@ def boston_other_50k(seed: int = 0) -> pd.DataFrame:
     """50,000 Boston "Other" requests with a description (deterministic random sample)."""
     df = boston_service("Other")
     df = df[df["description"].fillna("").str.strip() != ""]
-    return df.sample(n=50_000, random_state=seed).sort_values("requested_datetime").reset_index(drop=True)
+    return (
+        df.sample(n=50_000, random_state=seed)
+        .sort_values("requested_datetime")
+        .reset_index(drop=True)
+    )
 
 
 def tweeteval(split: str) -> tuple[list[str], np.ndarray]:
@@ -98,7 +104,12 @@ def machine() -> dict[str, Any]:
 
 def write_result(name: str, payload: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    payload = {"benchmark": name, "when": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": machine(), **payload}
+    payload = {
+        "benchmark": name,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "machine": machine(),
+        **payload,
+    }
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
     print(f"wrote {path.relative_to(ROOT)}")

@@ -30,7 +30,10 @@ def comments(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_embed_contract(comments: Path, tmp_path: Path) -> None:
     out = tmp_path / "e.npy"
-    assert run_cli("embed", "--input", str(comments), "--text-col", "comment", "--output", str(out)) == 0
+    assert (
+        run_cli("embed", "--input", str(comments), "--text-col", "comment", "--output", str(out))
+        == 0
+    )
     arr = np.load(out)
     assert arr.dtype == np.float32 and arr.shape == (150, 384)
     np.testing.assert_allclose(np.linalg.norm(arr, axis=1), 1.0, atol=1e-4)
@@ -38,13 +41,18 @@ def test_embed_contract(comments: Path, tmp_path: Path) -> None:
     rev = tmp_path / "rev.csv"
     pd.read_csv(comments, dtype=str).iloc[::-1].to_csv(rev, index=False)
     out2 = tmp_path / "e2.npy"
-    assert run_cli("embed", "--input", str(rev), "--text-col", "comment", "--output", str(out2)) == 0
+    assert (
+        run_cli("embed", "--input", str(rev), "--text-col", "comment", "--output", str(out2)) == 0
+    )
     np.testing.assert_allclose(np.load(out2)[::-1], arr, atol=1e-5)
 
 
 def test_cluster_contract(comments: Path, tmp_path: Path) -> None:
     out = tmp_path / "c.csv"
-    assert run_cli("cluster", "--input", str(comments), "--text-col", "comment", "--output", str(out)) == 0
+    assert (
+        run_cli("cluster", "--input", str(comments), "--text-col", "comment", "--output", str(out))
+        == 0
+    )
     src = pd.read_csv(comments, dtype=str)
     res = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert list(res.columns[: len(src.columns)]) == list(src.columns)
@@ -59,7 +67,12 @@ def test_cluster_contract(comments: Path, tmp_path: Path) -> None:
 
 def test_sentiment_contract(comments: Path, tmp_path: Path) -> None:
     out = tmp_path / "s.csv"
-    assert run_cli("sentiment", "--input", str(comments), "--text-col", "comment", "--output", str(out)) == 0
+    assert (
+        run_cli(
+            "sentiment", "--input", str(comments), "--text-col", "comment", "--output", str(out)
+        )
+        == 0
+    )
     res = pd.read_csv(out)
     assert set(res["sentiment"]) <= {"negative", "neutral", "positive"}
     assert res["sentiment_score"].between(-1, 1).all()
@@ -70,7 +83,9 @@ def test_sentiment_contract(comments: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", ["embed", "cluster", "sentiment"])
-def test_missing_text_column_is_exit_2(command: str, comments: Path, tmp_path: Path, capsys) -> None:
+def test_missing_text_column_is_exit_2(
+    command: str, comments: Path, tmp_path: Path, capsys
+) -> None:
     out = tmp_path / ("o.npy" if command == "embed" else "o.csv")
     code = run_cli(command, "--input", str(comments), "--text-col", "nope", "--output", str(out))
     assert code == 2
@@ -80,6 +95,14 @@ def test_missing_text_column_is_exit_2(command: str, comments: Path, tmp_path: P
 
 
 def test_missing_file_is_exit_2(tmp_path: Path, capsys) -> None:
-    code = run_cli("sentiment", "--input", str(tmp_path / "absent.csv"), "--text-col", "t", "--output", str(tmp_path / "o.csv"))
+    code = run_cli(
+        "sentiment",
+        "--input",
+        str(tmp_path / "absent.csv"),
+        "--text-col",
+        "t",
+        "--output",
+        str(tmp_path / "o.csv"),
+    )
     assert code == 2
     assert "absent.csv" in capsys.readouterr().err

@@ -64,19 +64,36 @@ def servers(tmp_path_factory: pytest.TempPathFactory):
     boston.sample(n=800, random_state=5).to_csv(folder / "boston.csv", index=False)
     cli = [sys.executable, "-m", "analyzer.cli.__main__"]
     for args in (
-        ["ingest", str(folder / "boston.csv"), str(ROOT / "data_samples" / "austin_survey_comments.csv")],
+        [
+            "ingest",
+            str(folder / "boston.csv"),
+            str(ROOT / "data_samples" / "austin_survey_comments.csv"),
+        ],
         ["analyze"],
     ):
         subprocess.run([*cli, *args], env=env, check=True, capture_output=True)
-    key = subprocess.run([*cli, "apikey", "create", "--name", "e2e"], env=env, check=True,
-                         capture_output=True, text=True).stdout.strip()
+    key = subprocess.run(
+        [*cli, "apikey", "create", "--name", "e2e"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     api_port, ui_port = _free_port(), _free_port()
     api_url = f"http://127.0.0.1:{api_port}"
     env_ui = {**env, "CIVICPULSE_API_URL": api_url, "CIVICPULSE_API_KEY": key}
-    api = subprocess.Popen([*cli, "serve", "--port", str(api_port)], env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ui = subprocess.Popen([*cli, "ui", "--port", str(ui_port)], env=env_ui,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    api = subprocess.Popen(
+        [*cli, "serve", "--port", str(api_port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    ui = subprocess.Popen(
+        [*cli, "ui", "--port", str(ui_port)],
+        env=env_ui,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait(f"{api_url}/healthz", api)
         _wait(f"http://127.0.0.1:{ui_port}/_stcore/health", ui)
@@ -97,8 +114,14 @@ def test_every_page_renders_without_error(servers: str) -> None:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
         )
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         for path, title in PAGES.items():

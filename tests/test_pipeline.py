@@ -36,7 +36,9 @@ def analyzed(small_sample: tuple[Path, Path], tmp_path_factory: pytest.TempPathF
     with Store(path) as store:
         ingest_file(store, small_sample[0], profile="boston", progress=False)
         first = run_analysis(store, settings)
-        themes_before = store.query_df("SELECT theme_id, label, level FROM themes ORDER BY theme_id")
+        themes_before = store.query_df(
+            "SELECT theme_id, label, level FROM themes ORDER BY theme_id"
+        )
         ingest_file(store, small_sample[1], profile="boston", progress=False)
         second = run_analysis(store, settings)
         yield store, settings, first, second, themes_before
@@ -57,7 +59,9 @@ def test_first_run_fills_every_table(analyzed) -> None:
         assert col in first
     run = store.query_df("SELECT status, manifest FROM runs WHERE run_id = ?", [first["run_id"]])
     assert run["status"][0] == "done"
-    assert json.loads(run["manifest"][0])["models"]["embedding"].startswith("sentence-transformers/")
+    assert json.loads(run["manifest"][0])["models"]["embedding"].startswith(
+        "sentence-transformers/"
+    )
 
 
 def test_second_run_is_incremental_and_keeps_ids(analyzed) -> None:
@@ -94,7 +98,9 @@ def test_failed_analysis_leaves_previous_results(analyzed, monkeypatch: pytest.M
     monkeypatch.setattr("analyzer.pipeline._emerging", boom)
     with pytest.raises(RuntimeError):
         run_analysis(store, settings, refit=True)
-    pd.testing.assert_frame_equal(before, store.query_df("SELECT theme_id, size FROM themes ORDER BY theme_id"))
+    pd.testing.assert_frame_equal(
+        before, store.query_df("SELECT theme_id, size FROM themes ORDER BY theme_id")
+    )
     assert store.scalar("SELECT count(*) FROM emerging") == alerts_before
     last = store.query_df("SELECT status FROM runs ORDER BY started_at DESC LIMIT 1")
     assert last["status"][0] == "failed"

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analyzer.embed import PACKAGED_MODEL_SHA256
 from analyzer.errors import InputError, ModelBundleError
 from analyzer.tagging import (
     NEVER_ACCEPT,
@@ -201,7 +202,7 @@ def test_bundle_round_trip_and_manifest(boston, fitted, tmp_path: Path) -> None:
         "files",
     ):
         assert manifest[key], key
-    assert manifest["embedding_sha256"] == __import__("analyzer.embed").embed.PACKAGED_MODEL_SHA256
+    assert manifest["embedding_sha256"] == PACKAGED_MODEL_SHA256
     assert not list(folder.rglob("*.pkl")) and not list(folder.rglob("*.pickle"))
     assert isinstance(load_tagger(folder), Tagger)
 
@@ -329,11 +330,12 @@ def test_zero_shot_on_boston(boston) -> None:
 # -- CLI -----------------------------------------------------------------------------------------
 
 
-def _cli(argv: list[str]) -> int:
+def _cli(command: str) -> int:
+    """Run ``civicpulse COMMAND`` in this process (paths here have no spaces); the exit code."""
     from analyzer.cli import main
 
     with pytest.raises(SystemExit) as exc:
-        main(argv)
+        main(command.split())
     return int(exc.value.code or 0)
 
 
@@ -355,21 +357,10 @@ def cli_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def cli_model(cli_files) -> Path:
     out = cli_files["dir"] / "models" / "boston-test"
+    train = cli_files["train"]
     code = _cli(
-        [
-            "tag",
-            "train",
-            "--input",
-            str(cli_files["train"]),
-            "--text-col",
-            "description",
-            "--label-col",
-            "service_name",
-            "--time-col",
-            "requested_datetime",
-            "--out",
-            str(out),
-        ]
+        f"tag train --input {train} --text-col description --label-col service_name "
+        f"--time-col requested_datetime --out {out}"
     )
     assert code == 0
     return out
@@ -381,107 +372,70 @@ def test_cli_train_writes_a_bundle(cli_model: Path) -> None:
     assert len(manifest["labels"]) == 5
     assert {"cross_validated", "time_split", "input"} <= set(manifest["metrics"])
     assert 0 <= manifest["metrics"]["cross_validated"]["macro_f1"] <= 1
+    assert manifest["metrics"]["time_split"]["n_rows"] == 20  # the latest 4 of each service
 
 
 @needs_sample
 def test_cli_predict_adds_columns(cli_files, cli_model: Path, capsys) -> None:
     out = cli_files["dir"] / "tagged.csv"
+    new = cli_files["new"]
     code = _cli(
-        [
-            "tag",
-            "predict",
-            "--model",
-            str(cli_model),
-            "--input",
-            str(cli_files["new"]),
-            "--text-col",
-            "description",
-            "--output",
-            str(out),
-        ]
+        f"tag predict --model {cli_model} --input {new} --text-col description --output {out}"
     )
     assert code == 0
     result = pd.read_csv(out, dtype=str, keep_default_na=False)
-    source = pd.read_csv(cli_files["new"], dtype=str, keep_default_na=False)
-    assert list(result.columns) == [
-        *source.columns,
+    source = pd.read_csv(new, dtype=str, keep_default_na=False)
+    added = [
         "predicted_label",
         "confidence",
         "needs_review",
         "alternatives",
         "possible_new_category",
     ]
+    assert list(result.columns) == [*source.columns, *added]
     assert result["service_request_id"].tolist() == source["service_request_id"].tolist()
     assert set(result["needs_review"]) <= {"True", "False"}
     assert all(len(json.loads(a)) == 3 for a in result["alternatives"])
     assert "need review" in capsys.readouterr().err
 
 
+def _one_line_error(capsys, *needles: str) -> None:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, err
+
+
 @needs_sample
 def test_cli_bad_input_exits_2_with_one_line(
     cli_files, cli_model: Path, tmp_path: Path, capsys
 ) -> None:
-    base = [
-        "tag",
-        "predict",
-        "--model",
-        str(cli_model),
-        "--input",
-        str(cli_files["new"]),
-        "--output",
-        str(tmp_path / "o.csv"),
-    ]
-    assert _cli([*base, "--text-col", "nope"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "nope" in err and "Traceback" not in err
-
-    assert (
-        _cli(
-            [
-                "tag",
-                "predict",
-                "--model",
-                str(tmp_path / "missing"),
-                "--input",
-                str(cli_files["new"]),
-                "--text-col",
-                "description",
-                "--output",
-                "x.csv",
-            ]
-        )
-        == 2
-    )
-    capsys.readouterr()
-
     import shutil
+
+    new, train, out = cli_files["new"], cli_files["train"], tmp_path / "o.csv"
+    predict = f"tag predict --input {new} --output {out}"
+    assert _cli(f"{predict} --model {cli_model} --text-col nope") == 2
+    _one_line_error(capsys, "nope", str(new))
+
+    assert _cli(f"{predict} --model {tmp_path / 'missing'} --text-col description") == 2
+    _one_line_error(capsys, "manifest.json is missing")
 
     tampered = Path(shutil.copytree(cli_model, tmp_path / "tampered"))
     coef = tampered / "arrays" / "coef.npy"
     data = bytearray(coef.read_bytes())
     data[-1] ^= 0xFF
     coef.write_bytes(bytes(data))
-    assert _cli([*base[:2], "--model", str(tampered), *base[4:], "--text-col", "description"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "does not match" in err
+    assert _cli(f"{predict} --model {tampered} --text-col description") == 2
+    _one_line_error(capsys, "does not match", "arrays/coef.npy")
 
-    assert (
-        _cli(
-            [
-                "tag",
-                "train",
-                "--input",
-                str(cli_files["train"]),
-                "--text-col",
-                "description",
-                "--label-col",
-                "no_such_label",
-                "--out",
-                str(tmp_path / "m"),
-            ]
-        )
-        == 2
-    )
+    base = f"tag train --input {train} --text-col description --out {tmp_path / 'm'}"
+    assert _cli(f"{base} --label-col no_such_label") == 2
+    _one_line_error(capsys, "no_such_label")
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.zeros((3, 384), dtype=np.float32))
+    assert _cli(f"{base} --label-col service_name --embeddings {bad}") == 2
+    _one_line_error(capsys, "one row per input row")
+    assert not (tmp_path / "m").exists()
 
 
 # -- the shipped bundle --------------------------------------------------------------------------

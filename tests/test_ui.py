@@ -46,7 +46,9 @@ def live_api(tmp_path_factory: pytest.TempPathFactory):
 
         key, _ = create_key(store, "explorer-test")
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     for _ in range(200):
@@ -117,8 +119,13 @@ def test_tag_page(live_api: tuple[str, str], monkeypatch: pytest.MonkeyPatch) ->
     at.button[0].click().run()
     assert not at.exception
     labels = {m.label: m.value for m in at.metric}
-    assert labels["Category"] in {"Illegal Parking", "Abandoned Vehicle", "Other",
-                                  "Sidewalk Not Shoveled", "Unsafe Dangerous Conditions"}
+    assert labels["Category"] in {
+        "Illegal Parking",
+        "Abandoned Vehicle",
+        "Other",
+        "Sidewalk Not Shoveled",
+        "Unsafe Dangerous Conditions",
+    }
 
 
 def test_data_page(live_api: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,7 +11,13 @@ HERE = Path(__file__).resolve().parent
 st.set_page_config(page_title="CivicPulse", page_icon="📣", layout="wide")
 
 PAGES = [
-    st.Page(HERE / "views" / "overview.py", title="Overview", icon="🏠", default=True, url_path="overview"),
+    st.Page(
+        HERE / "views" / "overview.py",
+        title="Overview",
+        icon="🏠",
+        default=True,
+        url_path="overview",
+    ),
     st.Page(HERE / "views" / "themes.py", title="Themes", icon="🧭", url_path="themes"),
     st.Page(HERE / "views" / "emerging.py", title="Emerging needs", icon="📈", url_path="emerging"),
     st.Page(HERE / "views" / "map.py", title="Map", icon="🗺️", url_path="map"),

@@ -36,7 +36,9 @@ class Client:
         try:
             resp = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise ApiError(f"the API at {self._http.base_url} is not reachable ({type(exc).__name__})") from None
+            raise ApiError(
+                f"the API at {self._http.base_url} is not reachable ({type(exc).__name__})"
+            ) from None
         if resp.status_code >= 400:
             try:
                 detail = resp.json().get("detail")

@@ -42,8 +42,13 @@ def filters_sidebar() -> dict[str, Any]:
         current = qp.get(key, "")
         if current and current not in options:
             options = [*options, current]
-        value = st.sidebar.selectbox(label, options, index=options.index(current), key=f"f_{key}",
-                                     format_func=lambda v: v or "all")
+        value = st.sidebar.selectbox(
+            label,
+            options,
+            index=options.index(current),
+            key=f"f_{key}",
+            format_func=lambda v: v or "all",
+        )
         return value
 
     source = pick("Source", "source", sources)
@@ -57,8 +62,13 @@ def filters_sidebar() -> dict[str, Any]:
         until = st.sidebar.date_input("Until", value=until or dt.date.today(), key="f_until")
     else:
         since = until = None
-    values = {"source": source, "area": area, "category": category,
-              "since": since.isoformat() if since else "", "until": until.isoformat() if until else ""}
+    values = {
+        "source": source,
+        "area": area,
+        "category": category,
+        "since": since.isoformat() if since else "",
+        "until": until.isoformat() if until else "",
+    }
     for k, v in values.items():
         if v:
             st.query_params[k] = v

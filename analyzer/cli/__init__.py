@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; the store is unchanged for the step in progress", file=sys.stderr)
         return _exit(130)
-    except Exception as exc:  # noqa: BLE001 - last line of defence: one line, exit 1
+    except Exception as exc:  # last line of defence: one line, exit 1
         if os.environ.get("CIVICPULSE_DEBUG"):
             raise
         print(f"error: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -21,9 +21,13 @@ from analyzer.cli.common import (
 )
 from analyzer.errors import InputError
 
-InputOpt = Annotated[Path, typer.Option("--input", "-i", help="input file (CSV, JSON, Parquet; .gz ok)")]
+InputOpt = Annotated[
+    Path, typer.Option("--input", "-i", help="input file (CSV, JSON, Parquet; .gz ok)")
+]
 TextCol = Annotated[str, typer.Option("--text-col", help="column holding the text")]
-StoreOpt = Annotated[Path | None, typer.Option("--store", help="DuckDB store (default from settings)")]
+StoreOpt = Annotated[
+    Path | None, typer.Option("--store", help="DuckDB store (default from settings)")
+]
 
 
 def _embedder():
@@ -118,7 +122,7 @@ def analyze(
     )
 
 
-class OutFormat(str, Enum):
+class OutFormat(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
@@ -177,7 +181,9 @@ def themes(
         page = list_themes(st, Filters(source=source), Page(limit=limit), sort=sort)
     df = pd.DataFrame(page["items"])
     if output is None and format is OutFormat.table and not df.empty:
-        keep = [c for c in ("theme_id", "label", "size", "growth", "sentiment", "keywords") if c in df]
+        keep = [
+            c for c in ("theme_id", "label", "size", "growth", "sentiment", "keywords") if c in df
+        ]
         df = df[keep]
     _emit(df, output, format, "themes")
 
@@ -202,8 +208,18 @@ def emerging(
         df = df.assign(examples=df["examples"].map(_first_examples))
         keep = [
             c
-            for c in ("theme_id", "theme_label", "kind", "window_start", "count", "baseline",
-                      "ratio", "p_value", "q_value", "examples")
+            for c in (
+                "theme_id",
+                "theme_label",
+                "kind",
+                "window_start",
+                "count",
+                "baseline",
+                "ratio",
+                "p_value",
+                "q_value",
+                "examples",
+            )
             if c in df
         ]
         df = df[keep]

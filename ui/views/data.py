@@ -35,21 +35,33 @@ if upload is not None:
             st.stop()
     cols = [""] + list(df.columns)
     st.write(f"{len(df):,} rows, {len(df.columns)} columns")
-    guess = {k: next((c for c in df.columns if c.lower() in names), "") for k, names in {
-        "text": ("description", "comment", "comment-body", "text"),
-        "id": ("service_request_id", "id", "unique_key", "row_id", "comment-id"),
-        "time": ("requested_datetime", "created_date", "created_at", "date"),
-        "category": ("service_name", "complaint_type", "category"),
-        "lat": ("lat", "latitude"), "lon": ("long", "lon", "longitude"),
-        "area": ("area", "council_district", "borough", "district"),
-    }.items()}
-    mapping = {k: st.selectbox(f"{k} column", cols, index=cols.index(v), key=f"map_{k}") for k, v in guess.items()}
+    guess = {
+        k: next((c for c in df.columns if c.lower() in names), "")
+        for k, names in {
+            "text": ("description", "comment", "comment-body", "text"),
+            "id": ("service_request_id", "id", "unique_key", "row_id", "comment-id"),
+            "time": ("requested_datetime", "created_date", "created_at", "date"),
+            "category": ("service_name", "complaint_type", "category"),
+            "lat": ("lat", "latitude"),
+            "lon": ("long", "lon", "longitude"),
+            "area": ("area", "council_district", "borough", "district"),
+        }.items()
+    }
+    mapping = {
+        k: st.selectbox(f"{k} column", cols, index=cols.index(v), key=f"map_{k}")
+        for k, v in guess.items()
+    }
     source = st.text_input("Source", value="311")
     if st.button("Load", type="primary", disabled=not mapping["text"]):
         records = []
         for row in df.to_dict("records"):
             rec = {"text": row.get(mapping["text"]) or "", "source": source}
-            for key, field in (("id", "id"), ("time", "created_at"), ("category", "category"), ("area", "area")):
+            for key, field in (
+                ("id", "id"),
+                ("time", "created_at"),
+                ("category", "category"),
+                ("area", "area"),
+            ):
                 if mapping[key]:
                     rec[field] = row.get(mapping[key])
             for key in ("lat", "lon"):
@@ -92,12 +104,16 @@ if run_id := st.session_state.get("run_id"):
             break
         bar.progress(float(status["progress"] or 0), text=status["message"] or status["status"])
         if status["status"] in ("done", "failed"):
-            (st.success if status["status"] == "done" else st.error)(f"run {run_id}: {status['status']}")
+            (st.success if status["status"] == "done" else st.error)(
+                f"run {run_id}: {status['status']}"
+            )
             cached_get.clear()
             break
         time.sleep(1)
 runs = fetch("/v1/runs", limit=5)
 if runs and runs["items"]:
     st.caption("Recent runs")
-    st.dataframe(pd.DataFrame(runs["items"])[["run_id", "status", "started_at", "finished_at", "message"]],
-                 hide_index=True)
+    st.dataframe(
+        pd.DataFrame(runs["items"])[["run_id", "status", "started_at", "finished_at", "message"]],
+        hide_index=True,
+    )

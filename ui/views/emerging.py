@@ -35,15 +35,25 @@ for a in alerts["items"]:
         detail = fetch(f"/v1/themes/{tid}") if tid else None
         if detail and detail["series"]:
             s = frame(detail["series"]).tail(52)
-            spark = px.line(s, x="week", y="count", height=160, color_discrete_sequence=[theme_color(tid)])
-            spark.update_layout(margin={"l": 0, "r": 0, "t": 10, "b": 0}, xaxis_title="", yaxis_title="")
+            spark = px.line(
+                s, x="week", y="count", height=160, color_discrete_sequence=[theme_color(tid)]
+            )
+            spark.update_layout(
+                margin={"l": 0, "r": 0, "t": 10, "b": 0}, xaxis_title="", yaxis_title=""
+            )
             right.plotly_chart(spark, width="stretch", key=f"spark-{tid}-{a['window_start']}")
         recs = fetch("/v1/records", theme_id=tid, limit=500) if tid else None
         if recs and recs["items"]:
             pts = frame(recs["items"]).dropna(subset=["lat", "lon"])
             if not pts.empty:
-                fig = px.scatter(pts, x="lon", y="lat", hover_data={"text": True}, height=220,
-                                 color_discrete_sequence=[theme_color(tid)])
+                fig = px.scatter(
+                    pts,
+                    x="lon",
+                    y="lat",
+                    hover_data={"text": True},
+                    height=220,
+                    color_discrete_sequence=[theme_color(tid)],
+                )
                 fig.update_yaxes(scaleanchor="x", scaleratio=1.35)
                 fig.update_layout(margin={"l": 0, "r": 0, "t": 10, "b": 0})
                 right.plotly_chart(fig, width="stretch", key=f"map-{tid}-{a['window_start']}")

@@ -20,12 +20,19 @@ if stats:
     if not series.empty:
         left, right = st.columns(2)
         left.plotly_chart(
-            px.line(series, x="week", y="count", title="Volume per week", labels={"count": "records"}),
+            px.line(
+                series, x="week", y="count", title="Volume per week", labels={"count": "records"}
+            ),
             width="stretch",
         )
         right.plotly_chart(
-            px.line(series, x="week", y="sentiment", title="Mean sentiment per week (-1 to 1)",
-                    range_y=[-1, 1]),
+            px.line(
+                series,
+                x="week",
+                y="sentiment",
+                title="Mean sentiment per week (-1 to 1)",
+                range_y=[-1, 1],
+            ),
             width="stretch",
         )
 
@@ -33,9 +40,16 @@ themes = fetch("/v1/themes", limit=10, **f)
 if themes and themes["items"]:
     st.subheader("Top themes")
     df = frame(themes["items"])
-    fig = px.bar(df, x="size", y="label", orientation="h", color="theme_id",
-                 color_discrete_map={t: theme_color(t) for t in df["theme_id"]},
-                 text="size", labels={"label": "", "size": "records"})
+    fig = px.bar(
+        df,
+        x="size",
+        y="label",
+        orientation="h",
+        color="theme_id",
+        color_discrete_map={t: theme_color(t) for t in df["theme_id"]},
+        text="size",
+        labels={"label": "", "size": "records"},
+    )
     fig.update_layout(showlegend=False, yaxis={"autorange": "reversed"}, height=380)
     st.plotly_chart(fig, width="stretch")
 

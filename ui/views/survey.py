@@ -19,18 +19,37 @@ if not themes or not themes["items"]:
     st.info("No themes for this source yet.")
     st.stop()
 df = frame(themes["items"])
-fig = px.bar(df, x="size", y="label", orientation="h", color="sentiment", range_color=[-1, 1],
-             color_continuous_scale="RdYlGn", title="Themes (colour: mean sentiment, -1 to 1)", height=520)
+fig = px.bar(
+    df,
+    x="size",
+    y="label",
+    orientation="h",
+    color="sentiment",
+    range_color=[-1, 1],
+    color_continuous_scale="RdYlGn",
+    title="Themes (colour: mean sentiment, -1 to 1)",
+    height=520,
+)
 fig.update_layout(yaxis={"autorange": "reversed", "title": ""})
 st.plotly_chart(fig, width="stretch")
-tid = st.selectbox("Theme", df["theme_id"], format_func=lambda t: df.set_index("theme_id").loc[t, "label"])
+tid = st.selectbox(
+    "Theme", df["theme_id"], format_func=lambda t: df.set_index("theme_id").loc[t, "label"]
+)
 detail = fetch(f"/v1/themes/{tid}", source=source)
 if detail:
     st.subheader(detail["label"])
     areas = frame(detail["areas"])
     if not areas.empty:
-        st.plotly_chart(px.bar(areas, x="key", y="count", title="By district",
-                               color_discrete_sequence=[theme_color(tid)]), width="stretch")
+        st.plotly_chart(
+            px.bar(
+                areas,
+                x="key",
+                y="count",
+                title="By district",
+                color_discrete_sequence=[theme_color(tid)],
+            ),
+            width="stretch",
+        )
     st.markdown("**What residents wrote**")
     for ex in detail["examples"]:
         mood = ex.get("sentiment") or ""

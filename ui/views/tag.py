@@ -9,7 +9,9 @@ from ui.client import ApiError
 from ui.common import client
 
 st.title("Tag a request")
-text = st.text_area("Request text", height=120, placeholder="e.g. Car parked on the sidewalk blocking the ramp")
+text = st.text_area(
+    "Request text", height=120, placeholder="e.g. Car parked on the sidewalk blocking the ramp"
+)
 if st.button("Tag", type="primary") and text.strip():
     try:
         st.session_state["tag_result"] = (text, client().post("/v1/tag", {"text": text}))

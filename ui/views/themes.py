@@ -21,11 +21,19 @@ labels = dict(zip(df["theme_id"], df["label"], strict=True))
 proj = fetch("/v1/projection", limit=5000, **f)
 if proj and proj["points"]:
     pts = frame(proj["points"])
-    pts["theme"] = pts["theme_id"].map(lambda t: f"{labels.get(t, 'unassigned')}" if t else "unassigned")
+    pts["theme"] = pts["theme_id"].map(
+        lambda t: f"{labels.get(t, 'unassigned')}" if t else "unassigned"
+    )
     fig = px.scatter(
-        pts, x="x", y="y", color="theme",
-        color_discrete_map={labels.get(t, "unassigned"): theme_color(t) for t in pts["theme_id"].dropna().unique()},
-        hover_data={"text": True, "x": False, "y": False}, title="Map of texts, coloured by theme",
+        pts,
+        x="x",
+        y="y",
+        color="theme",
+        color_discrete_map={
+            labels.get(t, "unassigned"): theme_color(t) for t in pts["theme_id"].dropna().unique()
+        },
+        hover_data={"text": True, "x": False, "y": False},
+        title="Map of texts, coloured by theme",
         height=520,
     )
     fig.update_traces(marker={"size": 5, "opacity": 0.7})
@@ -35,10 +43,14 @@ if proj and proj["points"]:
         st.caption(f"A sample of {len(pts):,} of {proj['total']:,} texts.")
 
 st.subheader("All themes")
-table = df[["theme_id", "label", "size", "growth", "sentiment", "subtheme_count", "keywords"]].copy()
+table = df[
+    ["theme_id", "label", "size", "growth", "sentiment", "subtheme_count", "keywords"]
+].copy()
 table["keywords"] = table["keywords"].map(lambda k: ", ".join(k[:6]))
 st.dataframe(
-    table, hide_index=True, width="stretch",
+    table,
+    hide_index=True,
+    width="stretch",
     column_config={
         "growth": st.column_config.NumberColumn("growth (28 d)", format="percent"),
         "sentiment": st.column_config.NumberColumn(format="%.2f"),
@@ -47,8 +59,11 @@ st.dataframe(
 )
 
 chosen = st.selectbox(
-    "Open a theme", df["theme_id"].tolist(),
-    index=df["theme_id"].tolist().index(st.query_params["theme"]) if st.query_params.get("theme") in labels else 0,
+    "Open a theme",
+    df["theme_id"].tolist(),
+    index=df["theme_id"].tolist().index(st.query_params["theme"])
+    if st.query_params.get("theme") in labels
+    else 0,
     format_func=lambda t: f"{t} · {labels[t]}",
 )
 st.query_params["theme"] = chosen
@@ -59,22 +74,49 @@ if detail:
     c1, c2, c3 = st.columns(3)
     c1.metric("Records", f"{detail['size']:,}")
     c2.metric("Growth (28 days)", "–" if detail["growth"] is None else f"{detail['growth']:+.0%}")
-    c3.metric("Mean sentiment", "–" if detail["sentiment"] is None else f"{detail['sentiment']:+.2f}")
+    c3.metric(
+        "Mean sentiment", "–" if detail["sentiment"] is None else f"{detail['sentiment']:+.2f}"
+    )
     series = frame(detail["series"])
     left, right = st.columns(2)
     if not series.empty:
-        left.plotly_chart(px.bar(series, x="week", y="count", title="Per week",
-                                 color_discrete_sequence=[theme_color(chosen)]), width="stretch")
+        left.plotly_chart(
+            px.bar(
+                series,
+                x="week",
+                y="count",
+                title="Per week",
+                color_discrete_sequence=[theme_color(chosen)],
+            ),
+            width="stretch",
+        )
     areas = frame(detail["areas"])
     if not areas.empty:
-        right.plotly_chart(px.bar(areas.head(15), x="count", y="key", orientation="h", title="Areas",
-                                  color_discrete_sequence=[theme_color(chosen)]).update_layout(
-                                      yaxis={"autorange": "reversed", "title": ""}), width="stretch")
+        right.plotly_chart(
+            px.bar(
+                areas.head(15),
+                x="count",
+                y="key",
+                orientation="h",
+                title="Areas",
+                color_discrete_sequence=[theme_color(chosen)],
+            ).update_layout(yaxis={"autorange": "reversed", "title": ""}),
+            width="stretch",
+        )
     st.subheader("Representative requests")
     for ex in detail["examples"]:
         st.markdown(f"> {ex['text']}")
-        st.caption(" · ".join(str(x) for x in (ex.get("created_at") or "", ex.get("area") or "",
-                                                     ex.get("category") or "") if x))
+        st.caption(
+            " · ".join(
+                str(x)
+                for x in (
+                    ex.get("created_at") or "",
+                    ex.get("area") or "",
+                    ex.get("category") or "",
+                )
+                if x
+            )
+        )
     subs = frame(detail["subthemes"])
     if not subs.empty:
         st.subheader("Sub-themes")
