@@ -23,14 +23,15 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# page -> (its title, a key element that shows the page really loaded its data)
 PAGES = {
-    "overview": "What residents are telling us",
-    "themes": "Themes",
-    "emerging": "Emerging needs",
-    "map": "Where",
-    "survey": "Survey and engagement comments",
-    "tag": "Tag a request",
-    "data": "Data",
+    "overview": ("What residents are telling us", "Top themes"),
+    "themes": ("Themes", "All themes"),
+    "emerging": ("Emerging needs", "A theme is flagged"),
+    "map": ("Where", "Theme"),
+    "survey": ("Survey and engagement comments", "What residents wrote"),
+    "tag": ("Tag a request", "Request text"),
+    "data": ("Data", "Upload an export"),
 }
 
 
@@ -124,11 +125,13 @@ def test_every_page_renders_without_error(servers: str) -> None:
             ],
         )
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        for path, title in PAGES.items():
+        for path, (title, key_text) in PAGES.items():
             page.goto(f"{servers}/{path}", wait_until="networkidle", timeout=120_000)
             page.get_by_role("heading", name=title).first.wait_for(timeout=120_000)
-            # let charts finish drawing, then check Streamlit showed no exception or error box
-            page.wait_for_timeout(1500)
+            page.get_by_text(key_text).first.wait_for(timeout=180_000)
+            # wait for the script run to finish ("Stop" disappears) and the charts to draw
+            page.get_by_text("Stop", exact=True).wait_for(state="hidden", timeout=180_000)
+            page.wait_for_timeout(2000)
             assert page.locator('[data-testid="stException"]').count() == 0, path
             assert page.locator('[data-testid="stAlertContentError"]').count() == 0, path
             page.screenshot(path=str(SHOTS / f"{path}.png"), full_page=True)

@@ -1,0 +1,203 @@
+"""Sentiment: the shipped bundle, obvious cases, score/label consistency, aggregation, real-data bar."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analyzer.errors import ModelBundleError
+from analyzer.sentiment import (
+    DEFAULT_BUNDLE,
+    LABELS,
+    LEXICON_FEATURES,
+    SentimentModel,
+    aggregate_sentiment,
+    analyze_sentiment,
+    lexicon_features,
+    load_default,
+    macro_recall,
+    preprocess,
+)
+from tests.conftest import SHARED, needs_shared
+
+POSITIVE = "The city did a wonderful job fixing our street, thank you!"
+NEGATIVE = "Disgusting, trash has been piling up for weeks and nobody cares"
+NEUTRAL = "Streetlight at the corner of Main and 5th"
+
+
+@pytest.fixture(scope="module")
+def model() -> SentimentModel:
+    return load_default()
+
+
+def test_shipped_bundle_loads_verified_and_small(model: SentimentModel) -> None:
+    assert tuple(model.classes_) == LABELS
+    assert model.coef_.shape == (3, 384 + len(LEXICON_FEATURES))
+    assert model.model_id.startswith("sentiment-lr@")
+    # the manifest carries the cross-validated figure the bundle was trained to
+    assert model.metadata_["metrics"]["cv_tweeteval_val"]["macro_recall"] > 0.65
+    size = sum(p.stat().st_size for p in DEFAULT_BUNDLE.rglob("*") if p.is_file())
+    assert size < 2_000_000
+
+
+@pytest.mark.parametrize("victim", ["arrays/coef.npy", "params.json"])
+def test_tampered_bundle_is_refused(tmp_path: Path, victim: str) -> None:
+    copy = tmp_path / "sentiment"
+    shutil.copytree(DEFAULT_BUNDLE, copy)
+    SentimentModel.load(copy)  # the untouched copy is fine
+    path = copy / victim
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelBundleError, match="sha256"):
+        SentimentModel.load(copy)
+
+
+def test_bundle_of_another_kind_is_refused(tmp_path: Path) -> None:
+    copy = tmp_path / "sentiment"
+    shutil.copytree(DEFAULT_BUNDLE, copy)
+    manifest = copy / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"kind": "sentiment"', '"kind": "tagger"'))
+    with pytest.raises(ModelBundleError, match="kind"):
+        SentimentModel.load(copy)
+
+
+def test_obvious_cases(model: SentimentModel) -> None:
+    texts = [POSITIVE, NEGATIVE, NEUTRAL, POSITIVE.upper()]
+    labels, scores = model.predict_with_score(texts)
+    assert list(labels) == ["positive", "negative", "neutral", "positive"]
+    assert scores[0] > 0.5 and scores[3] > 0.5
+    assert scores[1] < -0.5
+    assert abs(scores[2]) < scores[0] and abs(scores[2]) < -scores[1]
+
+
+def test_score_range_label_consistency_and_determinism(model: SentimentModel) -> None:
+    texts = [
+        POSITIVE,
+        NEGATIVE,
+        NEUTRAL,
+        "Great park, but the playground is broken and dangerous.",
+        "When is bulk item pickup?",
+        "I love my city but we must improve our roads",
+        "",
+        "   ???  ",
+    ]
+    first = analyze_sentiment(texts, model=model)
+    second = analyze_sentiment(list(texts), model=model)
+    pd.testing.assert_frame_equal(first, second)
+    assert list(first.columns) == ["sentiment", "sentiment_score"]
+    assert list(first.index) == list(range(len(texts)))
+    s = first["sentiment_score"].to_numpy()
+    assert np.all((s >= -1) & (s <= 1))
+    lab = first["sentiment"].to_numpy()
+    assert set(lab) <= set(LABELS)
+    # the label is the most probable class, so it can never contradict the sign of P(pos) - P(neg)
+    assert np.all(s[lab == "positive"] >= 0) and np.all(s[lab == "negative"] <= 0)
+    proba = model.predict_proba(texts)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-9)
+    np.testing.assert_allclose(proba[:, 2] - proba[:, 0], s)
+    # text with nothing to read carries no sentiment
+    assert list(lab[-2:]) == ["neutral", "neutral"] and list(s[-2:]) == [0.0, 0.0]
+
+
+def test_given_embeddings_are_used_and_checked(model: SentimentModel, embedder) -> None:
+    texts = [POSITIVE, NEGATIVE]
+    emb = embedder.embed(texts)
+    with_emb = analyze_sentiment(texts, embeddings=emb, model=model)
+    pd.testing.assert_frame_equal(with_emb, analyze_sentiment(texts, model=model), atol=1e-5)
+    # swapping the vectors must change the answer: the embeddings really are read
+    swapped = analyze_sentiment(texts, embeddings=emb[::-1], model=model)
+    assert not np.allclose(swapped["sentiment_score"], with_emb["sentiment_score"])
+    with pytest.raises(ValueError, match="does not match"):
+        model.predict(texts, emb[:1])
+
+
+def test_preprocess_and_caps_handling() -> None:
+    assert preprocess("@Bob_1  see https://t.co/xyz\nnow") == "@user see http now"
+    shout, calm = lexicon_features(["THIS PARK IS WONDERFUL!", "this park is wonderful!"])
+    np.testing.assert_array_equal(shout, calm)
+    # a single capitalised word among lower-case ones keeps VADER's emphasis
+    emph, plain = lexicon_features(["this park is WONDERFUL", "this park is wonderful"])
+    compound = LEXICON_FEATURES.index("vader_compound")
+    assert emph[compound] > plain[compound]
+
+
+def test_aggregate_sentiment_maths() -> None:
+    df = pd.DataFrame(
+        {
+            "theme": ["a", "a", "a", "b", "b", None],
+            "week": ["w1", "w1", "w2", "w1", "w1", "w1"],
+            "sentiment": ["positive", "negative", "neutral", "negative", "negative", "positive"],
+            "sentiment_score": [0.8, -0.6, 0.1, -0.9, -0.5, 0.4],
+        }
+    )
+    out = aggregate_sentiment(df, ["theme"])
+    assert list(out.columns) == [
+        "theme", "n", "mean_score", "share_negative", "share_neutral", "share_positive",
+    ]  # fmt: skip
+    a = out[out["theme"] == "a"].iloc[0]
+    assert a["n"] == 3
+    assert a["mean_score"] == pytest.approx(0.1)
+    assert (a["share_negative"], a["share_neutral"], a["share_positive"]) == pytest.approx(
+        (1 / 3, 1 / 3, 1 / 3)
+    )
+    b = out[out["theme"] == "b"].iloc[0]
+    assert (b["n"], b["mean_score"], b["share_negative"]) == (2, pytest.approx(-0.7), 1.0)
+    assert out["theme"].isna().sum() == 1  # a missing key is its own group, not dropped
+    two = aggregate_sentiment(df, ["theme", "week"])
+    assert len(two) == 4 and two["n"].sum() == len(df)
+    overall = aggregate_sentiment(df, [])
+    assert overall.loc[0, "n"] == 6
+    assert overall.loc[0, "mean_score"] == pytest.approx(np.mean(df["sentiment_score"]))
+    shares = overall[["share_negative", "share_neutral", "share_positive"]].to_numpy()
+    assert shares.sum() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="area"):
+        aggregate_sentiment(df, ["area"])
+
+
+def _tweeteval_embeddings(name: str, texts: list[str]) -> np.ndarray:
+    from benchmarks.common import cached_embeddings
+
+    return cached_embeddings(name, texts)
+
+
+@needs_shared
+def test_fit_save_load_round_trip_is_deterministic(tmp_path: Path) -> None:
+    from analyzer.sentiment import read_tweeteval
+
+    texts, y = read_tweeteval(SHARED / "tweeteval_sentiment", "val")
+    emb = _tweeteval_embeddings("tweeteval-val", texts)
+    texts, y, emb = texts[:600], y[:600], emb[:600]
+    one = SentimentModel().fit(texts, y, emb)
+    two = SentimentModel().fit(texts, np.array(LABELS)[y], emb)  # string labels work the same
+    np.testing.assert_array_equal(one.coef_, two.coef_)
+    one.save(tmp_path / "m")
+    back = SentimentModel.load(tmp_path / "m")
+    assert back.model_id == one.model_id
+    np.testing.assert_array_equal(back.predict_proba(texts, emb), one.predict_proba(texts, emb))
+    with pytest.raises(ValueError, match="all three"):
+        SentimentModel().fit(texts[:5], ["neutral"] * 5, emb[:5])
+
+
+@needs_shared
+def test_macro_recall_on_tweeteval_test_slice(model: SentimentModel) -> None:
+    from analyzer.sentiment import read_tweeteval
+
+    texts, y = read_tweeteval(SHARED / "tweeteval_sentiment", "test")
+    from benchmarks.common import CACHE
+
+    # reuse the benchmark's cache of the whole split when it exists; else embed only the slice
+    key = hashlib.blake2b("\x1f".join(texts).encode("utf-8"), digest_size=8).hexdigest()
+    full = CACHE / f"tweeteval-test-torch-{key}.npy"
+    texts, y = texts[:3000], y[:3000]
+    if full.is_file():
+        emb = np.load(full)[:3000]
+    else:
+        emb = _tweeteval_embeddings("tweeteval-test-3000", texts)
+    pred = model.predict(texts, emb)
+    assert macro_recall(np.array(LABELS)[y], pred) >= 0.62
