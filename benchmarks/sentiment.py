@@ -6,7 +6,7 @@ only; the test split is read for scoring and nothing else. In one process, on th
 the same cached MiniLM embeddings:
 
 - VADER 3.3.2 with its standard rule (compound >= 0.05 positive, <= -0.05 negative);
-- logistic regression on the embeddings alone (scikit-learn defaults), trained on val;
+- logistic regression on the embeddings alone (class_weight="balanced"), trained on val;
 - ``analyzer.sentiment.load_default()``: the shipped models/sentiment bundle.
 
 Then the shipped model on the Austin community survey comments (data_samples), to show it is
@@ -66,9 +66,13 @@ def tweeteval_section() -> dict[str, Any]:
     pred, rate = timed(lambda: vader_labels(test_texts), n)
     results["VADER (compound ±0.05)"] = {**metrics(y_true, pred), "texts_per_s": rate}
 
-    baseline = LogisticRegression(max_iter=3000).fit(val_emb, val_y)
+    # Balanced class weights: the fair baseline for a macro-recall metric (without them: 0.615).
+    baseline = LogisticRegression(class_weight="balanced", max_iter=3000).fit(val_emb, val_y)
     pred, rate = timed(lambda: names[baseline.predict(test_emb)], n)
-    results["LR on MiniLM embeddings (val)"] = {**metrics(y_true, pred), "texts_per_s": rate}
+    results["LR on MiniLM embeddings (val, balanced)"] = {
+        **metrics(y_true, pred),
+        "texts_per_s": rate,
+    }
 
     model = load_default()
     pred, rate = timed(lambda: model.predict(test_texts, test_emb), n)

@@ -182,25 +182,32 @@ def test_outputs_are_384_d_unit_vectors(encoders: dict[str, OnnxEncoder]) -> Non
 
 
 def test_input_order_is_kept_with_bucketing(encoders: dict[str, OnnxEncoder]) -> None:
-    enc = encoders["int8"]
     rng = random.Random(7)
     perm = list(range(len(SENTENCES)))
     rng.shuffle(perm)
     shuffled = [SENTENCES[i] for i in perm]
-    # Sorted by length inside, so the shuffled input really is reordered and scattered back.
-    assert len(enc.batches(np.array([len(s) for s in shuffled]))) >= 1
-    base = enc(SENTENCES)
-    again = enc(shuffled)
-    one_by_one = np.vstack([enc([s]) for s in shuffled])
-    # Dynamic int8 scales activations per batch, so neighbours shift a vector slightly; each row
-    # must still be (by far) closest to its own text.
-    sims = again @ base.T
-    assert list(sims.argmax(axis=1)) == perm
-    assert cosine_rows(again, base[perm]).min() > 0.995
-    assert cosine_rows(again, one_by_one).min() > 0.995
-    # float32 has no per-batch scale: padding and batching must not change the numbers at all.
     fp = encoders["fp32"]
-    np.testing.assert_allclose(fp(shuffled), fp(SENTENCES)[perm], atol=2e-5)
+    # Sorted by length inside and batched several texts at a time, then scattered back.
+    assert 1 < len(fp.batches(np.array([len(x) for x in fp.tokenize(shuffled)]))) < len(SENTENCES)
+    base = fp(SENTENCES)
+    again = fp(shuffled)
+    assert list((again @ base.T).argmax(axis=1)) == perm
+    # float32 has no per-batch scale: other batch neighbours and padding change nothing.
+    np.testing.assert_allclose(again, base[perm], atol=2e-5)
+    np.testing.assert_allclose(np.vstack([fp([x]) for x in shuffled[:10]]), again[:10], atol=2e-5)
+
+
+def test_int8_vectors_do_not_depend_on_batch_neighbours(encoders: dict[str, OnnxEncoder]) -> None:
+    q = encoders["int8"]
+    assert q.batch_size == 1  # see onnx_encoder: dynamic int8 scales per batch
+    perm = list(reversed(range(len(SENTENCES))))
+    base = q(SENTENCES)
+    np.testing.assert_allclose(q([SENTENCES[i] for i in perm]), base[perm], atol=1e-6)
+    np.testing.assert_allclose(q(SENTENCES[3:5]), base[3:5], atol=1e-6)
+    # Why: the same int8 model batched 16 at a time moves vectors by up to a few hundredths.
+    batched = OnnxEncoder(q.model_file, packaged_model_path() / "tokenizer.json", batch_size=16)
+    drift = 1 - cosine_rows(batched(SENTENCES), base)
+    assert drift.max() > 1e-4
 
 
 def test_batches_cover_every_text_once_within_limits() -> None:
@@ -241,7 +248,7 @@ def test_empty_and_very_long_texts(
         assert np.all(np.isfinite(out))
         assert len(enc.tokenize([long_text])[0]) == 256  # truncated like sentence-transformers
         # What comes after token 256 is ignored, exactly as in sentence-transformers.
-        assert cosine_rows(out[1:2], out[2:3])[0] > 0.999
+        np.testing.assert_allclose(out[1], out[2], atol=2e-5)
         assert cosine_rows(out, ref).min() > 0.95
 
 

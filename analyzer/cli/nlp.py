@@ -157,7 +157,7 @@ def _emit(df, output: Path | None, fmt: OutFormat, title: str) -> None:
 
 def _cell(v: object) -> str:
     if isinstance(v, float):
-        return f"{v:.3g}"
+        return "–" if v != v else f"{v:.3g}"
     if isinstance(v, list | dict):
         return json.dumps(v, default=str)[:160]
     return str(v)[:160]
