@@ -39,10 +39,27 @@ def metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
     per_class = recall_score(y_true, y_pred, labels=list(LABELS), average=None)
     return {
         "macro_recall": float(recall_score(y_true, y_pred, average="macro")),
+        "macro_recall_ci95": macro_recall_ci(y_true, y_pred),
         "macro_f1": float(f1_score(y_true, y_pred, average="macro")),
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "recall_per_class": {lab: float(r) for lab, r in zip(LABELS, per_class, strict=True)},
     }
+
+
+def macro_recall_ci(
+    y_true: np.ndarray, y_pred: np.ndarray, *, n_boot: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """95% bootstrap interval of macro recall over tweets (how much the test split alone wobbles)."""
+    rng = np.random.default_rng(seed)
+    t = np.searchsorted(LABELS, y_true)  # LABELS is sorted, so this maps names to 0..2
+    p = np.searchsorted(LABELS, y_pred)
+    stats = np.empty(n_boot)
+    for b in range(n_boot):
+        idx = rng.integers(0, len(t), len(t))
+        conf = np.bincount(t[idx] * 3 + p[idx], minlength=9).reshape(3, 3)
+        stats[b] = np.mean(np.diag(conf) / np.maximum(conf.sum(axis=1), 1))
+    lo, hi = np.percentile(stats, [2.5, 97.5])
+    return float(lo), float(hi)
 
 
 def timed(fn: Callable[[], np.ndarray], n: int) -> tuple[np.ndarray, float]:
@@ -86,12 +103,15 @@ def tweeteval_section() -> dict[str, Any]:
     _, embed_rate = timed(lambda: embedder.encode_unique(sample), len(sample))
 
     print(f"\nTweetEval sentiment test: {n:,} tweets (trained on val: {len(val_texts):,})")
-    header = f"{'system':<42} {'macroR':>7} {'macroF1':>7} {'acc':>6}  {'R neg':>6} {'R neu':>6} "
+    header = f"{'system':<42} {'macroR':>7} {'95% CI':>13} {'macroF1':>7} {'acc':>6}  {'R neg':>6} "
+    header += f"{'R neu':>6} "
     print(header + f"{'R pos':>6} {'texts/s':>9}")
     for name, r in results.items():
         pc = r["recall_per_class"]
         print(
-            f"{name:<42} {r['macro_recall']:7.4f} {r['macro_f1']:7.4f} {r['accuracy']:6.4f}  "
+            f"{name:<42} {r['macro_recall']:7.4f} "
+            f"{'{:.3f}-{:.3f}'.format(*r['macro_recall_ci95']):>13} "
+            f"{r['macro_f1']:7.4f} {r['accuracy']:6.4f}  "
             f"{pc['negative']:6.3f} {pc['neutral']:6.3f} {pc['positive']:6.3f} "
             f"{r['texts_per_s']:9.0f}"
         )
