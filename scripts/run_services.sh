@@ -16,7 +16,7 @@ trap 'kill $API_PID $UI_PID 2>/dev/null || true' EXIT INT TERM
 
 wait_for() {  # url name pid
   for _ in $(seq 1 120); do
-    if curl -fsS -o /dev/null "$1"; then return 0; fi
+    if curl -fsS -o /dev/null "$1" 2>/dev/null; then return 0; fi
     if ! kill -0 "$3" 2>/dev/null; then echo "$2 failed to start; see var/log/" >&2; return 1; fi
     sleep 1
   done

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -92,7 +91,9 @@ def ui(
         "false",
     ]
     env = {**os.environ, "CIVICPULSE_API_URL": os.environ.get("CIVICPULSE_API_URL", s.api_url)}
-    raise typer.Exit(subprocess.call(cmd, env=env))
+    # Replace this process with Streamlit so a supervisor's signal reaches the server itself
+    # (a child process would outlive a terminated parent).
+    os.execve(sys.executable, cmd, env)
 
 
 def _keys_store(store: Path | None):
