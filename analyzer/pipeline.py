@@ -584,28 +584,16 @@ def _emerging(
     return alerts
 
 
-EMERGING_COLUMNS = (
-    "run_id",
-    "theme_id",
-    "theme_label",
-    "kind",
-    "period",
-    "window_start",
-    "window_end",
-    "area",
-    "count",
-    "baseline",
-    "ratio",
-    "p_value",
-    "q_value",
-    "examples",
-)
+def _emerging_columns() -> tuple[str, ...]:
+    from analyzer.trends import ALERT_COLUMNS
+
+    return ("run_id", *ALERT_COLUMNS)
 
 
 def _write_alerts(con: Any, alerts: pd.DataFrame) -> None:
     if alerts.empty:
         return
-    frame = alerts.reindex(columns=list(EMERGING_COLUMNS)).copy()
+    frame = alerts.reindex(columns=list(_emerging_columns())).copy()
     frame["examples"] = frame["examples"].map(
         lambda xs: json.dumps(list(xs) if xs is not None else [])
     )
