@@ -17,26 +17,14 @@ import pytest
 from analyzer.cli import main
 from analyzer.cli.ingest import neutralise_formula
 from analyzer.ingest import IngestOptions, ingest_file
+from analyzer.ingest.profiles.boston import BOSTON_COLUMNS
 from analyzer.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "data_samples"
 FIX = ROOT / "tests" / "fixtures" / "ingest"
 
-COLUMNS = [
-    "service_request_id",
-    "requested_datetime",
-    "updated_datetime",
-    "status",
-    "service_name",
-    "service_code",
-    "description",
-    "status_notes",
-    "address",
-    "lat",
-    "long",
-    "media_url",
-]
+COLUMNS = list(BOSTON_COLUMNS)
 
 
 def row(i: int, **changes: str) -> dict[str, str]:

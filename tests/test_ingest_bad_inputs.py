@@ -15,22 +15,8 @@ import pytest
 from analyzer.cli import main
 from analyzer.ingest import IngestOptions, IngestReport, ingest_file
 from analyzer.ingest.clean import TEXT_CAP
+from analyzer.ingest.profiles.boston import BOSTON_COLUMNS
 from analyzer.store import Store
-
-BOSTON_COLUMNS = [
-    "service_request_id",
-    "requested_datetime",
-    "updated_datetime",
-    "status",
-    "service_name",
-    "service_code",
-    "description",
-    "status_notes",
-    "address",
-    "lat",
-    "long",
-    "media_url",
-]
 
 
 def boston_row(i: int, **changes: str) -> dict[str, str]:
@@ -60,7 +46,7 @@ def write_boston(
     encoding: str = "utf-8",
     columns: list[str] | None = None,
 ) -> Path:
-    cols = columns or BOSTON_COLUMNS
+    cols = columns or list(BOSTON_COLUMNS)
     with open(path, "w", newline="", encoding=encoding) as fh:
         w = csv.DictWriter(fh, fieldnames=cols, delimiter=delimiter, extrasaction="ignore")
         w.writeheader()
@@ -106,7 +92,7 @@ def record(store: Store, rid: str) -> pd.Series:
 
 
 def _missing_text(p: Path) -> list[str]:
-    cols = [c for c in BOSTON_COLUMNS if c != "description"]
+    cols = [c for c in list(BOSTON_COLUMNS) if c != "description"]
     write_boston(p, [boston_row(1)], columns=cols)
     return ["--profile", "boston"]
 

@@ -10,24 +10,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from analyzer.ingest.profiles.boston import BOSTON_COLUMNS
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "data_samples"
 DATA_RAW = ROOT.parent / "shared" / "data_raw"
 
-BOSTON_COLUMNS = [
-    "service_request_id",
-    "requested_datetime",
-    "updated_datetime",
-    "status",
-    "service_name",
-    "service_code",
-    "description",
-    "status_notes",
-    "address",
-    "lat",
-    "long",
-    "media_url",
-]
 PHONE = re.compile(r"(?<!\d)(?:\(?\d{3}\)?[\s.-]?)\d{3}[\s.-]?\d{4}(?!\d)")
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[A-Za-z]{2,}")
 
@@ -48,7 +36,9 @@ def test_sample_exists_and_is_small(name: str) -> None:
 
 def test_boston_sample_shape() -> None:
     df = read("boston_311_sample.csv")
-    assert list(df.columns) == BOSTON_COLUMNS  # same columns as the source: the boston profile
+    assert list(df.columns) == list(
+        BOSTON_COLUMNS
+    )  # same columns as the source: the boston profile
     assert 4_800 <= len(df) <= 5_000
     assert df["service_name"].nunique() == 5
     years = df["requested_datetime"].str[:4]

@@ -10,22 +10,10 @@ import pandas as pd
 import pytest
 
 from analyzer.ingest import IngestOptions, ingest_file
+from analyzer.ingest.profiles.boston import BOSTON_COLUMNS
 from analyzer.store import Store
 
-COLUMNS = [
-    "service_request_id",
-    "requested_datetime",
-    "updated_datetime",
-    "status",
-    "service_name",
-    "service_code",
-    "description",
-    "status_notes",
-    "address",
-    "lat",
-    "long",
-    "media_url",
-]
+COLUMNS = list(BOSTON_COLUMNS)
 
 # Planted personal data (all fake): none of these strings may be stored or exported.
 PHONE = "617-555-0142"

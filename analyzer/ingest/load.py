@@ -37,22 +37,8 @@ CREATE TEMP TABLE {STAGE} (
 )
 """
 
-RECORD_FIELDS = (
-    "id",
-    "source",
-    "text",
-    "created_at",
-    "updated_at",
-    "category",
-    "status",
-    "lat",
-    "lon",
-    "area",
-    "attributes",
-    "text_hash",
-    "raw_text",
-    "file_hash",
-)
+# the staged columns less the row number, plus the file they came from
+RECORD_FIELDS = (*STAGE_COLUMNS[1:], "file_hash")
 
 # When an incoming row replaces the stored one: a later update time wins; a record without any
 # update time (surveys, Polis) is replaced when its content changed, since there is no clock to ask.
