@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -44,6 +44,8 @@ __all__ = [
     "search_records",
     "stats",
     "theme_detail",
+    "theme_record_chunks",
+    "theme_sentiment_split",
     "unmerge_theme",
 ]
 
@@ -464,6 +466,91 @@ def theme_detail(store: Store, theme_id: str, filters: Filters | None = None) ->
         for r in lineage.itertuples(index=False)
     ]
     return detail
+
+
+@dataclass(frozen=True)
+class _Target:
+    """A requested theme id resolved through merges: the theme that now holds its records."""
+
+    theme_id: str
+    column: str  # assignments column to match: theme_id (top level) or subtheme_id
+    members: list[str]
+
+
+def _target(store: Store, theme_id: str) -> _Target:
+    ov = _overrides(store)
+    all_themes = _themes_table(store, include_retired=True)
+    by_id = {str(r.theme_id): r for r in all_themes.itertuples(index=False)}
+    if theme_id not in by_id:
+        raise ThemeNotFoundError(theme_id)
+    target = ov.resolve(theme_id)
+    row = by_id.get(target, by_id[theme_id])
+    target = str(row.theme_id)
+    column = "theme_id" if _str(row.parent_id) is None else "subtheme_id"
+    return _Target(target, column, _members_of(target, ov, by_id))
+
+
+def theme_sentiment_split(
+    store: Store, theme_id: str, filters: Filters | None = None
+) -> list[dict[str, Any]]:
+    """Records of a theme (merges followed) per sentiment label under the filters."""
+    t = _target(store, theme_id)
+    where, params = _records_where(filters or Filters())
+    df = store.query_df(
+        "SELECT s.label AS key, count(*) AS n FROM assignments a "
+        "JOIN records r ON r.id = a.record_id JOIN sentiment s ON s.record_id = a.record_id "
+        f"WHERE a.{t.column} IN (SELECT unnest(?::VARCHAR[])) AND {where} "
+        "GROUP BY 1 ORDER BY 2 DESC, 1",
+        [t.members, *params],
+    )
+    return [{"key": str(r.key), "count": int(r.n)} for r in df.itertuples(index=False)]
+
+
+def theme_record_chunks(
+    store: Store, theme_id: str, filters: Filters | None = None, *, chunk_rows: int = 5000
+) -> Iterator[list[dict[str, Any]]]:
+    """Every record of a theme (merges followed) under the filters, oldest first, in chunks.
+
+    Redacted text only, like every read here. An unknown theme raises ``ThemeNotFoundError`` at
+    the call, before any chunk is read. Chunks are read by key (created_at, id), never by offset,
+    and each takes the store lock on its own, so a big theme streams in bounded memory without
+    holding other readers up.
+    """
+    if chunk_rows < 1:
+        raise InputError("chunk_rows must be 1 or more")
+    t = _target(store, theme_id)
+    where, params = _records_where(filters or Filters())
+    base = f"{_RECORD_JOINS} WHERE a.{t.column} IN (SELECT unnest(?::VARCHAR[])) AND {where}"
+    base_params: list[Any] = [t.members, *params]
+
+    def chunks() -> Iterator[list[dict[str, Any]]]:
+        ov, labels = _overrides(store), _label_map(store)
+        after: tuple[Any, str] | None = None  # (created_at, id) of the last row sent
+        while True:
+            cond, cparams = "TRUE", []
+            if after is not None and after[0] is not None:
+                cond = (
+                    "(r.created_at > ? OR (r.created_at = ? AND r.id > ?) OR r.created_at IS NULL)"
+                )
+                cparams = [after[0], after[0], after[1]]
+            elif after is not None:
+                cond = "(r.created_at IS NULL AND r.id > ?)"
+                cparams = [after[1]]
+            df = store.query_df(
+                f"SELECT {_RECORD_COLUMNS} {base} AND {cond} "
+                "ORDER BY r.created_at NULLS LAST, r.id LIMIT ?",
+                [*base_params, *cparams, chunk_rows],
+            )
+            if df.empty:
+                return
+            last = df.iloc[-1]
+            created = last["created_at"]
+            after = (_ts(created), str(last["id"]))
+            yield _record_items(df, ov, labels)
+            if len(df) < chunk_rows:
+                return
+
+    return chunks()
 
 
 def _round(value: Any, digits: int = 4) -> float | None:

@@ -3,30 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from typing import Any
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
+# One colour per theme, shared with the exported reports (re-exported for the pages).
+from analyzer.colors import PALETTE as PALETTE
+from analyzer.colors import theme_color as theme_color
 from ui.client import ApiError, Client, get_client
 
-PALETTE = px.colors.qualitative.Dark24 + px.colors.qualitative.Light24
 FILTER_KEYS = ("source", "since", "until", "area", "category")
 
 
 @st.cache_resource
 def client() -> Client:
     return get_client()
-
-
-def theme_color(theme_id: str | None) -> str:
-    """The same colour for a theme on every page (derived from its stable id)."""
-    if not theme_id:
-        return "#bbbbbb"
-    digest = int(hashlib.blake2b(theme_id.split(".")[0].encode(), digest_size=4).hexdigest(), 16)
-    return PALETTE[digest % len(PALETTE)]
 
 
 def filters_sidebar() -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import re
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -18,13 +17,11 @@ from rich.table import Table
 from analyzer.cli import app
 from analyzer.cli.common import console, open_store, settings
 from analyzer.errors import InputError
+from analyzer.export import neutralise_formula
 
 if TYPE_CHECKING:
     from analyzer.ingest import IngestReport
 
-# A spreadsheet treats a cell starting with one of these as a formula (CSV injection, OWASP).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 EXPORT_COLUMNS = (
     "id",
     "source",
@@ -38,15 +35,6 @@ EXPORT_COLUMNS = (
     "text",
     "attributes",
 )
-
-
-def neutralise_formula(value: object) -> object:
-    """Prefix a quote to a text cell a spreadsheet would run as a formula; numbers stay numbers."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        if _NUMBER.fullmatch(value):  # "-71.06" is a longitude, not a formula
-            return value
-        return "'" + value
-    return value
 
 
 @app.command()
