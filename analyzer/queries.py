@@ -663,7 +663,7 @@ def _examples(
     centroid = store.query_df("SELECT centroid FROM themes WHERE theme_id = ?", [target])
     blob = centroid["centroid"].iloc[0] if not centroid.empty else None
     order = list(range(len(cand)))
-    if blob is not None and not (isinstance(blob, float) and math.isnan(blob)):
+    if isinstance(blob, bytes | bytearray | memoryview):  # NULL comes back as None, NaN or NA
         c = decode_vectors([blob])[0]
         vecs = _vectors_for(store, cand["text_hash"].tolist(), dim=len(c))
         if vecs is not None:

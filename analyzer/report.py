@@ -48,6 +48,7 @@ RECORD_CSV_COLUMNS = (
 AREAS_SHOWN = 15
 ALERTS_SHOWN = 20
 CHART_HEIGHT = 300
+QUOTE_CHARS = 400  # a quote longer than this is cut (with an ellipsis) to keep the report on a page
 _FILTER_NAMES = ("source", "since", "until", "area", "category")
 
 

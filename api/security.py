@@ -9,7 +9,8 @@ Access rules (by method and path, so they hold for every route, including ones a
 - ``public``: /healthz, /readyz, the OpenAPI document and its pages;
 - ``read``: GET routes and POST /v1/tag (tagging changes nothing): open when
   ``Settings.read_public``, else a key is needed;
-- ``key``: every other write, and GET /v1/records (record-level data);
+- ``key``: every other write, GET /v1/records and GET /v1/themes/{id}/records.csv (record-level
+  data);
 - ``key_or_form``: POST /open311/v2/requests.json, where GeoReport v2 clients send ``api_key`` as a
   form field: a key in the headers or query is checked here, otherwise the route checks the field.
 
@@ -63,6 +64,8 @@ def access_rule(method: str, path: str) -> Access:
         return "public"
     if method in ("GET", "HEAD"):
         if path == "/v1/records" or path.startswith("/v1/records/"):
+            return "key"
+        if path.startswith("/v1/themes/") and path.endswith("/records.csv"):
             return "key"
         return "read"
     if method == "OPTIONS":

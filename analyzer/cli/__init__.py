@@ -12,6 +12,7 @@ import sys
 
 import click
 import typer
+from typer.exceptions import TyperException
 
 from analyzer.errors import InputError
 
@@ -43,14 +44,21 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"error: {exc.one_line()}", file=sys.stderr)
         return _exit(2)
-    except click.exceptions.Exit as exc:
+    except (click.exceptions.Exit, typer.Exit) as exc:
         return _exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, typer.Abort):
         print("aborted", file=sys.stderr)
         return _exit(1)
     except click.ClickException as exc:
         exc.show()
         return _exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+    except TyperException as exc:  # typer vendors click: its usage errors carry exit_code 2
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            print(f"error: {exc.format_message()}", file=sys.stderr)
+        return _exit(getattr(exc, "exit_code", 1))
     except KeyboardInterrupt:
         print("interrupted; the store is unchanged for the step in progress", file=sys.stderr)
         return _exit(130)

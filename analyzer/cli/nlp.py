@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
@@ -20,6 +20,11 @@ from analyzer.cli.common import (
     write_output_table,
 )
 from analyzer.errors import InputError
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from analyzer.queries import Filters
 
 InputOpt = Annotated[
     Path, typer.Option("--input", "-i", help="input file (CSV, JSON, Parquet; .gz ok)")
@@ -163,8 +168,17 @@ def _cell(v: object) -> str:
     return str(v)[:160]
 
 
-@app.command()
+themes_app = typer.Typer(
+    help="Top-level themes (a table, or --output x.csv / x.json); `export` and `report` one theme.",
+    no_args_is_help=False,
+    invoke_without_command=True,
+)
+app.add_typer(themes_app, name="themes")
+
+
+@themes_app.callback()
 def themes(
+    ctx: typer.Context,
     store: StoreOpt = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write CSV or JSON")] = None,
     format: Annotated[OutFormat, typer.Option("--format")] = OutFormat.table,
@@ -173,6 +187,8 @@ def themes(
     limit: Annotated[int, typer.Option()] = 40,
 ) -> None:
     """Top-level themes: id, label, size, keywords, sentiment, growth, sub-themes."""
+    if ctx.invoked_subcommand is not None:
+        return
     import pandas as pd
 
     from analyzer.queries import Filters, Page, list_themes
@@ -186,6 +202,113 @@ def themes(
         ]
         df = df[keep]
     _emit(df, output, format, "themes")
+
+
+ThemeIdArg = Annotated[str, typer.Argument(help="theme id, e.g. REQ0001 or REQ0001.03")]
+SinceOpt = Annotated[
+    str | None, typer.Option("--since", help="created on or after (YYYY-MM-DD or ISO time)")
+]
+UntilOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--until", help="created up to (a date includes that whole day; a time is exclusive)"
+    ),
+]
+SourceOpt = Annotated[
+    str | None, typer.Option("--source", help="only this source (311, survey, …)")
+]
+AreaOpt = Annotated[str | None, typer.Option("--area", help="only this area")]
+CategoryOpt = Annotated[str | None, typer.Option("--category", help="only this category")]
+
+
+def _when(value: str | None, option: str, *, end: bool = False) -> datetime | None:
+    """A date (a whole day: ``--until`` includes it) or an ISO date-time, as an aware UTC time."""
+    from datetime import UTC, datetime, timedelta
+
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            day = datetime.fromisoformat(text).replace(tzinfo=UTC)
+            return day + timedelta(days=1) if end else day
+        ts = datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(
+            f"not a date: {value!r} (use YYYY-MM-DD or an ISO date-time)", column=option
+        ) from None
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def _theme_filters(
+    source: str | None, since: str | None, until: str | None, area: str | None, category: str | None
+) -> Filters:
+    from analyzer.queries import Filters
+
+    start, stop = _when(since, "--since"), _when(until, "--until", end=True)
+    if start and stop and start >= stop:
+        raise InputError("--until must be after --since", column="--until")
+    return Filters(source=source, since=start, until=stop, area=area, category=category)
+
+
+def _out_path(out: Path, suffixes: tuple[str, ...]) -> Path:
+    if out.suffix.lower() not in suffixes:
+        raise InputError(f"--out must end in {' or '.join(suffixes)}", file=str(out))
+    if out.is_dir():
+        raise InputError("--out is a folder; give a file name", file=str(out))
+    return out
+
+
+@themes_app.command("export")
+def themes_export(
+    theme_id: ThemeIdArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="CSV file to write")],
+    store: StoreOpt = None,
+    source: SourceOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    area: AreaOpt = None,
+    category: CategoryOpt = None,
+) -> None:
+    """Write a theme's records as CSV: redacted text only, formula-injection safe, streamed."""
+    from analyzer.queries import ThemeNotFoundError
+    from analyzer.report import write_theme_records_csv
+
+    path = _out_path(out, (".csv",))
+    filters = _theme_filters(source, since, until, area, category)
+    with open_store(store, read_only=True) as st:
+        try:
+            n = write_theme_records_csv(st, theme_id, path, filters)
+        except ThemeNotFoundError:
+            raise InputError(f"no theme {theme_id!r} (see `civicpulse themes`)") from None
+    console.print(f"wrote {path} ({n:,} records of theme {theme_id})")
+
+
+@themes_app.command("report")
+def themes_report(
+    theme_id: ThemeIdArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write")],
+    store: StoreOpt = None,
+    source: SourceOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    area: AreaOpt = None,
+    category: CategoryOpt = None,
+) -> None:
+    """Write a one-page HTML report on a theme (charts included; opens offline)."""
+    from analyzer.queries import ThemeNotFoundError
+    from analyzer.report import theme_report_html
+
+    path = _out_path(out, (".html", ".htm"))
+    filters = _theme_filters(source, since, until, area, category)
+    with open_store(store, read_only=True) as st:
+        try:
+            page = theme_report_html(st, theme_id, filters)
+        except ThemeNotFoundError:
+            raise InputError(f"no theme {theme_id!r} (see `civicpulse themes`)") from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    console.print(f"wrote {path} ({len(page) / 1e6:.1f} MB, theme {theme_id})")
 
 
 @app.command()

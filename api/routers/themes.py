@@ -6,8 +6,9 @@ from dataclasses import replace
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi.responses import HTMLResponse, StreamingResponse
 
-from analyzer import queries
+from analyzer import queries, report
 from api.deps import FiltersDep, KeyDep, PageDep, StoreDep
 from api.schemas import (
     MAX_SHORT,
@@ -48,6 +49,53 @@ def theme_detail(theme_id: ThemeId, store: StoreDep, filters: FiltersDep) -> The
         return ThemeDetail(**queries.theme_detail(store, theme_id, filters))
     except queries.ThemeNotFoundError:
         raise HTTPException(404, f"no theme {theme_id!r}") from None
+
+
+CSV_OK = {
+    200: {"content": {"text/csv": {}}, "description": "the theme's records, redacted text only"}
+}
+HTML_OK = {200: {"content": {"text/html": {}}, "description": "a self-contained HTML report"}}
+
+
+def _attachment(theme_id: str, suffix: str, disposition: str) -> dict[str, str]:
+    return {
+        "Content-Disposition": f'{disposition}; filename="{report.safe_filename(theme_id, suffix)}"'
+    }
+
+
+@router.get(
+    "/themes/{theme_id}/records.csv",
+    response_class=StreamingResponse,
+    responses={**CSV_OK, **NOT_FOUND},
+)
+def theme_records_csv(
+    theme_id: ThemeId, store: StoreDep, filters: FiltersDep, _key: KeyDep
+) -> StreamingResponse:
+    """Every record of the theme under the filters as CSV (key required: record-level data, as
+    /v1/records): id, time, source, category, area, theme and sub-theme, sentiment and the
+    redacted text; cells a spreadsheet would run as formulas are neutralised. Streamed."""
+    try:
+        pieces = report.theme_records_csv(store, theme_id, filters)
+    except queries.ThemeNotFoundError:
+        raise HTTPException(404, f"no theme {theme_id!r}") from None
+    headers = _attachment(theme_id, "records.csv", "attachment")
+    headers["Cache-Control"] = "private, no-store"
+    return StreamingResponse(pieces, media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@router.get(
+    "/themes/{theme_id}/report.html",
+    response_class=HTMLResponse,
+    responses={**HTML_OK, **NOT_FOUND},
+)
+def theme_report(theme_id: ThemeId, store: StoreDep, filters: FiltersDep) -> HTMLResponse:
+    """A one-page report on the theme that opens offline (plotly.js inline): figures, weekly,
+    area and sentiment charts, sub-themes, redacted quotes, alerts, the filters and run used."""
+    try:
+        page = report.theme_report_html(store, theme_id, filters)
+    except queries.ThemeNotFoundError:
+        raise HTTPException(404, f"no theme {theme_id!r}") from None
+    return HTMLResponse(page, headers=_attachment(theme_id, "report.html", "inline"))
 
 
 @router.patch("/themes/{theme_id}", response_model=ThemeEdit, responses=NOT_FOUND)
