@@ -302,7 +302,10 @@ def _quotes(examples: list[dict[str, Any]]) -> str:
             )
             if x
         )
-        items.append(f"<blockquote>{_e(ex.get('text'))}<footer>{_e(meta)}</footer></blockquote>")
+        text = str(ex.get("text") or "")
+        if len(text) > QUOTE_CHARS:
+            text = text[: QUOTE_CHARS - 1].rsplit(" ", 1)[0] + " …"
+        items.append(f"<blockquote>{_e(text)}<footer>{_e(meta)}</footer></blockquote>")
     return "".join(items)
 
 
