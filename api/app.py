@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from analyzer import __version__
@@ -68,6 +69,9 @@ OPEN311_COMMON = {
     for status, spec in {**COMMON, 415: {"description": "not form-encoded or JSON"}}.items()
 }
 OPEN311_COMMON[422] = {"model": list[Open311Error], "description": "invalid field"}
+
+
+DOCS_STATIC = "/docs/static"
 
 
 def _is_open311(request: Request) -> bool:
@@ -147,7 +151,14 @@ def create_app(settings: Settings | None = None, *, warm: bool = False) -> FastA
         yield
         state.close()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc served from the pinned fastapi-offline package's own copies of their
+    # JS/CSS under /docs/static (public, like /docs), so /docs works with no network at all.
+    app = FastAPIOffline(
+        docs_url="/docs",
+        redoc_url="/redoc",
+        static_url=DOCS_STATIC,
+        # The online validator badge would be fetched from swagger.io: off.
+        swagger_ui_parameters={"validatorUrl": None},
         title="CivicPulse API",
         version=__version__,
         description=(
