@@ -28,6 +28,7 @@ __all__ = [
     "csv_cell",
     "iter_csv",
     "neutralise_formula",
+    "safe_filename",
 ]
 
 # A spreadsheet treats a cell starting with one of these as a formula (CSV injection, OWASP).
@@ -90,3 +91,9 @@ def iter_csv(header: Sequence[str], chunks: Iterable[Iterable[Sequence[Any]]]) -
         writer.writerows(rows)
         if buf.tell():
             yield buf.getvalue()
+
+
+def safe_filename(theme_id: str, suffix: str) -> str:
+    """A file name for a theme's export, safe in a Content-Disposition header and on any disk."""
+    stem = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in theme_id)
+    return f"theme-{stem[:80] or 'theme'}-{suffix}"

@@ -19,7 +19,7 @@ from typing import Any
 
 from analyzer import __version__, queries
 from analyzer.colors import theme_color
-from analyzer.export import iter_csv
+from analyzer.export import iter_csv, safe_filename
 from analyzer.queries import Filters, Page
 from analyzer.store import Store
 
@@ -50,12 +50,6 @@ ALERTS_SHOWN = 20
 CHART_HEIGHT = 300
 QUOTE_CHARS = 400  # a quote longer than this is cut (with an ellipsis) to keep the report on a page
 _FILTER_NAMES = ("source", "since", "until", "area", "category")
-
-
-def safe_filename(theme_id: str, suffix: str) -> str:
-    """A file name for a theme's export that is safe in a header and on any file system."""
-    stem = "".join(c if c.isalnum() or c in "._-" else "_" for c in theme_id)[:80] or "theme"
-    return f"theme-{stem}-{suffix}"
 
 
 # -- records as CSV --------------------------------------------------------------------------

@@ -18,12 +18,31 @@ PAGES = [
         default=True,
         url_path="overview",
     ),
-    st.Page(HERE / "views" / "themes.py", title="Themes", icon=":material/bubble_chart:", url_path="themes"),
-    st.Page(HERE / "views" / "emerging.py", title="Emerging needs", icon=":material/trending_up:", url_path="emerging"),
+    st.Page(
+        HERE / "views" / "themes.py",
+        title="Themes",
+        icon=":material/bubble_chart:",
+        url_path="themes",
+    ),
+    st.Page(
+        HERE / "views" / "emerging.py",
+        title="Emerging needs",
+        icon=":material/trending_up:",
+        url_path="emerging",
+    ),
     st.Page(HERE / "views" / "map.py", title="Map", icon=":material/map:", url_path="map"),
-    st.Page(HERE / "views" / "survey.py", title="Survey comments", icon=":material/forum:", url_path="survey"),
-    st.Page(HERE / "views" / "tag.py", title="Tag a request", icon=":material/sell:", url_path="tag"),
-    st.Page(HERE / "views" / "data.py", title="Data", icon=":material/upload_file:", url_path="data"),
+    st.Page(
+        HERE / "views" / "survey.py",
+        title="Survey comments",
+        icon=":material/forum:",
+        url_path="survey",
+    ),
+    st.Page(
+        HERE / "views" / "tag.py", title="Tag a request", icon=":material/sell:", url_path="tag"
+    ),
+    st.Page(
+        HERE / "views" / "data.py", title="Data", icon=":material/upload_file:", url_path="data"
+    ),
 ]
 
 st.navigation(PAGES).run()

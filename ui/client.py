@@ -32,7 +32,15 @@ class Client:
         headers = {"X-API-Key": key} if key else {}
         self._http = httpx.Client(base_url=base_url or api_url(), headers=headers, timeout=timeout)
 
+    @property
+    def has_key(self) -> bool:
+        """Whether calls carry an API key (record-level data such as a theme's CSV needs one)."""
+        return "X-API-Key" in self._http.headers
+
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._send(method, path, **kwargs).json()
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             resp = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
@@ -47,11 +55,16 @@ class Client:
             if isinstance(detail, list):
                 detail = "; ".join(f"{d.get('path', '')}: {d.get('msg', '')}" for d in detail)
             raise ApiError(f"{resp.status_code}: {detail}")
-        return resp.json()
+        return resp
 
     def get(self, path: str, **params: Any) -> Any:
         clean = {k: v for k, v in params.items() if v not in (None, "", [])}
         return self._call("GET", path, params=clean)
+
+    def download(self, path: str, **params: Any) -> bytes:
+        """A file the API serves (a theme's CSV or HTML report), as bytes."""
+        clean = {k: v for k, v in params.items() if v not in (None, "", [])}
+        return self._send("GET", path, params=clean).content
 
     def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
         return self._call("POST", path, json=body or {})

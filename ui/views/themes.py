@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from collections.abc import Callable
+from typing import Any
+
 import plotly.express as px
 import streamlit as st
 
-from ui.client import ApiError
+from analyzer.export import safe_filename
+from ui.client import ApiError, Client
 from ui.common import cached_get, client, fetch, filters_sidebar, frame, theme_color
+
+
+def deferred(api: Client, path: str, params: dict[str, Any]) -> Callable[[], bytes]:
+    """Fetch an export only when its button is clicked (a big theme's CSV is not built on every
+    page run). An API error fails that download with Streamlit's own message."""
+
+    def fetch_file() -> bytes:
+        return api.download(path, **params)
+
+    return fetch_file
+
 
 st.title("Themes")
 f = filters_sidebar()
@@ -140,5 +154,29 @@ if detail:
                 st.success(f"Merged into {labels[into]}.")
             except ApiError as exc:
                 st.error(str(exc))
-    csv = pd.DataFrame(detail["examples"]).to_csv(index=False)
-    st.download_button("Download the examples (CSV)", csv, file_name=f"{chosen}.csv")
+    st.subheader("Export")
+    api = client()
+    left, right = st.columns(2)
+    left.download_button(
+        "Records (CSV)",
+        data=deferred(api, f"/v1/themes/{chosen}/records.csv", f),
+        file_name=safe_filename(chosen, "records.csv"),
+        mime="text/csv",
+        on_click="ignore",
+        icon=":material/table_view:",
+        disabled=not api.has_key,
+        help="Every record of this theme under the filters: redacted text only, safe to open in "
+        "a spreadsheet."
+        if api.has_key
+        else "Needs an API key (CIVICPULSE_API_KEY): the file holds record-level data.",
+    )
+    right.download_button(
+        "One-page report (HTML)",
+        data=deferred(api, f"/v1/themes/{chosen}/report.html", f),
+        file_name=safe_filename(chosen, "report.html"),
+        mime="text/html",
+        on_click="ignore",
+        icon=":material/description:",
+        help="Figures, charts, sub-themes, quotes and alerts under these filters, in one file "
+        "that opens offline.",
+    )
