@@ -28,6 +28,8 @@ run: install setup-data
 	CIVICPULSE_STORE_PATH=$(STORE) scripts/run_services.sh
 
 setup-data: install
+	@# the fast embedding model, converted locally from the packaged weights (cached, hash-checked)
+	$(BIN)/python -m analyzer.fast_embed build --backend openvino
 	CIVICPULSE_STORE_PATH=$(STORE) $(BIN)/civicpulse ingest $(SAMPLES)
 	CIVICPULSE_STORE_PATH=$(STORE) $(BIN)/civicpulse analyze
 	@# the explorer's own API key (for corrections, renames, uploads); only its hash is stored

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 PACKAGED_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 PACKAGED_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2@53aa5117"
 EMBED_DIM = 384
+BACKENDS = ("torch", "openvino", "onnx")
 
 # Never reach a model hub at run time.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -88,8 +89,9 @@ def resolve_model(model: str | os.PathLike[str] | None) -> tuple[Path, str, str]
 class Embedder:
     """Turns texts into L2-normalised float32 vectors.
 
-    ``backend`` is "torch" (sentence-transformers ``encode``) or "onnx" (see ``analyzer.fast_embed``,
-    when installed). Loading is lazy: constructing an Embedder is cheap.
+    ``backend`` is "torch" (sentence-transformers ``encode``), "openvino" (``analyzer.ov_embed``,
+    bfloat16 on AMX CPUs, the fastest here) or "onnx" (``analyzer.fast_embed``, int8). Loading is
+    lazy: constructing an Embedder is cheap.
     """
 
     def __init__(
@@ -110,6 +112,12 @@ class Embedder:
             from analyzer.fast_embed import model_id_suffix
 
             self.model_id += model_id_suffix()
+        elif backend == "openvino":  # bf16 and f32 likewise
+            from analyzer.ov_embed import inference_precision
+
+            self.model_id += f"-{inference_precision()}"
+        elif backend != "torch":
+            raise ValueError(f"unknown embedding backend {backend!r} ({', '.join(BACKENDS)})")
         self._encoder: Callable[[list[str]], np.ndarray] | None = None
 
     @property
@@ -126,7 +134,9 @@ class Embedder:
 
             self._encoder = onnx_encoder(self.model_path_, self.batch_size)
         else:
-            raise ValueError(f"unknown embedding backend {self.backend!r} (torch or onnx)")
+            from analyzer.ov_embed import openvino_encoder
+
+            self._encoder = openvino_encoder(self.model_path_, self.batch_size)
         return self._encoder
 
     def encode_unique(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:

@@ -75,15 +75,18 @@ _SUPPORTED_MODULES = {
 # --------------------------------------------------------------------------- cache and hashes
 
 
-def cache_root() -> Path:
-    """Where built models live: ``$CIVICPULSE_CACHE/onnx``, else ``~/.cache/civicpulse/onnx``."""
+def cache_base() -> Path:
+    """CivicPulse's cache: ``$CIVICPULSE_CACHE``, else ``~/.cache/civicpulse``."""
     env = os.environ.get(CACHE_ENV)
     if env:
-        base = Path(env).expanduser()
-    else:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        base = (Path(xdg) if xdg else Path.home() / ".cache") / "civicpulse"
-    return base / "onnx"
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "civicpulse"
+
+
+def cache_root() -> Path:
+    """Where built ONNX models live: ``cache_base() / "onnx"``."""
+    return cache_base() / "onnx"
 
 
 def default_quant() -> str:
@@ -301,7 +304,12 @@ def _versions() -> dict[str, str]:
     }
 
 
-def _export(model_path: Path, out: Path) -> None:
+def mean_pooled_module(model_path: Path) -> tuple[Any, tuple[Any, Any]]:
+    """The transformer plus masked mean pooling as one torch module, and example inputs to trace.
+
+    What the model's ``1_Pooling`` does, as a graph with dynamic batch and sequence axes; shared
+    by the ONNX export here and the OpenVINO conversion (``analyzer.ov_embed``).
+    """
     import torch
     import transformers
     from transformers import AutoModel
@@ -327,10 +335,16 @@ def _export(model_path: Path, out: Path) -> None:
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
-    wrapper = MeanPooled(bert).eval()
     ids = torch.randint(1000, 2000, (2, 16), dtype=torch.int64)
     mask = torch.ones_like(ids)
     mask[1, 12:] = 0  # trace with padding present, so the masking path is the one exported
+    return MeanPooled(bert).eval(), (ids, mask)
+
+
+def _export(model_path: Path, out: Path) -> None:
+    import torch
+
+    wrapper, (ids, mask) = mean_pooled_module(model_path)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # The TorchScript exporter needs neither onnxscript nor a network; the model is static BERT.
@@ -424,6 +438,8 @@ class OnnxEncoder:
     running at once on one shared session (ORT releases the GIL in ``run``), each single-threaded.
     """
 
+    width_multiple = 1  # ORT needs no shape rounding: its kernels are not compiled per shape
+
     def __init__(
         self,
         model_file: Path,
@@ -436,7 +452,44 @@ class OnnxEncoder:
         workers: int | None = None,
         chunk_size: int = 4096,
     ) -> None:
+        self._init_batching(
+            model_file,
+            tokenizer_file,
+            max_seq_length=max_seq_length,
+            batch_size=batch_size,
+            max_batch_tokens=max_batch_tokens,
+            threads=threads,
+            workers=workers,
+            chunk_size=chunk_size,
+        )
         import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = max(1, self.threads // self.workers)
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        # Idle pool threads sleep instead of spinning: on a shared machine spinning steals cores
+        # from other work, and batches here are long enough that wake-up latency is noise.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(
+            str(self.model_file), options, providers=["CPUExecutionProvider"]
+        )
+        self.dim = int(self.session.get_outputs()[0].shape[-1])
+
+    def _init_batching(
+        self,
+        model_file: Path,
+        tokenizer_file: Path,
+        *,
+        max_seq_length: int,
+        batch_size: int,
+        max_batch_tokens: int,
+        threads: int | None,
+        workers: int | None,
+        chunk_size: int,
+    ) -> None:
+        """Tokenizer, batch limits and worker count: everything but the runtime session."""
         from tokenizers import Tokenizer
 
         self.model_file = Path(model_file)
@@ -452,18 +505,6 @@ class OnnxEncoder:
         tok.no_padding()
         tok.enable_truncation(max_length=max_seq_length)
         self.tokenizer = tok
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = max(1, self.threads // self.workers)
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        # Idle pool threads sleep instead of spinning: on a shared machine spinning steals cores
-        # from other work, and batches here are long enough that wake-up latency is noise.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(
-            str(self.model_file), options, providers=["CPUExecutionProvider"]
-        )
-        self.dim = int(self.session.get_outputs()[0].shape[-1])
         self._pool: ThreadPoolExecutor | None = None
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
@@ -501,12 +542,18 @@ class OnnxEncoder:
 
     def _run(self, ids: list[list[int]], lengths: np.ndarray, batch: np.ndarray) -> np.ndarray:
         width = int(lengths[batch].max())
+        # Widths rounded up to a multiple: fewer distinct shapes for runtimes that compile a
+        # kernel per shape; the padding is masked, so the vectors do not change.
+        width = -(-width // self.width_multiple) * self.width_multiple
         input_ids = np.zeros((len(batch), width), dtype=np.int64)
         mask = np.zeros((len(batch), width), dtype=np.int64)
         for row, index in enumerate(batch):
             n = lengths[index]
             input_ids[row, :n] = ids[index]
             mask[row, :n] = 1
+        return self._infer(input_ids, mask)
+
+    def _infer(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"input_ids": input_ids, "attention_mask": mask})[0]
 
     def _encode_chunk(self, texts: list[str]) -> np.ndarray:
@@ -559,12 +606,14 @@ def onnx_encoder(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m analyzer.fast_embed", description="Build or check the ONNX embedding model."
+        prog="python -m analyzer.fast_embed",
+        description="Build or check the local ONNX and OpenVINO embedding models.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("build", "build (or reuse) the ONNX model"), ("verify", "check the cache")):
+    for name, text in (("build", "build (or reuse) the models"), ("verify", "check the cache")):
         cmd = sub.add_parser(name, help=text)
-        cmd.add_argument("--quant", choices=[*QUANT_MODES, "all"], default=None)
+        cmd.add_argument("--backend", choices=["onnx", "openvino", "all"], default="all")
+        cmd.add_argument("--quant", choices=[*QUANT_MODES, "all"], default=None, help="ONNX only")
         cmd.add_argument("--model", default=None, help="local sentence-transformers folder")
         if name == "build":
             cmd.add_argument("--force", action="store_true", help="rebuild even if verified")
@@ -575,25 +624,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     model_path = Path(args.model) if args.model else packaged_model_path()
     quants = list(QUANT_MODES) if args.quant == "all" else [args.quant or default_quant()]
     status = 0
-    for quant in quants:
-        try:
-            if args.command == "build":
-                started = time.perf_counter()
-                built = ensure_model(model_path, quant, force=args.force)
-                what = "built" if built.rebuilt else "verified"
-                print(
-                    f"{quant}: {what} {built.path} sha256 {built.manifest['onnx_sha256'][:16]} "
-                    f"({time.perf_counter() - started:.1f} s)"
-                )
-            else:
-                folder = model_dir(model_path, quant)
-                problem = verify_built(folder, source_sha256(model_path), quant)
-                print(f"{quant}: {folder / MODEL_FILE}: {problem or 'ok'}")
-                status = status or (1 if problem else 0)
-        except ModelBundleError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+    try:
+        if args.backend in ("onnx", "all"):
+            for quant in quants:
+                status = _build_or_verify(args, model_path, quant) or status
+        if args.backend in ("openvino", "all"):
+            status = _build_or_verify(args, model_path, None) or status
+    except ModelBundleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return status
+
+
+def _build_or_verify(args: argparse.Namespace, model_path: Path, quant: str | None) -> int:
+    """Build or verify one model: an ONNX ``quant`` mode, or the OpenVINO IR when it is None."""
+    from analyzer import ov_embed
+
+    what = f"onnx {quant}" if quant else "openvino"
+    if args.command == "build":
+        started = time.perf_counter()
+        if quant:
+            built = ensure_model(model_path, quant, force=args.force)
+            path, digest, rebuilt = built.path, built.manifest["onnx_sha256"], built.rebuilt
+        else:
+            ir = ov_embed.ensure_model(model_path, force=args.force)
+            path, digest, rebuilt = ir.path, ir.manifest["sha256"]["model.bin"], ir.rebuilt
+        done = "built" if rebuilt else "verified"
+        print(f"{what}: {done} {path} sha256 {digest[:16]} ({time.perf_counter() - started:.1f} s)")
+        return 0
+    source = source_sha256(model_path)
+    if quant:
+        folder = model_dir(model_path, quant)
+        problem = verify_built(folder, source, quant)
+    else:
+        folder = ov_embed.model_dir(model_path)
+        problem = ov_embed.verify_built(folder, source)
+    print(f"{what}: {folder}: {problem or 'ok'}")
+    return 1 if problem else 0
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
-"""Embedding speed: sentence-transformers ``encode`` (fp32, batch 64) against the ONNX backend.
+"""Embedding speed: sentence-transformers ``encode`` (fp32, batch 64) against the fast backends.
+
+The fast backends: OpenVINO bfloat16 (``analyzer.ov_embed``, the default) and ONNX Runtime float32
+and dynamic int8 (``analyzer.fast_embed``).
 
 One process, the same texts, the variants interleaved run by run (so a noisy neighbour slows
 all of them alike); the figure is the median of the runs. Texts: real Boston 311 descriptions,
@@ -14,6 +17,7 @@ NMI of KMeans k=5 (mean of 5 seeds) and of ``analyzer.themes.cluster_texts`` top
 (mean of 3 seeds).
 
     nice python -m benchmarks.embed_speed            # 5,000 texts, 3 runs
+    python -m benchmarks.embed_speed --corpus natural   # a random draw of all requests
     python -m benchmarks.embed_speed --n 1000 --runs 1 --no-memory   # quick look
 
 Exits 0 with a "skipped" line when ../shared/data_raw is absent.
@@ -37,19 +41,37 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.common import BOSTON_FILES, ROOT, boston_service, boston_stratified, write_result
+from benchmarks.common import (
+    BOSTON_FILES,
+    ROOT,
+    boston_service,
+    boston_stratified,
+    require_data_raw,
+    write_result,
+)
 
 BASELINE = "st-fp32"
 # name -> (backend, quant, bucketing); the baseline first.
 VARIANTS: dict[str, tuple[str, str | None, bool]] = {
     BASELINE: ("torch", None, True),
+    "openvino-bf16": ("openvino", None, True),
     "onnx-fp32": ("onnx", "fp32", True),
     "onnx-int8": ("onnx", "int8", True),
-    # Ablation: the same int8 model in batches of 64 in input order (a plain export's loop).
-    "onnx-int8-batch64-unsorted": ("onnx", "int8", False),
 }
+# Ablation (--ablation): the int8 model in batches of 64 in input order (a plain export's loop).
+ABLATION = {"onnx-int8-batch64-unsorted": ("onnx", "int8", False)}
 MEMORY_TEXTS = 2000
 Encoder = Callable[[list[str]], np.ndarray]
+
+
+def natural_texts(n: int, seed: int = 0) -> list[str]:
+    """n described requests drawn at random from all Boston requests (the real length mix)."""
+    pool = pd.concat(
+        boston_service(s, usecols=["description"])["description"] for s in BOSTON_FILES
+    )
+    pool = pool.dropna().astype(str)
+    pool = pool[pool.str.strip() != ""]
+    return pool.sample(n=min(n, len(pool)), random_state=seed).tolist()
 
 
 def speed_texts(n: int, seed: int = 0) -> list[str]:
@@ -77,6 +99,10 @@ def make_encoder(backend: str, quant: str | None, bucketing: bool) -> Encoder:
     path = packaged_model_path()
     if backend == "torch":
         return _torch_encoder(str(path), "cpu", 64)
+    if backend == "openvino":
+        from analyzer.ov_embed import openvino_encoder
+
+        return openvino_encoder(path, 64)
     from analyzer.fast_embed import onnx_encoder
 
     enc = onnx_encoder(path, 64, quant=quant)
@@ -118,7 +144,7 @@ def _memory_child(variant: str, texts_file: str) -> None:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     texts = json.loads(Path(texts_file).read_text(encoding="utf-8"))
-    enc = make_encoder(*VARIANTS[variant])
+    enc = make_encoder(*{**VARIANTS, **ABLATION}[variant])
     loaded = proc.memory_info().rss
     enc(texts)
     done.set()
@@ -191,14 +217,17 @@ def quality(emb: np.ndarray, labels: np.ndarray, texts: list[str]) -> dict[str, 
 # -- main -------------------------------------------------------------------------------------
 
 
-def run(n: int, runs: int, memory: bool) -> dict[str, Any]:
-    texts = speed_texts(n)
+def run(n: int, runs: int, memory: bool, corpus: str, ablation: bool) -> dict[str, Any]:
+    texts = natural_texts(n) if corpus == "natural" else speed_texts(n)
+    from analyzer import ov_embed
     from analyzer.fast_embed import default_threads, ensure_model
 
     for quant in ("fp32", "int8"):
         built = ensure_model(None, quant)  # build outside the timings
         print(f"onnx {quant}: {built.path}")
-    encoders = {name: make_encoder(*spec) for name, spec in VARIANTS.items()}
+    print(f"openvino: {ov_embed.ensure_model().path} ({ov_embed.inference_precision()})")
+    variants = {**VARIANTS, **(ABLATION if ablation else {})}
+    encoders = {name: make_encoder(*spec) for name, spec in variants.items()}
     for enc in encoders.values():
         enc(texts[:64])  # warm-up: first-call allocations and lazy initialisation
     wall: dict[str, list[float]] = {k: [] for k in encoders}
@@ -238,6 +267,7 @@ def run(n: int, runs: int, memory: bool) -> dict[str, Any]:
 
     lens = [len(t) for t in texts]
     return {
+        "corpus": corpus,
         "n_texts": len(texts),
         "mean_chars": float(np.mean(lens)),
         "runs": runs,
@@ -251,7 +281,8 @@ def run(n: int, runs: int, memory: bool) -> dict[str, Any]:
 
 def print_table(result: dict[str, Any]) -> None:
     print(
-        f"\n{result['n_texts']} Boston texts (mean {result['mean_chars']:.0f} chars), "
+        f"\n{result['n_texts']} Boston texts ({result['corpus']}, mean "
+        f"{result['mean_chars']:.0f} chars), "
         f"{result['threads']} threads, median of {result['runs']} interleaved runs; "
         f"load average {result['load_average'][0]:.1f}"
     )
@@ -276,14 +307,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=5000, help="texts timed (default 5000)")
     parser.add_argument("--runs", type=int, default=3, help="interleaved runs (default 3)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
+    parser.add_argument(
+        "--corpus",
+        choices=["balanced", "natural"],
+        default="balanced",
+        help="balanced: an equal share per service (longer texts, the harder case); natural: a "
+        "random draw from all Boston requests",
+    )
+    parser.add_argument("--ablation", action="store_true", help="also time unsorted int8 batches")
     parser.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
         _memory_child(*args.memory_child)
         return 0
-    result = run(args.n, args.runs, memory=not args.no_memory)
+    require_data_raw("embed_speed")
+    result = run(args.n, args.runs, not args.no_memory, args.corpus, args.ablation)
     print_table(result)
-    write_result("embed_speed", result)
+    suffix = "" if args.corpus == "balanced" else f"_{args.corpus}"
+    write_result(f"embed_speed{suffix}", result)
     return 0
 
 

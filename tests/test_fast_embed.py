@@ -272,10 +272,11 @@ def test_embedder_onnx_backend(
 def test_build_cli_verifies_cache(
     built: dict[str, BuiltModel], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert fast_embed.main(["build", "--quant", "all"]) == 0
-    assert fast_embed.main(["verify", "--quant", "all"]) == 0
+    assert fast_embed.main(["build", "--backend", "onnx", "--quant", "all"]) == 0
+    assert fast_embed.main(["verify", "--backend", "onnx", "--quant", "all"]) == 0
     out = capsys.readouterr().out
-    assert "fp32: verified" in out and "int8: verified" in out and out.count(": ok") == 2
+    assert "onnx fp32: verified" in out and "onnx int8: verified" in out
+    assert out.count(": ok") == 2
 
 
 def test_unsupported_model_folder_is_refused(tmp_path: Path) -> None:

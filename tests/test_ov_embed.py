@@ -1,0 +1,136 @@
+"""The OpenVINO embedding backend: conversion cache integrity, closeness to torch, order, batching.
+
+The IR is converted once into the user's cache (``$CIVICPULSE_CACHE``) and reused by later runs;
+the tests that tamper with a cache copy it into a temporary one first.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analyzer import fast_embed, ov_embed
+from analyzer.embed import Embedder, _torch_encoder, packaged_model_path
+from analyzer.fast_embed import MANIFEST_FILE
+from analyzer.ov_embed import IR_FILES, OpenVinoEncoder, ensure_model, openvino_encoder
+from tests.test_fast_embed import SENTENCES, cosine_rows
+
+
+@pytest.fixture(scope="module")
+def ov_encoder() -> OpenVinoEncoder:
+    return openvino_encoder(packaged_model_path(), 64)
+
+
+@pytest.fixture(scope="module")
+def reference() -> np.ndarray:
+    return _torch_encoder(str(packaged_model_path()), "cpu", 64)(SENTENCES)
+
+
+def test_close_to_sentence_transformers(ov_encoder: OpenVinoEncoder, reference: np.ndarray) -> None:
+    got = ov_encoder(SENTENCES)
+    assert got.shape == (len(SENTENCES), 384) and got.dtype == np.float32
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    cos = cosine_rows(got, reference)
+    # bfloat16 keeps float32's range: no calibration, no clipping; float32 is closer still.
+    assert cos.min() > 0.999, (cos.min(), SENTENCES[int(cos.argmin())])
+
+
+def test_vectors_do_not_depend_on_batch_mates_or_order(ov_encoder: OpenVinoEncoder) -> None:
+    together = ov_encoder(SENTENCES)
+    alone = np.vstack([ov_encoder([s]) for s in SENTENCES[:12]])
+    assert cosine_rows(alone, together[:12]).min() > 0.9999
+    order = np.random.default_rng(3).permutation(len(SENTENCES))
+    shuffled = ov_encoder([SENTENCES[i] for i in order])
+    assert cosine_rows(shuffled, together[order]).min() > 0.9999
+
+
+def test_batches_round_widths_and_respect_the_token_budget(ov_encoder: OpenVinoEncoder) -> None:
+    ids = ov_encoder.tokenize(SENTENCES)
+    lengths = np.array([len(x) for x in ids])
+    batches = ov_encoder.batches(lengths)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(SENTENCES)))
+    for b in batches:
+        assert len(b) <= ov_encoder.batch_size
+        assert len(b) == 1 or len(b) * lengths[b].max() <= ov_encoder.max_batch_tokens
+    seen: list[tuple[int, ...]] = []
+    original = ov_encoder._infer
+
+    def spy(input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        seen.append(input_ids.shape)
+        return original(input_ids, mask)
+
+    ov_encoder._infer = spy  # type: ignore[method-assign]
+    try:
+        ov_encoder(SENTENCES)
+    finally:
+        del ov_encoder._infer
+    assert seen and all(width % OpenVinoEncoder.width_multiple == 0 for _, width in seen)
+
+
+def test_truncates_like_sentence_transformers(
+    ov_encoder: OpenVinoEncoder, reference: np.ndarray
+) -> None:
+    long_text = " ".join(["pothole"] * 600)  # far beyond max_seq_length
+    ref = _torch_encoder(str(packaged_model_path()), "cpu", 64)([long_text])
+    assert cosine_rows(ov_encoder([long_text]), ref)[0] > 0.999
+    assert ov_encoder.max_seq_length == 256
+
+
+def test_cache_is_hash_checked_and_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    built = ensure_model()
+    monkeypatch.setenv(fast_embed.CACHE_ENV, str(tmp_path))
+    folder = ov_embed.model_dir(packaged_model_path())
+    assert folder.parent == tmp_path / "openvino"
+    shutil.copytree(built.path.parent, folder)
+    source = fast_embed.source_sha256(packaged_model_path())
+    assert ov_embed.verify_built(folder, source) is None
+    assert ensure_model().rebuilt is False
+
+    with open(folder / "model.bin", "r+b") as fh:  # flip bytes in the weights
+        fh.seek(4096)
+        fh.write(b"\x00\x01\x02\x03")
+    problem = ov_embed.verify_built(folder, source)
+    assert problem and "does not match the manifest" in problem
+    rebuilt = ensure_model()
+    assert rebuilt.rebuilt is True
+    assert ov_embed.verify_built(folder, source) is None
+    # the weights convert exactly (the graph file carries conversion metadata that may differ)
+    assert rebuilt.manifest["sha256"]["model.bin"] == built.manifest["sha256"]["model.bin"]
+    assert not list((tmp_path / "openvino").glob(".build-*"))
+
+    manifest = json.loads((folder / MANIFEST_FILE).read_text())
+    manifest["source_sha256"] = "0" * 64  # built from other weights
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest))
+    assert "source_sha256" in (ov_embed.verify_built(folder, source) or "")
+    (folder / IR_FILES[0]).unlink()
+    assert ov_embed.verify_built(folder, source) == "not built"
+
+
+def test_embedder_backend_and_model_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    emb = Embedder(backend="openvino")
+    assert emb.model_id.endswith(f"+openvino-{ov_embed.inference_precision()}")
+    vec = emb.embed(["Sidewalk not shoveled", "Sidewalk not shoveled", "Graffiti"])
+    assert vec.shape == (3, 384) and np.allclose(vec[0], vec[1])
+    ov_embed.inference_precision.cache_clear()
+    monkeypatch.setenv(ov_embed.PRECISION_ENV, "f32")
+    try:
+        assert Embedder(backend="openvino").model_id.endswith("+openvino-f32")
+        ov_embed.inference_precision.cache_clear()
+        monkeypatch.setenv(ov_embed.PRECISION_ENV, "fp8")
+        with pytest.raises(ValueError, match="bf16 or f32"):
+            Embedder(backend="openvino")
+    finally:
+        ov_embed.inference_precision.cache_clear()
+    with pytest.raises(ValueError, match="unknown embedding backend"):
+        Embedder(backend="tensorflow")
+
+
+def test_build_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    assert fast_embed.main(["build", "--backend", "openvino"]) == 0
+    assert fast_embed.main(["verify", "--backend", "openvino"]) == 0
+    out = capsys.readouterr().out
+    assert "openvino: verified" in out and ": ok" in out
