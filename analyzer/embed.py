@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +26,8 @@ PACKAGED_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4f
 PACKAGED_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2@53aa5117"
 EMBED_DIM = 384
 BACKENDS = ("torch", "openvino", "onnx")
+# Texts per encoder call and per write to the store's cache (bounds memory; resumable runs).
+CHUNK_TEXTS = 4096
 
 # Never reach a model hub at run time.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -141,26 +143,39 @@ class Embedder:
 
     def encode_unique(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         """Embed texts as given (no dedupe, no cache)."""
-        if len(texts) == 0:
-            return np.zeros((0, EMBED_DIM), dtype=np.float32)
-        enc = self._load()
-        if not progress or len(texts) <= self.batch_size * 4:
-            return _normalise(enc(list(texts)))
-        from tqdm import tqdm
+        parts = [vecs for _, vecs in self._encode_chunks(texts, progress=progress)]
+        return np.vstack(parts) if parts else np.zeros((0, EMBED_DIM), dtype=np.float32)
 
-        step = self.batch_size * 16
-        parts = []
-        with tqdm(total=len(texts), desc="embedding", unit="text") as bar:
-            for i in range(0, len(texts), step):
-                chunk = list(texts[i : i + step])
-                parts.append(enc(chunk))
-                bar.update(len(chunk))
-        return _normalise(np.vstack(parts))
+    def _encode_chunks(
+        self, texts: Sequence[str], *, progress: bool = False
+    ) -> Iterator[tuple[slice, np.ndarray]]:
+        """(slice of ``texts``, normalised vectors) per chunk of ``CHUNK_TEXTS``, with a bar."""
+        if len(texts) == 0:
+            return
+        enc = self._load()
+        bar = None
+        if progress and len(texts) > self.batch_size * 4:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(texts), desc="embedding", unit="text")
+        try:
+            for start in range(0, len(texts), CHUNK_TEXTS):
+                chunk = list(texts[start : start + CHUNK_TEXTS])
+                yield slice(start, start + len(chunk)), _normalise(enc(chunk))
+                if bar is not None:
+                    bar.update(len(chunk))
+        finally:
+            if bar is not None:
+                bar.close()
 
     def embed(
         self, texts: Sequence[str], *, store: Store | None = None, progress: bool = False
     ) -> np.ndarray:
-        """Embed texts (identical texts once; cached in ``store`` when given), input order kept."""
+        """Embed texts (identical texts once; cached in ``store`` when given), input order kept.
+
+        New vectors reach the store's cache chunk by chunk, so an interrupted run keeps what it
+        embedded and the next run starts from there.
+        """
         hashes = [text_hash(t) for t in texts]
         unique: dict[str, str] = {}
         for h, t in zip(hashes, texts, strict=True):
@@ -169,11 +184,10 @@ class Embedder:
         if store is not None:
             vectors.update(store.cached_embeddings(self.model_id, list(unique)))
         todo = [h for h in unique if h not in vectors]
-        if todo:
-            new = self.encode_unique([unique[h] for h in todo], progress=progress)
-            vectors.update(zip(todo, new, strict=True))
+        for part, new in self._encode_chunks([unique[h] for h in todo], progress=progress):
+            vectors.update(zip(todo[part], new, strict=True))
             if store is not None:
-                store.put_embeddings(self.model_id, todo, new)
+                store.put_embeddings(self.model_id, todo[part], new)
         if not hashes:
             return np.zeros((0, EMBED_DIM), dtype=np.float32)
         out = np.vstack([vectors[h] for h in hashes]).astype(np.float32, copy=False)

@@ -69,6 +69,35 @@ def test_embedder_order_dedupe_and_cache(embedder, tmp_store: Store) -> None:
     assert sims[0, 1] < 0.6 < sims[0, 2]
 
 
+def test_interrupted_embedding_keeps_finished_chunks(
+    embedder, tmp_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New vectors reach the cache chunk by chunk: a crash keeps the finished chunks."""
+    import analyzer.embed as embed_mod
+
+    monkeypatch.setattr(embed_mod, "CHUNK_TEXTS", 2)
+    texts = [f"pothole number {i} on Main St" for i in range(5)]
+    real = embedder._load()
+    calls = []
+
+    def flaky(chunk: list[str]) -> np.ndarray:
+        calls.append(len(chunk))
+        if len(calls) == 3:
+            raise RuntimeError("killed midway")
+        return real(chunk)
+
+    monkeypatch.setattr(embedder, "_encoder", flaky)
+    with pytest.raises(RuntimeError, match="midway"):
+        embedder.embed(texts, store=tmp_store)
+    assert calls == [2, 2, 1]
+    assert tmp_store.scalar("SELECT count(*) FROM embeddings") == 4  # two chunks kept
+    calls.clear()
+    monkeypatch.setattr(embedder, "_encoder", lambda chunk: calls.append(len(chunk)) or real(chunk))
+    embedder.embed(texts, store=tmp_store)
+    assert calls == [1]  # only what was lost is embedded again
+    assert tmp_store.scalar("SELECT count(*) FROM embeddings") == 5
+
+
 def test_text_hash_is_stable() -> None:
     assert text_hash("abc") == text_hash("abc") != text_hash("abd")
 
