@@ -109,21 +109,61 @@ def analyze(
     store: StoreOpt = None,
     refit: Annotated[bool, typer.Option(help="re-fit themes even if little is new")] = False,
     seed: Annotated[int | None, typer.Option(help="random seed")] = None,
+    engine: Annotated[
+        str,
+        typer.Option(help="local (this process) or ray (embedding and sentiment as Ray Data jobs)"),
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(
+            help="Ray cluster to use (HEAD:6379 or ray://HEAD:10001); default a local Ray"
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Ray actors (default: the cluster's CPUs)")
+    ] = None,
+    ray_cpus: Annotated[
+        int | None, typer.Option(help="CPUs of the local Ray started without --address (2)")
+    ] = None,
 ) -> None:
     """Embed what is new, update themes, sentiment and emerging needs; record a run manifest."""
+    from analyzer.distributed import check_engine
     from analyzer.pipeline import run_analysis
 
+    check_engine(engine)
+    if engine != "ray" and (address or workers or ray_cpus):
+        raise InputError("--address, --workers and --ray-cpus need --engine ray")
     s = settings(store)
     if seed is not None:
         s = s.with_overrides(seed=seed)
     with open_store(store) as st:
-        manifest = run_analysis(st, s, refit=refit, progress=True)
+        manifest = run_analysis(
+            st,
+            s,
+            refit=refit,
+            progress=True,
+            engine=engine,
+            address=address,
+            workers=workers,
+            ray_cpus=ray_cpus,
+        )
     t = manifest["timings_s"]
     console.print(
         f"run {manifest['run_id']}: {manifest['counts']['records']} records, "
         f"{manifest['counts']['embedded_new']} newly embedded, "
         f"{manifest['counts']['themes']} themes, {manifest['counts']['alerts']} emerging alerts "
-        f"in {t['total']:.1f} s"
+        f"in {t['total']:.1f} s" + _engine_note(manifest.get("engine", {}))
+    )
+
+
+def _engine_note(engine: dict) -> str:
+    if engine.get("name") != "ray":
+        return ""
+    if not engine.get("workers"):
+        return " (ray: nothing new to embed)"
+    return (
+        f" (ray at {engine['address']}: {engine['texts_sent']} texts on {engine['workers']} "
+        f"workers of {engine['cluster_cpus']} CPUs)"
     )
 
 
