@@ -600,7 +600,9 @@ def _emerging(
     )
     frames = []
     for _source, part in df.groupby("source"):
-        detector = EmergingDetector(period="W")
+        # the last 4 weeks, not just the last one: a need that began rising 2-3 weeks ago has
+        # already lifted its own recent baseline, so the last week alone would hide it
+        detector = EmergingDetector(period="W", windows=4)
         frame = part[["record_id", "theme_id", "created_at", "area", "text"]]
         alerts = detector.fit(frame).detect(frame, theme_labels=labels)
         if not alerts.empty:
