@@ -26,7 +26,8 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterable, Iterator, Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -138,9 +139,6 @@ def ray_session(options: RayOptions) -> Iterator[int]:
     """Connect to (or start) Ray; yields the cluster's CPU count. Shuts down what it started."""
     ray = import_ray()
     started = False
-    # Ray's C++ core logs to the driver's stderr, even notices at "error" level (e.g. about actor
-    # restarts); failures still arrive as Python exceptions. Override with RAY_BACKEND_LOG_LEVEL.
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     _quiet_ray_data(ray)
     if not ray.is_initialized():
         common = {
@@ -279,7 +277,8 @@ def _arrow_chunks(keys: Sequence[str], texts: Sequence[str], rows: int) -> Itera
 
 
 def map_records(
-    chunks: Iterable[pa.Table],
+    keys: Sequence[str],
+    texts: Sequence[str],
     embedder: Embedder,
     options: RayOptions,
     cluster_cpus: int,
@@ -288,41 +287,47 @@ def map_records(
     tagger_path: str | None = None,
     stats: JobStats | None = None,
 ) -> Iterator[dict[str, np.ndarray]]:
-    """Run the record job over Arrow chunks of (key, text) in an open ``ray_session``.
+    """Run the record job over (key, text) pairs in an open ``ray_session``.
 
+    The pairs go to the object store as Arrow blocks, one chunk in driver memory at a time.
     Yields result batches (numpy columns, see ``RecordWorker``) as they finish, in no fixed order.
     """
     ray = import_ray()
-    refs = []
-    n = 0
-    for table in chunks:  # one chunk in driver memory at a time
-        if table.num_rows:
-            refs.append(ray.put(table))
-            n += table.num_rows
-    if not refs:
+    n = len(keys)
+    if n == 0:
         return
     workers = options.workers or max(1, cluster_cpus // options.cpus_per_worker)
-    # More actors than blocks would idle; fewer blocks than actors cannot be split finer.
+    # More actors than batches would only load models to idle.
     workers = max(1, min(workers, -(-n // options.batch_size)))
+    # A block goes to one actor: a few blocks per actor keep them all busy to the end.
+    rows = max(1, min(options.chunk_rows, -(-n // (4 * workers))))
+    refs = [ray.put(table) for table in _arrow_chunks(keys, texts, rows)]
     if stats is not None:
         stats.texts, stats.workers, stats.cluster_cpus = n, workers, cluster_cpus
-    ds = ray.data.from_arrow_refs(refs).map_batches(
-        RecordWorker,
-        fn_constructor_kwargs={
-            "embed_model": str(embedder.model or ""),
-            "embed_backend": embedder.backend,
-            "embed_batch_size": embedder.batch_size,
-            "expected_model_id": embedder.model_id,
-            "threads": options.cpus_per_worker,
-            "sentiment": sentiment,
-            "tagger_path": tagger_path,
-            "vector_dtype": options.vector_dtype,
-        },
-        batch_size=options.batch_size,
-        batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=workers),
-        num_cpus=options.cpus_per_worker,
-    )
+    with warnings.catch_warnings():
+        # max_restarts as a map_batches keyword is how Ray 2.60 documents it, and warns about
+        warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
+        ds = ray.data.from_arrow_refs(refs).map_batches(
+            RecordWorker,
+            fn_constructor_kwargs={
+                "embed_model": str(embedder.model or ""),
+                "embed_backend": embedder.backend,
+                "embed_batch_size": embedder.batch_size,
+                "expected_model_id": embedder.model_id,
+                "threads": options.cpus_per_worker,
+                "sentiment": sentiment,
+                "tagger_path": tagger_path,
+                "vector_dtype": options.vector_dtype,
+            },
+            batch_size=options.batch_size,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=workers),
+            num_cpus=options.cpus_per_worker,
+            # A lost actor fails the job instead of restarting: a re-run resumes from the store's
+            # cache, which already holds every batch that came back. (Restartable actors also make
+            # Ray's core print an error-level notice on the driver's stderr for every actor.)
+            max_restarts=0,
+        )
     yield from ds.iter_batches(batch_size=None, batch_format="numpy")
 
 
@@ -397,10 +402,10 @@ def analyze_records(
     session = ray_session(options) if todo else contextlib.nullcontext(0)
     with session as cpus, _job_errors():
         stats.cluster_cpus = cpus
-        chunks = _arrow_chunks(todo, [texts[first_row[h]] for h in todo], options.chunk_rows)
         bar = _progress(len(todo), progress)
-        batches = map_records(chunks, embedder, options, cpus, sentiment=True, stats=stats)
-        for batch in batches if todo else ():
+        todo_texts = [texts[first_row[h]] for h in todo]
+        batches = map_records(todo, todo_texts, embedder, options, cpus, stats=stats)
+        for batch in batches:
             keys = [str(k) for k in batch["key"]]
             emb = np.asarray(batch["embedding"], dtype=np.float32)
             store.put_embeddings(embedder.model_id, keys, emb)
@@ -493,10 +498,10 @@ def process_texts(
     parts: list[dict[str, np.ndarray]] = []
     with ray_session(options) as cpus, _job_errors():
         stats.cluster_cpus = cpus
-        chunks = _arrow_chunks(keys, [texts[first_row[h]] for h in keys], options.chunk_rows)
         parts.extend(
             map_records(
-                chunks,
+                keys,
+                [texts[first_row[h]] for h in keys],
                 embedder,
                 options,
                 cpus,
