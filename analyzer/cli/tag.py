@@ -255,11 +255,20 @@ def predict(
     input: InputOpt,
     text_col: TextCol,
     output: Annotated[Path, typer.Option("--output", "-o", help="output CSV")],
+    engine: Annotated[
+        str, typer.Option(help="local, or ray (embedding and tagging as a Ray Data job)")
+    ] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster (HEAD:6379); default a local Ray")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Ray actors (default: its CPUs)")] = None,
 ) -> None:
     """Add predicted_label, confidence, needs_review, alternatives (JSON), possible_new_category."""
+    from analyzer.distributed import check_engine
     from analyzer.embed import get_embedder
     from analyzer.tagging import ZeroShotTagger, load_tagger
 
+    check_engine(engine)
     embed_model, backend = _embedder_settings()
     tagger = load_tagger(model, embed_backend=backend)
     df = read_input_table(input, text_col)
@@ -272,7 +281,9 @@ def predict(
             raise InputError(f"the model needs the columns {missing}", file=str(input))
         extra = df[extra_columns].astype(str)
     started = time.perf_counter()
-    if texts:
+    if texts and engine == "ray":
+        rows = _predict_on_ray(model, texts, embed_model, backend, address, workers, extra)
+    elif texts:
         emb = get_embedder(embed_model or None, backend=backend).embed(texts, progress=True)
         if isinstance(tagger, ZeroShotTagger):
             rows = tagger.predict_detailed(texts, embeddings=emb)
@@ -293,6 +304,48 @@ def predict(
     review = float(np.mean(df["needs_review"])) if len(df) else 0.0
     rate = len(df) / seconds if seconds > 0 and len(df) else 0.0
     console.print(f"wrote {output}: {len(df)} rows, {review:.1%} need review, {rate:.0f} texts/s")
+
+
+def _predict_on_ray(
+    model: Path,
+    texts: list[str],
+    embed_model: str,
+    backend: str,
+    address: str | None,
+    workers: int | None,
+    extra: pd.DataFrame | None,
+) -> list[dict[str, Any]]:
+    """Tagger rows from a Ray Data job (identical texts once); tags on the driver with --extra-col."""
+    from analyzer.distributed import RayOptions, process_texts
+    from analyzer.embed import get_embedder
+    from analyzer.tagging import load_tagger
+
+    embedder = get_embedder(embed_model or None, backend=backend)
+    options = RayOptions(address=address, workers=workers)
+    on_ray = extra is None  # extra columns are per row, not per text: tag those here
+    cols, _ = process_texts(
+        texts, embedder, options, tagger_path=str(model.resolve()) if on_ray else None
+    )
+    if not on_ray:
+        tagger = load_tagger(model, embed_backend=backend)
+        return tagger.predict_detailed(texts, extra=extra, embeddings=cols["embedding"])
+    return [
+        {
+            "predicted_label": str(label),
+            "confidence": float(conf),
+            "needs_review": bool(review),
+            "alternatives": json.loads(alts),
+            "possible_new_category": bool(new),
+        }
+        for label, conf, review, alts, new in zip(
+            cols["predicted_label"],
+            cols["confidence"],
+            cols["needs_review"],
+            cols["alternatives"],
+            cols["possible_new_category"],
+            strict=True,
+        )
+    ]
 
 
 @tag_app.command("correct")
