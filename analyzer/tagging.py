@@ -52,8 +52,10 @@ __all__ = [
     "expected_calibration_error",
     "load_corrections",
     "load_tagger",
+    "precision_lower_bound",
     "record_correction",
     "retrain",
+    "time_ordered_folds",
     "time_split",
     "training_data_hash",
 ]
@@ -98,13 +100,59 @@ def expected_calibration_error(proba: np.ndarray, y_true: np.ndarray, n_bins: in
     return float(ece)
 
 
+PRECISION_BOUNDS = ("clopper-pearson", "wilson", "none")
+
+
+def precision_lower_bound(
+    n_correct: np.ndarray | int,
+    n: np.ndarray | int,
+    *,
+    method: str = "clopper-pearson",
+    confidence_level: float = 0.95,
+) -> np.ndarray:
+    """One-sided lower confidence bound on a precision measured as ``n_correct`` of ``n``.
+
+    ``method``: "clopper-pearson" (exact binomial, never below its level), "wilson" (score
+    interval, a little less conservative) or "none" (the point estimate ``n_correct / n``).
+    """
+    k = np.asarray(n_correct, dtype=np.float64)
+    n_arr = np.asarray(n, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        point = np.where(n_arr > 0, k / np.maximum(n_arr, 1), 0.0)
+    if method == "none":
+        return point
+    alpha = 1.0 - confidence_level
+    if method == "clopper-pearson":
+        from scipy.stats import beta
+
+        lb = beta.ppf(alpha, np.maximum(k, 1e-12), n_arr - k + 1)
+        return np.where((k > 0) & (n_arr > 0), lb, 0.0)
+    if method == "wilson":
+        from scipy.stats import norm
+
+        z = float(norm.ppf(confidence_level))
+        n_safe = np.maximum(n_arr, 1)
+        centre = point + z * z / (2 * n_safe)
+        spread = z * np.sqrt(point * (1 - point) / n_safe + z * z / (4 * n_safe * n_safe))
+        return np.where(n_arr > 0, (centre - spread) / (1 + z * z / n_safe), 0.0)
+    raise ValueError(f"unknown precision bound {method!r} (one of {', '.join(PRECISION_BOUNDS)})")
+
+
 def choose_threshold(
-    confidence: np.ndarray, correct: np.ndarray, target_precision: float = 0.95
+    confidence: np.ndarray,
+    correct: np.ndarray,
+    target_precision: float = 0.95,
+    *,
+    bound: str = "clopper-pearson",
+    confidence_level: float = 0.95,
 ) -> float:
     """The lowest confidence threshold whose auto-accepted set (confidence >= t) reaches the target.
 
     Rows are accepted from the most confident down; the threshold keeps the largest such set whose
-    precision is at least ``target_precision``. Returns ``NEVER_ACCEPT`` when no set reaches it.
+    precision, or with ``bound`` its one-sided lower confidence bound at ``confidence_level``
+    (see ``precision_lower_bound``), is at least ``target_precision``. The bound is what makes the
+    choice carry to later data: a point estimate of exactly the target on a few hundred validation
+    rows is below it about half the time. Returns ``NEVER_ACCEPT`` when no set reaches it.
     """
     confidence = np.asarray(confidence, dtype=np.float64)
     correct = np.asarray(correct, dtype=bool)
@@ -112,10 +160,17 @@ def choose_threshold(
         return NEVER_ACCEPT
     order = np.argsort(-confidence, kind="stable")
     conf_sorted = confidence[order]
-    precision = np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
+    n_correct = np.cumsum(correct[order])
+    lower = precision_lower_bound(
+        n_correct,
+        np.arange(1, len(order) + 1),
+        method=bound,
+        confidence_level=confidence_level,
+    )
     # A threshold can only sit at the end of a run of tied confidences: ties are accepted together.
     last_of_tie = np.r_[conf_sorted[1:] < conf_sorted[:-1], True]
-    ok = np.flatnonzero(last_of_tie & (precision >= target_precision))
+    # Scores are rounded to float precision first, so a bound of exactly the target is not lost.
+    ok = np.flatnonzero(last_of_tie & (lower >= target_precision - 1e-12))
     if len(ok) == 0:
         return NEVER_ACCEPT
     return float(conf_sorted[ok[-1]])
@@ -150,6 +205,40 @@ def time_split(
         ti = t.loc[idx]
         past[np.asarray(idx)[np.asarray(ti < ti.quantile(quantile))]] = True
     return past, ~past
+
+
+def time_position(labels: Sequence[str], times: Sequence[Any] | pd.Series) -> np.ndarray:
+    """Each row's place in its own label's time order, in [0, 1): the share of that label's rows
+    filed before it (per label for the reason ``time_split`` gives)."""
+    t = pd.to_datetime(pd.Series(list(times)), utc=True)
+    if t.isna().any():
+        raise InputError(f"time is missing or not a date/time in row {int(t.isna().argmax()) + 1}")
+    lab = pd.Series([str(x) for x in labels])
+    rank = t.groupby(lab).rank(method="first").to_numpy() - 1.0
+    count = lab.map(lab.value_counts()).to_numpy(dtype=np.float64)
+    return rank / count
+
+
+def time_ordered_folds(
+    labels: Sequence[str],
+    times: Sequence[Any] | pd.Series,
+    n_folds: int = 2,
+    window: float = 0.2,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Rolling-origin validation: (past, next) masks, each next window later than its past.
+
+    Fold k (1..n_folds) trains on each label's rows before its ``1 - k * window`` time quantile and
+    validates on the ``window`` that follows, so every validated row is later than everything its
+    model saw, as a deployed tagger's requests are. Latest window first.
+    """
+    pos = time_position(labels, times)
+    folds = []
+    for k in range(1, n_folds + 1):
+        cut = 1.0 - k * window
+        if cut <= 0:
+            break
+        folds.append((pos < cut, (pos >= cut) & (pos < cut + window)))
+    return folds
 
 
 def _fit_temperature(scores: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> float:
@@ -245,9 +334,18 @@ class Tagger:
         LinearSVC regularisation.
     calibration_folds:
         Folds for the out-of-fold scores that fit the temperature, the review threshold and the
-        reported cross-validated metrics.
+        reported cross-validated metrics when ``fit`` is given no times.
+    time_folds, time_window:
+        With ``fit(..., times=...)`` validation is time-ordered instead (``time_ordered_folds``):
+        ``time_folds`` models, each trained on the past and scored on the next ``time_window``
+        share of every label's history. Shuffled folds validate on rows from the same years the
+        model trained on, and a threshold chosen there lets precision fall on later requests.
     target_precision:
         Precision that auto-accepted tags must reach on validation data.
+    precision_bound, bound_confidence:
+        The review threshold is the lowest whose validation precision has a one-sided
+        ``bound_confidence`` lower bound ("clopper-pearson", "wilson"; "none": the point
+        estimate) of at least ``target_precision`` (``choose_threshold``).
     novelty_quantile:
         Share of training rows that must stay inside the "known categories" region; a request whose
         cosine distance to the nearest class centroid exceeds that quantile is flagged.
@@ -268,7 +366,11 @@ class Tagger:
         embedding_weight: float = 0.8,
         C: float = 0.3,
         calibration_folds: int = 5,
+        time_folds: int = 2,
+        time_window: float = 0.2,
         target_precision: float = 0.95,
+        precision_bound: str = "clopper-pearson",
+        bound_confidence: float = 0.95,
         novelty_quantile: float = 0.99,
         embed_model: str = "",
         embed_backend: str = "torch",
@@ -281,7 +383,11 @@ class Tagger:
         self.embedding_weight = embedding_weight
         self.C = C
         self.calibration_folds = calibration_folds
+        self.time_folds = time_folds
+        self.time_window = time_window
         self.target_precision = target_precision
+        self.precision_bound = precision_bound
+        self.bound_confidence = bound_confidence
         self.novelty_quantile = novelty_quantile
         self.embed_model = embed_model
         self.embed_backend = embed_backend
@@ -297,7 +403,11 @@ class Tagger:
             "embedding_weight": self.embedding_weight,
             "C": self.C,
             "calibration_folds": self.calibration_folds,
+            "time_folds": self.time_folds,
+            "time_window": self.time_window,
             "target_precision": self.target_precision,
+            "precision_bound": self.precision_bound,
+            "bound_confidence": self.bound_confidence,
             "novelty_quantile": self.novelty_quantile,
             "embed_model": self.embed_model,
             "embed_backend": self.embed_backend,
@@ -400,13 +510,22 @@ class Tagger:
         extra: Extra = None,
         embeddings: np.ndarray | None = None,
         sample_weight: Sequence[float] | None = None,
+        times: Sequence[Any] | pd.Series | None = None,
     ) -> Tagger:
-        """Fit on labelled history. ``embeddings`` (rows aligned with texts) skip embedding."""
+        """Fit on labelled history. ``embeddings`` (rows aligned with texts) skip embedding.
+
+        ``times`` (when each row was filed) makes the validation that sets the temperature and the
+        review threshold time-ordered (see ``time_folds``); without them it is shuffled k-fold.
+        """
         texts = _as_texts(texts)
         labels_arr = np.asarray([str(x) for x in labels], dtype=object)
         n = len(texts)
         if n != len(labels_arr):
             raise InputError(f"{n} texts but {len(labels_arr)} labels")
+        if times is not None and len(times) != n:
+            raise InputError(f"{n} texts but {len(times)} times")
+        if self.precision_bound not in PRECISION_BOUNDS:
+            raise ValueError(f"precision_bound must be one of {PRECISION_BOUNDS}")
         weight = (
             np.ones(n, dtype=np.float64)
             if sample_weight is None
@@ -435,28 +554,55 @@ class Tagger:
             self.extra_columns_, self.extra_index_ = [], {}
         X = self._features(texts, extra, emb)
 
-        oof = self._out_of_fold_scores(X, y, weight)
-        self.temperature_ = _fit_temperature(oof, y, weight)
-        proba_before = softmax(oof)
-        proba = softmax(oof / self.temperature_)
+        validated = None if times is None else self._time_ordered_scores(X, y, weight, times)
+        if validated is None:
+            if times is not None:
+                log.info("time-ordered validation impossible here; shuffled folds instead")
+            rows = np.arange(n)
+            scores = self._out_of_fold_scores(X, y, weight)
+            how = f"{self._n_folds(counts)}-fold stratified out-of-fold"
+        else:
+            rows, scores, how = validated
+        y_val, w_val = y[rows], weight[rows]
+        self.temperature_ = _fit_temperature(scores, y_val, w_val)
+        proba_before = softmax(scores)
+        proba = softmax(scores / self.temperature_)
         conf = proba.max(axis=1)
         pred = proba.argmax(axis=1)
-        self.threshold_ = choose_threshold(conf, pred == y, self.target_precision)
+        correct = pred == y_val
+        self.threshold_ = choose_threshold(
+            conf,
+            correct,
+            self.target_precision,
+            bound=self.precision_bound,
+            confidence_level=self.bound_confidence,
+        )
         accepted = conf >= self.threshold_
+        n_acc = int(accepted.sum())
         self.metrics_ = {
-            "validation": f"{self._n_folds(counts)}-fold stratified out-of-fold",
-            "macro_f1": float(f1_score(y, pred, average="macro")),
-            "accuracy": float(accuracy_score(y, pred)),
-            "ece_before": expected_calibration_error(proba_before, y),
-            "ece_after": expected_calibration_error(proba, y),
+            "validation": how,
+            "macro_f1": float(f1_score(y_val, pred, average="macro")),
+            "accuracy": float(accuracy_score(y_val, pred)),
+            "ece_before": expected_calibration_error(proba_before, y_val),
+            "ece_after": expected_calibration_error(proba, y_val),
             "temperature": self.temperature_,
             "review_threshold": self.threshold_,
             "target_precision": self.target_precision,
+            "precision_bound": f"{self.precision_bound}, one-sided {self.bound_confidence:g}",
             "auto_accept_share": float(accepted.mean()),
-            "auto_accept_precision": float((pred == y)[accepted].mean())
-            if accepted.any()
+            "auto_accept_precision": float(correct[accepted].mean()) if n_acc else None,
+            "auto_accept_precision_lower_bound": float(
+                precision_lower_bound(
+                    int(correct[accepted].sum()),
+                    n_acc,
+                    method=self.precision_bound,
+                    confidence_level=self.bound_confidence,
+                )
+            )
+            if n_acc
             else None,
             "n_rows": n,
+            "n_validation_rows": len(rows),
         }
 
         self._fit_linear(X, y, weight)
@@ -479,6 +625,32 @@ class Tagger:
 
     def _new_svc(self) -> LinearSVC:
         return LinearSVC(C=self.C, random_state=self.random_state)
+
+    def _time_ordered_scores(
+        self, X: sp.csr_matrix, y: np.ndarray, w: np.ndarray, times: Sequence[Any] | pd.Series
+    ) -> tuple[np.ndarray, np.ndarray, str] | None:
+        """(validated rows, their scores, description), or None when the history is too short.
+
+        Each fold's model needs two labels with two rows in its past; a fold without them is left
+        out, and with under 50 validated rows there is nothing to choose a threshold on.
+        """
+        labels = self.classes_[y]
+        rows, parts = [], []
+        for past, nxt in time_ordered_folds(labels, times, self.time_folds, self.time_window):
+            present, counts = np.unique(y[past], return_counts=True)
+            if len(present) < 2 or counts.min() < 2 or not nxt.any():
+                continue
+            model = self._new_svc().fit(X[past], y[past], sample_weight=w[past])
+            idx = np.flatnonzero(nxt)
+            rows.append(idx)
+            parts.append(self._scores_of(model, X[idx], present=present))
+        if not rows or sum(map(len, rows)) < 50:
+            return None
+        how = (
+            f"time-ordered: {len(rows)} fold(s), each trained on the past and validated on the "
+            f"next {self.time_window:.0%} of every label's history"
+        )
+        return np.concatenate(rows), np.vstack(parts), how
 
     def _out_of_fold_scores(self, X: sp.csr_matrix, y: np.ndarray, w: np.ndarray) -> np.ndarray:
         folds = StratifiedKFold(

@@ -207,6 +207,7 @@ def train(
                 labels[past],
                 extra=None if extra is None else extra[past].reset_index(drop=True),
                 embeddings=emb[past],
+                times=times[past],
             )
             later_texts = [t for t, q in zip(texts, later, strict=True) if q]
             later_extra = None if extra is None else extra[later].reset_index(drop=True)
@@ -219,6 +220,7 @@ def train(
             console.print("time split skipped: too few past rows for some label")
 
     train_texts, train_labels, weight = list(texts), list(labels), [1.0] * len(texts)
+    train_times = times
     if with_corrections:
         with open_store(store, read_only=True) as st:
             corr = load_corrections(st)
@@ -228,13 +230,23 @@ def train(
             train_texts = [train_texts[i] for i in keep_rows] + corr["text"].astype(str).tolist()
             train_labels = [train_labels[i] for i in keep_rows] + corr["label"].astype(str).tolist()
             weight = [1.0] * len(keep_rows) + [correction_weight] * len(corr)
+            if times is not None:  # a correction is the newest word on its text
+                now = max(times.max(), pd.Timestamp.now(tz="UTC"))
+                train_times = pd.concat(
+                    [times.iloc[keep_rows], pd.Series([now] * len(corr))], ignore_index=True
+                )
             emb = np.vstack([emb[keep_rows], embedder.embed(corr["text"].astype(str).tolist())])
         console.print(f"including {len(corr)} stored corrections (weight {correction_weight})")
 
     tagger = Tagger(**params).fit(
-        train_texts, train_labels, extra=extra, embeddings=emb, sample_weight=weight
+        train_texts,
+        train_labels,
+        extra=extra,
+        embeddings=emb,
+        sample_weight=weight,
+        times=None if train_times is None else train_times.to_numpy(),
     )
-    _print_metrics(f"cross-validated ({tagger.metrics_['validation']})", tagger.metrics_)
+    _print_metrics(f"validated ({tagger.metrics_['validation']})", tagger.metrics_)
     metrics["input"] = {"file": input.name, "sha256": _sha256_file(input), "rows_used": len(texts)}
     tagger.save(
         out,
