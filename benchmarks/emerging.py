@@ -2,19 +2,46 @@
 
 1. Planted bursts. Real weekly theme series (50,000 Boston "Other" requests; themes from
    ``analyzer.themes.ThemeModel`` when it imports and fits, else MiniBatchKMeans k=30 on the same
-   cached embeddings). Each replicate plants one burst per theme in a random week of
-   2015-01..2019-03: copies of real requests of that theme, +50% to +300% of the theme's usual
-   weekly count (the mean of the 8 weeks before). Recall = planted theme-weeks flagged; false
-   alarms = alerts on every other theme-week of the same period, per 50 theme-weeks. Detectors run
-   week by week (a week's alerts use only that week and the past; BH across that week's themes).
-2. Real checks. (a) The COVID-19 requests of March–April 2020 in Boston "Other" (after the
+   cached embeddings). Each replicate plants one burst per theme (themes with a usual week of >= 5
+   requests) in a random week: copies of real requests of that theme, spread over the week,
+   adding uniform(0.5, 3.0) x the theme's usual weekly count (the mean of the 8 weeks before).
+   Detectors run week by week exactly as a user would run them each Monday: a week's verdict uses
+   only that week and the past, with BH across that week's themes (``check_equivalence`` compares
+   with real ``detect`` calls).
+
+   Tune / test split. Detector settings were chosen on "tune" (bursts planted in 2015-2016, seeds
+   1000+) and are reported on "test" (bursts planted in 2017-01..2019-03, seeds 0+), with the
+   detector's DEFAULT operating point (q <= fdr, ratio >= min_ratio, count >= min_count). One
+   extra figure, labelled ``..._tuned_on_test``, reads off the q threshold that gives exactly 1
+   false alarm per 50 theme-weeks on the test split itself: a reference for how good the ranking
+   is, never the headline.
+
+   Two definitions, both reported:
+
+   - ``all_bursts`` (the definition before this revision): recall over every planted burst, the
+     +50% ones included; a false alarm is an alert on ANY unplanted theme-week.
+   - ``headline``: what a service manager needs to hear about. A planted burst counts when it adds
+     at least the usual week and >= 10 records (``size >= 1``) AND the week it lands in then looks
+     like a surge: its count is at least twice the usual week and >= 10 above it. (Plants land in
+     real weeks, and a real week can be far below usual; +10 copies into a week that had 0 leaves
+     a week below twice the usual one, which no reader of the counts would call a doubling.) The
+     null is every unplanted theme-week EXCEPT real surges by that same rule (a real week at least
+     twice the usual one and >= 10 above it): an alert there may well be right (a real event of
+     2017-2019 we have no labels for), so it is neither a hit nor a false alarm; how many of them
+     were alerted is reported (``ours_real_surges_alerted_share``). The same rule decides both
+     sides, so the detector gains nothing by alerting on real surges it would not get credit for.
+
+   Every size bucket (``by_size``: +50-100%, +100-150%, ... of the usual week) and usual-count bucket
+   (``by_usual_weekly_count``) is reported with the recall under both definitions; a Poisson oracle
+   that knows each week's true mean shows what is detectable at all.
+2. Real checks. (a) The COVID-19 requests of March-April 2020 in Boston "Other" (after the
    2019-04..2020-03 coverage gap) must be flagged. (b) Sidewalk snow in the ordinary winters
    2016-17 and 2017-18 (the five services as themes) must not be.
 
 Baseline, side by side: z-score of the week's raw count against the previous 8 weeks' mean and
 standard deviation (floored at 1), alert when z > 3: no season, no volume adjustment, no FDR.
 
-Run: ``nice python -m benchmarks.emerging [--replicates 3] [--seed 0] [--themes auto|kmeans]``.
+Run: ``nice python -m benchmarks.emerging [--replicates 10] [--seed 0] [--themes auto|kmeans]``.
 Prints a table and writes benchmarks/results/emerging.json.
 """
 
@@ -41,10 +68,24 @@ from benchmarks.common import (
 COVID = re.compile(
     r"covid|corona|social[\s-]*distanc|\bmasks?\b|gathering|quarantin", flags=re.IGNORECASE
 )
-PLANT_FROM, PLANT_TO = pd.Timestamp("2015-01-05"), pd.Timestamp("2019-03-18")
-EVAL_FROM = pd.Timestamp("2014-07-07")  # a year after "Other" volume ramps up in 2013
 NAIVE_WEEKS, NAIVE_Z = 8, 3.0
 MIN_USUAL = 5.0  # a theme-week gets a burst only if the theme usually has >= 5 requests a week
+USUAL_WEEKS = 8  # a theme's usual week: the mean of the 8 weeks before
+SIZES = (0.5, 3.0)  # a burst adds uniform(0.5, 3.0) x the usual week
+HEADLINE_MIN_SIZE, HEADLINE_MIN_ADDED = 1.0, 10
+# A second, NON-default operating point, chosen on the tune split only (ThemeModel themes, 10
+# replicates: headline recall 0.884 at 0.76 false alarms per 50 theme-weeks there); reported beside
+# the default on the test split, snow and COVID checks included.
+SENSITIVE: dict[str, Any] = {"fdr": 0.25, "tolerated_events": 6}
+# Detector settings are tuned on "tune" (bursts planted in 2015-2016, seeds 1000+) and reported
+# on "test" (bursts planted in 2017-01..2019-03, seeds 0+): no figure is tuned on what it reports.
+SPLITS: dict[str, dict[str, Any]] = {
+    "tune": {
+        "weeks": (pd.Timestamp("2015-01-05"), pd.Timestamp("2016-12-26")),
+        "seed_offset": 1000,
+    },
+    "test": {"weeks": (pd.Timestamp("2017-01-02"), pd.Timestamp("2019-03-18")), "seed_offset": 0},
+}
 WINTERS = {
     "2016-17": (pd.Timestamp("2016-11-28"), pd.Timestamp("2017-03-27")),
     "2017-18": (pd.Timestamp("2017-11-27"), pd.Timestamp("2018-03-26")),
@@ -140,22 +181,35 @@ def naive_weekly(df: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------
 
 
-def plant(
-    df: pd.DataFrame, rng: np.random.Generator, rep: int
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One burst per theme (where the theme is big enough) in a random week: (data, plants)."""
+def weekly_wide(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(counts, usual): weeks x themes; usual = the mean count of the 8 weeks before."""
     tc = theme_counts(df, "W")
     wide = tc.pivot(index="window_start", columns="theme_id", values="count").astype(float)
-    usual = wide.shift(1).rolling(8).mean()
-    weeks = wide.index[(wide.index >= PLANT_FROM) & (wide.index <= PLANT_TO)]
+    return wide, wide.shift(1).rolling(USUAL_WEEKS).mean()
+
+
+def looks_like_surge(count: Any, usual: Any) -> Any:
+    """The benchmark's surge rule: at least twice the usual week and >= 10 records above it."""
+    return (count >= (1 + HEADLINE_MIN_SIZE) * usual) & (count - usual >= HEADLINE_MIN_ADDED)
+
+
+def plant(
+    df: pd.DataFrame,
+    rng: np.random.Generator,
+    rep: int,
+    window: tuple[pd.Timestamp, pd.Timestamp],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One burst per theme (where the theme is big enough) in a random week: (data, plants)."""
+    wide, usual = weekly_wide(df)
+    weeks = usual.index[(usual.index >= window[0]) & (usual.index <= window[1])]
     plants, extra = [], []
     by_theme = {k: g for k, g in df[df["theme_id"].notna()].groupby("theme_id")}
-    for theme in wide.columns:
+    for theme in usual.columns:
         ok = [w for w in weeks if usual.at[w, theme] >= MIN_USUAL]
         if not ok:
             continue
         week = ok[int(rng.integers(len(ok)))]
-        size = float(rng.uniform(0.5, 3.0))
+        size = float(rng.uniform(*SIZES))
         n = round(size * usual.at[week, theme])
         donors = by_theme[theme]
         pick = donors.iloc[rng.choice(len(donors), n, replace=n > len(donors))].copy()
@@ -171,9 +225,37 @@ def plant(
                 "size": size,
                 "usual": usual.at[week, theme],
                 "added": n,
+                "observed": wide.at[week, theme] + n,
             }
         )
     return pd.concat([df, *extra], ignore_index=True), pd.DataFrame(plants)
+
+
+def real_surges(df: pd.DataFrame) -> pd.DataFrame:
+    """Theme-weeks of the REAL data that already look like a surge (``looks_like_surge``).
+
+    By the benchmark's own rule something emerged there, so an alert on it is not counted as a
+    false alarm under the headline definition. Returned as (window_start, theme_id, count, usual).
+    """
+    wide, usual = weekly_wide(df)
+    rise = looks_like_surge(wide, usual)
+    out = rise.stack().rename("surge").reset_index()
+    out = out[out["surge"]].drop(columns="surge")
+    counts = wide.stack().rename("count").reset_index()
+    usual_long = usual.stack().rename("usual").reset_index()
+    return out.merge(counts, on=["window_start", "theme_id"]).merge(
+        usual_long, on=["window_start", "theme_id"]
+    )
+
+
+def large_plant(hits: pd.DataFrame) -> pd.Series:
+    """Planted bursts that add at least the usual week and >= 10 records."""
+    return (hits["size"] >= HEADLINE_MIN_SIZE) & (hits["added"] >= HEADLINE_MIN_ADDED)
+
+
+def headline(hits: pd.DataFrame) -> pd.Series:
+    """Large plants whose week then looks like a surge by the rule that defines real surges."""
+    return large_plant(hits) & looks_like_surge(hits["observed"], hits["usual"])
 
 
 def poisson_oracle_recall(usual: np.ndarray, added: np.ndarray, rate: float) -> np.ndarray:
@@ -197,17 +279,29 @@ def _alertable_q(rows: pd.DataFrame, det: EmergingDetector) -> np.ndarray:
     return np.where(ok, rows["q_value"].fillna(1.0), 1.0)
 
 
+def _recall(hits: pd.DataFrame, col: str) -> float:
+    return round(float(hits[col].mean()), 3) if len(hits) else float("nan")
+
+
 def planted_benchmark(
-    df: pd.DataFrame, replicates: int, seed: int, **detector: Any
+    df: pd.DataFrame, replicates: int, seed: int, split: str = "test", **detector: Any
 ) -> dict[str, Any]:
-    rows, fa_ours, fa_naive, n_null = [], 0, 0, 0
+    """Recall on planted bursts and false alarms on quiet theme-weeks, in the split's weeks."""
+    lo, hi = SPLITS[split]["weeks"]
+    seed = seed + SPLITS[split]["seed_offset"]
+    surges = real_surges(df)
+    surges = surges[surges["window_start"].between(lo, hi)]
+    surge_key = surges.set_index(["window_start", "theme_id"]).index
+    rows = []
+    n_null = n_all = fa_ours = fa_ours_all = fa_naive = fa_naive_all = 0
     naive_null_z: list[np.ndarray] = []
     ours_null_q: list[np.ndarray] = []
+    alerted_surges = 0
     checked = 0
     seconds = 0.0
     for rep in range(replicates):
         rng = np.random.default_rng(seed + rep)
-        data, plants = plant(df, rng, rep)
+        data, plants = plant(df, rng, rep, (lo, hi))
         t0 = time.perf_counter()
         det = EmergingDetector(period="W", by_area=False, **detector).fit(data)
         ours = ours_weekly(det, data)
@@ -215,8 +309,7 @@ def planted_benchmark(
         if rep == 0:
             checked = check_equivalence(det, data, ours)
         naive = naive_weekly(data)
-        window = (ours["window_start"] >= EVAL_FROM) & (ours["window_start"] <= PLANT_TO)
-        ours = ours[window]
+        ours = ours[ours["window_start"].between(lo, hi)]
         merged = ours.merge(
             naive[["window_start", "theme_id", "z", "alert"]],
             on=["window_start", "theme_id"],
@@ -224,12 +317,18 @@ def planted_benchmark(
             suffixes=("", "_naive"),
         )
         merged["alert_naive"] = merged["alert_naive"].fillna(False).astype(bool)
-        key = plants.set_index(["window_start", "theme_id"]).index
-        is_plant = merged.set_index(["window_start", "theme_id"]).index.isin(key)
+        idx = merged.set_index(["window_start", "theme_id"]).index
+        is_plant = idx.isin(plants.set_index(["window_start", "theme_id"]).index)
+        is_surge = idx.isin(surge_key)
         hits = plants.merge(merged, on=["window_start", "theme_id"], how="left")
         hits["replicate"] = rep
         rows.append(hits)
-        null = merged[~is_plant]
+        unplanted = merged[~is_plant]
+        n_all += len(unplanted)
+        fa_ours_all += int(unplanted["alert"].sum())
+        fa_naive_all += int(unplanted["alert_naive"].sum())
+        null = merged[~is_plant & ~is_surge]
+        alerted_surges += int(merged.loc[~is_plant & is_surge, "alert"].sum())
         n_null += len(null)
         fa_ours += int(null["alert"].sum())
         fa_naive += int(null["alert_naive"].sum())
@@ -238,68 +337,101 @@ def planted_benchmark(
     hits = pd.concat(rows, ignore_index=True)
     hits["alert"] = hits["alert"].fillna(False).astype(bool)
     hits["alert_naive"] = hits["alert_naive"].fillna(False).astype(bool)
+    head = hits[headline(hits)]
 
     # the naive detector at the same false-alarm rate as ours (a fair, matched comparison)
     null_z = np.concatenate(naive_null_z)
+    null_z = null_z[np.isfinite(null_z)]
     ours_rate = fa_ours / n_null
-    z_matched = (
-        float(np.quantile(null_z[np.isfinite(null_z)], 1 - ours_rate))
-        if ours_rate > 0
-        else float(np.max(null_z[np.isfinite(null_z)]))
-    )
-    z_at_budget = float(np.quantile(null_z[np.isfinite(null_z)], 1 - 1 / 50))
-    recall_naive_matched = float((hits["z"] > z_matched).mean())
-    oracle = poisson_oracle_recall(hits["usual"].to_numpy(), hits["added"].to_numpy(), ours_rate)
-    recall_naive_budget = float((hits["z"] > z_at_budget).mean())
-    # ours at the false-alarm budget: the per-week q-value threshold that gives 1 per 50
+    z_matched = float(np.quantile(null_z, 1 - ours_rate)) if ours_rate > 0 else float(null_z.max())
+    z_at_budget = float(np.quantile(null_z, 1 - 1 / 50))
+    # ours at exactly 1 per 50: a q threshold read off this very test (for reference only; the
+    # headline is the detector's own default)
     null_q = np.concatenate(ours_null_q)
     q_at_budget = float(np.quantile(null_q, 1 / 50, method="lower"))
-    recall_ours_budget = float((_alertable_q(hits, det) < q_at_budget).mean())
+
+    def oracle(h: pd.DataFrame, rate: float) -> float:
+        r = poisson_oracle_recall(h["usual"].to_numpy(), h["added"].to_numpy(), rate)
+        return round(float(r.mean()), 3)
+
+    def block(h: pd.DataFrame) -> dict[str, Any]:
+        return {
+            "bursts": len(h),
+            "recall_ours": _recall(h, "alert"),
+            "recall_naive": _recall(h, "alert_naive"),
+            "recall_naive_at_our_false_alarm_rate": round(float((h["z"] > z_matched).mean()), 3),
+            "recall_ours_at_1_per_50_tuned_on_test": round(
+                float((_alertable_q(h, det) < q_at_budget).mean()), 3
+            ),
+            "recall_naive_at_1_per_50": round(float((h["z"] > z_at_budget).mean()), 3),
+            "poisson_oracle_at_our_false_alarm_rate": oracle(h, max(ours_rate, 1e-6)),
+            "poisson_oracle_at_1_per_50": oracle(h, 1 / 50),
+        }
 
     def by_bin(col: str, edges: list[float]) -> list[dict[str, Any]]:
         cut = pd.cut(hits[col], edges)
         out = []
         for interval, g in hits.groupby(cut, observed=True):
+            gh = g[headline(g)]
             out.append(
                 {
                     col: f"{interval.left:g}-{interval.right:g}",
                     "bursts": len(g),
-                    "recall_ours": round(float(g["alert"].mean()), 3),
-                    "recall_naive": round(float(g["alert_naive"].mean()), 3),
+                    "recall_ours": _recall(g, "alert"),
+                    "recall_naive": _recall(g, "alert_naive"),
+                    "headline_bursts": len(gh),
+                    "headline_recall_ours": _recall(gh, "alert"),
                 }
             )
         return out
 
     return {
+        "split": split,
+        "weeks": [str(lo.date()), str(hi.date())],
+        "seeds": [seed, seed + replicates - 1],
         "bursts": len(hits),
+        "headline_bursts": len(head),
         "themes_with_bursts": int(hits["theme_id"].nunique()),
-        "years": sorted({int(w.year) for w in hits["window_start"]}),
         "null_theme_weeks": n_null,
-        "ours": {
-            "recall": round(float(hits["alert"].mean()), 3),
-            "false_alarms_per_50": round(50 * fa_ours / n_null, 3),
-            "seconds_fit_and_score": round(seconds / replicates, 2),
-            "recall_at_1_per_50": round(recall_ours_budget, 3),
-            "q_threshold_at_1_per_50": float(f"{q_at_budget:.3g}"),
-        },
-        "naive": {
-            "recall": round(float(hits["alert_naive"].mean()), 3),
-            "false_alarms_per_50": round(50 * fa_naive / n_null, 3),
-            "recall_at_our_false_alarm_rate": round(recall_naive_matched, 3),
-            "z_threshold_at_our_false_alarm_rate": round(z_matched, 2),
-            "recall_at_1_per_50": round(recall_naive_budget, 3),
-        },
-        "poisson_oracle": {
-            "recall_at_our_false_alarm_rate": round(float(oracle.mean()), 3),
-            "recall_at_1_per_50": round(
-                float(
-                    poisson_oracle_recall(
-                        hits["usual"].to_numpy(), hits["added"].to_numpy(), 1 / 50
-                    ).mean()
-                ),
-                3,
+        "unplanted_theme_weeks": n_all,
+        "real_surge_theme_weeks": len(surges),
+        "headline": {
+            "definition": (
+                f"bursts adding >= {HEADLINE_MIN_SIZE:g}x the usual week and >= "
+                f"{HEADLINE_MIN_ADDED} records, in a week that then holds >= "
+                f"{1 + HEADLINE_MIN_SIZE:g}x the usual count and >= {HEADLINE_MIN_ADDED} above it; "
+                "false alarms on unplanted theme-weeks that are not real surges by that rule"
             ),
+            **block(head),
+            "false_alarms_per_50_ours": round(50 * fa_ours / n_null, 3),
+            "false_alarms_per_50_naive": round(50 * fa_naive / n_null, 3),
         },
+        "large_plants": {
+            "definition": (
+                f"bursts adding >= {HEADLINE_MIN_SIZE:g}x the usual week and >= "
+                f"{HEADLINE_MIN_ADDED} records, whatever the week then looks like; false alarms "
+                "as in the headline"
+            ),
+            **block(hits[large_plant(hits)]),
+            "false_alarms_per_50_ours": round(50 * fa_ours / n_null, 3),
+            "false_alarms_per_50_naive": round(50 * fa_naive / n_null, 3),
+        },
+        "all_bursts": {
+            "definition": (
+                "every planted burst (+50% to +300% of the usual week); false alarms on every "
+                "unplanted theme-week, real surges included (the definition before this revision)"
+            ),
+            **block(hits),
+            "false_alarms_per_50_ours": round(50 * fa_ours_all / n_all, 3),
+            "false_alarms_per_50_naive": round(50 * fa_naive_all / n_all, 3),
+        },
+        "ours_alerts_on_real_surges": alerted_surges,
+        "ours_real_surges_alerted_share": round(
+            alerted_surges / max(1, len(surges) * replicates), 3
+        ),
+        "ours_seconds_fit_and_score": round(seconds / replicates, 2),
+        "ours_q_threshold_at_1_per_50_tuned_on_test": float(f"{q_at_budget:.3g}"),
+        "naive_z_threshold_at_our_false_alarm_rate": round(z_matched, 2),
         "by_size": by_bin("size", [0.5, 1.0, 1.5, 2.0, 3.0]),
         "by_usual_weekly_count": by_bin("usual", [5, 10, 20, 40, 1e6]),
         "weeks_checked_against_detect": checked,
@@ -401,9 +533,49 @@ def snow_check(**detector: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 
+def print_planted(res: dict[str, Any]) -> None:
+    print(
+        f"\nPlanted bursts, {res['split']} split (weeks {res['weeks'][0]}..{res['weeks'][1]}, "
+        f"seeds {res['seeds'][0]}-{res['seeds'][1]}): {res['bursts']} bursts in "
+        f"{res['themes_with_bursts']} themes, {res['null_theme_weeks']} quiet theme-weeks, "
+        f"{res['real_surge_theme_weeks']} real surge theme-weeks"
+    )
+    print(f"{'':<44}{'bursts':>7}{'recall':>8}{'false alarms/50':>17}")
+    for key in ("headline", "large_plants", "all_bursts"):
+        b = res[key]
+        fa_o, fa_n = b["false_alarms_per_50_ours"], b["false_alarms_per_50_naive"]
+        print(f"  {key}")
+        print(
+            f"{'    EmergingDetector (defaults)':<44}{b['bursts']:>7}{b['recall_ours']:>8.3f}{fa_o:>17.3f}"
+        )
+        print(f"{'    naive z>3 (8 weeks)':<44}{'':>7}{b['recall_naive']:>8.3f}{fa_n:>17.3f}")
+        print(
+            f"{'    naive at our false-alarm rate':<44}{'':>7}"
+            f"{b['recall_naive_at_our_false_alarm_rate']:>8.3f}{fa_o:>17.3f}"
+        )
+        print(f"{'    naive at 1/50':<44}{'':>7}{b['recall_naive_at_1_per_50']:>8.3f}{1.0:>17.3f}")
+        print(
+            f"{'    ours at 1/50 (q tuned on this split)':<44}{'':>7}"
+            f"{b['recall_ours_at_1_per_50_tuned_on_test']:>8.3f}{1.0:>17.3f}"
+        )
+        print(
+            f"{'    Poisson oracle at 1/50':<44}{'':>7}"
+            f"{b['poisson_oracle_at_1_per_50']:>8.3f}{1.0:>17.3f}"
+        )
+    print(f"  real surges alerted: {res['ours_real_surges_alerted_share']:.0%}")
+    for name, col in (("size (x usual week)", "size"), ("usual weekly count", "usual")):
+        print(f"  recall by {name}:")
+        for b in res["by_size" if col == "size" else "by_usual_weekly_count"]:
+            print(
+                f"    {b[col]:<10}{b['bursts']:>4} bursts  ours {b['recall_ours']:.3f}  naive "
+                f"{b['recall_naive']:.3f}  | headline {b['headline_bursts']:>3}: ours "
+                f"{b['headline_recall_ours']:.3f}"
+            )
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--replicates", type=int, default=3)
+    ap.add_argument("--replicates", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--themes", choices=["auto", "thememodel", "kmeans"], default="auto")
     args = ap.parse_args(argv)
@@ -420,46 +592,25 @@ def main(argv: list[str] | None = None) -> None:
         f"{df['theme_id'].notna().mean():.1%} assigned"
     )
 
-    planted = planted_benchmark(df, args.replicates, args.seed)
+    tune = planted_benchmark(df, args.replicates, args.seed, "tune")
+    planted = planted_benchmark(df, args.replicates, args.seed, "test")
+    sensitive = planted_benchmark(df, args.replicates, args.seed, "test", **SENSITIVE)
+    sensitive_real = {
+        "covid": covid_check(df, labels, **SENSITIVE),
+        "snow": snow_check(**SENSITIVE),
+    }
     covid = covid_check(df, labels)
     snow = snow_check()
 
-    o, n = planted["ours"], planted["naive"]
-    print()
+    for res in (tune, planted):
+        print_planted(res)
+    print(f"\n--- NOT the default: the sensitive setting {SENSITIVE} (chosen on the tune split)")
+    print_planted(sensitive)
+    sc, ss = sensitive_real["covid"], sensitive_real["snow"]
     print(
-        f"Planted bursts into real weekly theme series ({planted['bursts']} bursts, "
-        f"{planted['themes_with_bursts']} themes, "
-        f"years {planted['years'][0]}-{planted['years'][-1]}, "
-        f"{planted['null_theme_weeks']} un-planted theme-weeks)"
+        f"  COVID flagged: {sc['covid_flagged']} ({len(sc['alerts'])} alerts); sidewalk snow "
+        "alerts: " + ", ".join(f"{w} {ss[w]['ours_sidewalk_alerts']}" for w in WINTERS)
     )
-    print(f"{'detector':<34}{'recall':>8}{'false alarms/50':>17}")
-    print(f"{'EmergingDetector (q<=0.05)':<34}{o['recall']:>8.3f}{o['false_alarms_per_50']:>17.3f}")
-    print(f"{'EmergingDetector at 1/50':<34}{o['recall_at_1_per_50']:>8.3f}{1.0:>17.3f}")
-    print(f"{'naive z>3 (8 weeks)':<34}{n['recall']:>8.3f}{n['false_alarms_per_50']:>17.3f}")
-    print(
-        f"{'naive at our false-alarm rate':<34}{n['recall_at_our_false_alarm_rate']:>8.3f}"
-        f"{o['false_alarms_per_50']:>17.3f}"
-    )
-    print(f"{'naive at 1 false alarm/50':<34}{n['recall_at_1_per_50']:>8.3f}{1.0:>17.3f}")
-    po = planted["poisson_oracle"]
-    print(
-        f"{'Poisson oracle at our rate':<34}{po['recall_at_our_false_alarm_rate']:>8.3f}"
-        f"{o['false_alarms_per_50']:>17.3f}"
-    )
-    print(f"{'Poisson oracle at 1/50':<34}{po['recall_at_1_per_50']:>8.3f}{1.0:>17.3f}")
-    print("recall by burst size (x usual count):")
-    for b in planted["by_size"]:
-        print(
-            f"  +{b['size']:<10}{b['bursts']:>4} bursts  ours {b['recall_ours']:.3f}"
-            f"  naive {b['recall_naive']:.3f}"
-        )
-    print("recall by the theme's usual weekly count:")
-    for b in planted["by_usual_weekly_count"]:
-        print(
-            f"  {b['usual']:<11}{b['bursts']:>4} bursts  ours {b['recall_ours']:.3f}"
-            f"  naive {b['recall_naive']:.3f}"
-        )
-
     print()
     print(
         f"COVID-19, Boston Other, March-April 2020: {covid['covid_records_mar_apr_2020']} of "
@@ -497,6 +648,14 @@ def main(argv: list[str] | None = None) -> None:
         {
             "themes": {"method": method, "seconds": round(theme_s, 1)},
             "planted": planted,
+            "planted_tune_split": tune,
+            "sensitive": {
+                "detector": SENSITIVE,
+                "planted": sensitive,
+                "covid_flagged": sensitive_real["covid"]["covid_flagged"],
+                "covid_alerts": len(sensitive_real["covid"]["alerts"]),
+                "snow": sensitive_real["snow"],
+            },
             "covid": covid,
             "snow": snow,
             "params": {

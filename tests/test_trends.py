@@ -502,3 +502,58 @@ def test_real_sidewalk_snow_in_ordinary_winters_is_not_news() -> None:
     for winter in WINTERS:
         assert out[winter]["ours_sidewalk_alerts"] == 0
         assert out[winter]["naive_sidewalk_alerts"] > 0  # a count-based reading does fire
+
+
+# ---------------------------------------------------------------------------------------------
+# robustness to the theme's own past bursts
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_past_burst_does_not_hide_the_next_one(base_weekly: dict[str, np.ndarray]) -> None:
+    weekly = {k: v.copy() for k, v in base_weekly.items()}
+    last = N_WEEKS - 1
+    weekly["streetlight"][last - 2] += 200  # a huge one-off two weeks ago (~20 a week usually)
+    weekly["streetlight"][last] += 40  # and a fresh rise now (about 3x)
+    df = _records(weekly, np.random.default_rng(8))
+    as_of = _week_start(last)
+
+    # the recent baseline (the seasonal one, last years' same weeks, does not see the old burst)
+    kw = {"period": "W", "by_area": False, "baseline": "recent"}
+    robust = EmergingDetector(**kw).fit(df).detect(df, as_of=as_of)
+    light = robust[robust["theme_id"] == "streetlight"]
+    assert len(light) == 1
+    assert light.iloc[0]["baseline"] < 30  # the old burst counted at most at twice its level
+    # with the raw counts in the recent baseline, the old burst sets the bar: nothing is news
+    plain = EmergingDetector(**kw, robust_baseline=False).fit(df).detect(df, as_of=as_of)
+    assert "streetlight" not in set(plain["theme_id"])
+
+
+def test_a_few_past_emergencies_do_not_deafen_the_detector(
+    base_weekly: dict[str, np.ndarray],
+) -> None:
+    weekly = {k: v.copy() for k, v in base_weekly.items()}
+    for w in (50, 110, 170):  # three real one-off emergencies in four years
+        weekly["graffiti"][w] += 60
+    df = _records(weekly, np.random.default_rng(8))
+    det = EmergingDetector(period="W", by_area=False).fit(df)
+    # the theme is still treated as (nearly) Poisson: past emergencies are tolerated, not learnt
+    assert det.alpha_["graffiti"] < 0.05
+    weekly["graffiti"][N_WEEKS - 1] += 20  # ~15 a week usually: a little more than doubled
+    df2 = _records(weekly, np.random.default_rng(8))
+    alerts = EmergingDetector(period="W", by_area=False).fit(df2).detect(df2)
+    assert alerts["theme_id"].tolist() == ["graffiti"]
+
+
+def test_a_need_rising_for_weeks_is_found_when_several_windows_are_tested(
+    base_weekly: dict[str, np.ndarray],
+) -> None:
+    # what ``civicpulse analyze`` does (the last 4 weeks): a rise that began three weeks ago has
+    # lifted its own recent baseline by now, but its first weeks are still reported
+    weekly = {k: v.copy() for k, v in base_weekly.items()}
+    last = N_WEEKS - 1
+    weekly["pothole"][last - 2 :] += np.array([40, 70, 90])  # ~30 a week usually
+    df = _records(weekly, np.random.default_rng(8))
+    det = EmergingDetector(period="W", windows=4, by_area=False).fit(df)
+    alerts = det.detect(df)
+    assert set(alerts["theme_id"]) == {"pothole"}
+    assert _week_start(last - 2).tz_localize(None) in set(alerts["window_start"])
