@@ -546,7 +546,7 @@ def print_planted(res: dict[str, Any]) -> None:
         fa_o, fa_n = b["false_alarms_per_50_ours"], b["false_alarms_per_50_naive"]
         print(f"  {key}")
         print(
-            f"{'    EmergingDetector (defaults)':<44}{b['bursts']:>7}{b['recall_ours']:>8.3f}{fa_o:>17.3f}"
+            f"{'    EmergingDetector (settings above)':<44}{b['bursts']:>7}{b['recall_ours']:>8.3f}{fa_o:>17.3f}"
         )
         print(f"{'    naive z>3 (8 weeks)':<44}{'':>7}{b['recall_naive']:>8.3f}{fa_n:>17.3f}")
         print(
