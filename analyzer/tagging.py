@@ -861,8 +861,9 @@ class ZeroShotTagger:
     ``calibrate`` sets all three from a few labelled requests, if a city has them.
 
     The default margin (0.2) is deliberately cautious: calibrated on Boston's training period for
-    95% precision it came out at 0.21 (benchmarks/tagging.py), and with no labels it is better to
-    send a request to a person than to guess.
+    95% precision it came out at 0.21 with the point estimate and 0.25 with the lower confidence
+    bound ``calibrate`` now uses (benchmarks/tagging.py); with no labels it is better to send a
+    request to a person than to guess.
     """
 
     def __init__(
