@@ -61,8 +61,11 @@ class RayOptions:
     workers : actors in the pool (each loads the models once); default: the cluster's CPUs
         divided by ``cpus_per_worker``.
     cpus_per_worker : CPUs each actor reserves and the threads its encoder uses.
-    batch_size : texts per ``map_batches`` call.
-    chunk_rows : texts per Arrow block put into the object store by the driver.
+    chunk_rows : texts per block (and per ``map_batches`` call). The default is the local
+        engine's own chunk (``analyzer.embed.CHUNK_TEXTS``): the encoders sort and batch texts by
+        length within a chunk, and a vector depends (at ~1e-4) on the padding of its batch, so
+        the same chunks give the same vectors bit for bit, hence the same themes. Smaller chunks
+        spread a small job over more workers at ~0.99999 cosine to the local vectors.
     vector_dtype : "float32" or "float16" for the vectors sent back (float16 halves the
         transfer; the store keeps float16 either way).
     """
@@ -71,8 +74,7 @@ class RayOptions:
     local_cpus: int = DEFAULT_LOCAL_CPUS
     workers: int | None = None
     cpus_per_worker: int = 1
-    batch_size: int = 256
-    chunk_rows: int = 4096
+    chunk_rows: int = 0  # 0: analyzer.embed.CHUNK_TEXTS
     vector_dtype: str = "float32"
 
     def __post_init__(self) -> None:
@@ -80,8 +82,8 @@ class RayOptions:
             raise InputError(f"--ray-cpus must be at least 1, got {self.local_cpus}")
         if self.workers is not None and self.workers < 1:
             raise InputError(f"--workers must be at least 1, got {self.workers}")
-        if self.cpus_per_worker < 1 or self.batch_size < 1 or self.chunk_rows < 1:
-            raise InputError("cpus per worker, batch size and chunk rows must be at least 1")
+        if self.cpus_per_worker < 1 or self.chunk_rows < 0:
+            raise InputError("cpus per worker must be at least 1 and chunk rows not negative")
         if self.vector_dtype not in ("float32", "float16"):
             raise InputError(f"vector dtype must be float32 or float16, got {self.vector_dtype}")
 
@@ -264,6 +266,13 @@ class JobStats:
         }
 
 
+def _local_chunk() -> int:
+    """Texts the local engine encodes per call (its length sorting and batching work per chunk)."""
+    from analyzer import embed
+
+    return int(getattr(embed, "CHUNK_TEXTS", 4096))
+
+
 def _arrow_chunks(keys: Sequence[str], texts: Sequence[str], rows: int) -> Iterator[pa.Table]:
     import pyarrow as pa
 
@@ -296,11 +305,12 @@ def map_records(
     n = len(keys)
     if n == 0:
         return
+    rows = options.chunk_rows or _local_chunk()
     workers = options.workers or max(1, cluster_cpus // options.cpus_per_worker)
-    # More actors than batches would only load models to idle.
-    workers = max(1, min(workers, -(-n // options.batch_size)))
-    # A block goes to one actor: a few blocks per actor keep them all busy to the end.
-    rows = max(1, min(options.chunk_rows, -(-n // (4 * workers))))
+    # A chunk is one actor call: more actors than chunks would only load models to idle.
+    workers = max(1, min(workers, -(-n // rows)))
+    # Chunks in the local engine's order and size: each actor call embeds exactly what one
+    # chunk of the local engine would.
     refs = [ray.put(table) for table in _arrow_chunks(keys, texts, rows)]
     if stats is not None:
         stats.texts, stats.workers, stats.cluster_cpus = n, workers, cluster_cpus
@@ -319,7 +329,7 @@ def map_records(
                 "tagger_path": tagger_path,
                 "vector_dtype": options.vector_dtype,
             },
-            batch_size=options.batch_size,
+            batch_size=rows,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=workers),
             num_cpus=options.cpus_per_worker,
