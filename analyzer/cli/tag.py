@@ -92,7 +92,11 @@ def _print_metrics(title: str, m: dict[str, Any]) -> None:
         f"ECE {m['ece_before']:.3f} -> {m['ece_after']:.3f}  "
         f"auto-accepted {m['auto_accept_share']:.1%}"
         + (f" at precision {precision:.3f}" if precision is not None else "")
-        + f"  ({m['n_rows']} rows)"
+        + (
+            f"  ({m['n_validation_rows']} of {m['n_rows']} rows validated)"
+            if "n_validation_rows" in m
+            else f"  ({m['n_rows']} rows)"
+        )
     )
 
 
