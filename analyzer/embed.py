@@ -176,22 +176,34 @@ class Embedder:
         New vectors reach the store's cache chunk by chunk, so an interrupted run keeps what it
         embedded and the next run starts from there.
         """
-        hashes = [text_hash(t) for t in texts]
-        unique: dict[str, str] = {}
-        for h, t in zip(hashes, texts, strict=True):
-            unique.setdefault(h, t)
-        vectors: dict[str, np.ndarray] = {}
-        if store is not None:
-            vectors.update(store.cached_embeddings(self.model_id, list(unique)))
-        todo = [h for h in unique if h not in vectors]
-        for part, new in self._encode_chunks([unique[h] for h in todo], progress=progress):
-            vectors.update(zip(todo[part], new, strict=True))
-            if store is not None:
-                store.put_embeddings(self.model_id, todo[part], new)
-        if not hashes:
+        if len(texts) == 0:
             return np.zeros((0, EMBED_DIM), dtype=np.float32)
-        out = np.vstack([vectors[h] for h in hashes]).astype(np.float32, copy=False)
-        return _normalise(out)
+        import pandas as pd
+
+        # codes: each text's row in the unique texts; arrays throughout, as a store may hold
+        # hundreds of thousands of vectors
+        codes, uniq_hashes = pd.factorize(pd.Index([text_hash(t) for t in texts], dtype=object))
+        where = np.empty(len(uniq_hashes), dtype=np.int64)
+        where[codes] = np.arange(len(codes))  # one occurrence of each unique text
+        out: np.ndarray | None = None
+        have = np.zeros(len(uniq_hashes), dtype=bool)
+        if store is not None:
+            found, mat = store.cached_embedding_matrix(self.model_id, uniq_hashes)
+            if len(found):
+                rows = pd.Index(uniq_hashes, dtype=object).get_indexer(found)
+                out = np.empty((len(uniq_hashes), mat.shape[1]), dtype=np.float32)
+                out[rows] = mat
+                have[rows] = True
+        todo = np.flatnonzero(~have)
+        todo_texts = [texts[i] for i in where[todo]]
+        for part, new in self._encode_chunks(todo_texts, progress=progress):
+            if out is None:
+                out = np.empty((len(uniq_hashes), new.shape[1]), dtype=np.float32)
+            out[todo[part]] = new
+            if store is not None:
+                store.put_embeddings(self.model_id, list(uniq_hashes[todo[part]]), new)
+        assert out is not None
+        return _normalise(out[codes])
 
 
 def _normalise(mat: np.ndarray) -> np.ndarray:

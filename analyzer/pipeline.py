@@ -195,6 +195,16 @@ def run_analysis(
         raise
 
 
+def isin(values: pd.Series, pool: Any) -> np.ndarray:
+    """``values.isin(pool)`` as a bool array, fast for Arrow-backed strings too.
+
+    pandas 3 reads DuckDB strings as Arrow strings, whose ``isin`` walks Python objects: 3 s per
+    call on 300,000 ids against 0.05 s through a hash table on object arrays.
+    """
+    pool_arr = np.asarray(list(pool) if isinstance(pool, set) else pool, dtype=object)
+    return pd.Index(np.asarray(values, dtype=object), dtype=object).isin(pool_arr)
+
+
 def _run_exists(store: Store, run_id: str) -> bool:
     return bool(store.scalar("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]))
 
@@ -220,7 +230,7 @@ def _sentiment_for_new(
             "record_id"
         ]
     )
-    mask = ~records["id"].isin(done).to_numpy()
+    mask = ~isin(records["id"], done)
     if not mask.any():
         return pd.DataFrame(columns=["record_id", "model_id", "label", "score"]), model_id
     texts = records.loc[mask, "text"].tolist()
@@ -284,7 +294,7 @@ def _themes(
         sub = records.iloc[idx].reset_index(drop=True)
         emb = vectors[idx]
         prev_src = previous[previous["theme_id"].str.match(rf"^{prefix}\d")]
-        known = prev_assign[prev_assign["record_id"].isin(sub["id"])]
+        known = prev_assign[isin(prev_assign["record_id"], sub["id"])]
         new_share = 1.0 - (len(known) / max(len(sub), 1))
         if len(sub) < MIN_RECORDS_FOR_THEMES:
             continue
@@ -454,7 +464,7 @@ def _assign_incrementally(
     sub: pd.DataFrame, emb: np.ndarray, prev_src: pd.DataFrame, known: pd.DataFrame, run_id: str
 ) -> dict[str, Any]:
     """New records join the nearest existing sub-theme (and its parent); themes keep their ids."""
-    new_mask = ~sub["id"].isin(known["record_id"]).to_numpy()
+    new_mask = ~isin(sub["id"], known["record_id"])
     subs = prev_src[prev_src["level"] == 2].reset_index(drop=True)
     parent_of = dict(zip(subs["theme_id"], subs["parent_id"], strict=True))
     centroids = decode_vectors(subs["centroid"].tolist())
@@ -470,13 +480,11 @@ def _assign_incrementally(
             "run_id": run_id,
         }
     )
+    added_sub = assignments["subtheme_id"].value_counts().to_dict()
+    added_top = assignments["theme_id"].value_counts().to_dict()
     themes = []
     for r in prev_src.itertuples(index=False):
-        extra = int(
-            (assignments["subtheme_id"] == r.theme_id).sum()
-            if r.level == 2
-            else (assignments["theme_id"] == r.theme_id).sum()
-        )
+        extra = int((added_sub if r.level == 2 else added_top).get(r.theme_id, 0))
         row = r._asdict()
         row["size"] = int(r.size) + extra
         row["run_id"] = run_id

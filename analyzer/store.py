@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -242,10 +242,18 @@ class Store:
     # -- embeddings cache ------------------------------------------------------------------
     def cached_embeddings(self, model_id: str, hashes: list[str]) -> dict[str, np.ndarray]:
         """Vectors already in the cache for these text hashes (float32)."""
-        if not hashes:
-            return {}
+        found, mat = self.cached_embedding_matrix(model_id, hashes)
+        return dict(zip(found, mat, strict=True))
+
+    def cached_embedding_matrix(
+        self, model_id: str, hashes: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(hashes found, their float32 vectors as one matrix): no per-vector Python objects."""
+        if len(hashes) == 0:
+            return np.array([], dtype=object), np.zeros((0, 0), dtype=np.float32)
+        wanted = pd.DataFrame({"text_hash": pd.unique(np.asarray(hashes, dtype=object))})
         with self._lock:
-            self.con.register("_wanted", pd.DataFrame({"text_hash": list(set(hashes))}))
+            self.con.register("_wanted", wanted)
             try:
                 df = self.con.execute(
                     "SELECT e.text_hash, e.vector FROM embeddings e JOIN _wanted w "
@@ -255,9 +263,8 @@ class Store:
             finally:
                 self.con.unregister("_wanted")
         if df.empty:
-            return {}
-        mat = decode_vectors(df["vector"])
-        return dict(zip(df["text_hash"], mat, strict=True))
+            return np.array([], dtype=object), np.zeros((0, 0), dtype=np.float32)
+        return np.asarray(df["text_hash"], dtype=object), decode_vectors(df["vector"])
 
     def put_embeddings(self, model_id: str, hashes: list[str], vectors: np.ndarray) -> None:
         if not hashes:
