@@ -9,6 +9,12 @@ the same cached MiniLM embeddings:
 - logistic regression on the embeddings alone (class_weight="balanced"), trained on val;
 - ``analyzer.sentiment.load_default()``: the shipped models/sentiment bundle.
 
+The same shipped model is also scored on the test tweets embedded by the onnx and openvino
+backends (the pipeline's faster embedders), so the figure holds for whichever backend is configured.
+
+Then 160 hand-labelled resident texts (benchmarks/data/civic_sentiment_check.csv, labelling rules in
+benchmarks/data/README.md): macro recall of the shipped model beside VADER on city text.
+
 Then the shipped model on the Austin community survey comments (data_samples), to show it is
 sensible on city text: label shares, VADER's shares with and without lower-casing ALL-CAPS
 comments, and three random examples per label.
