@@ -391,6 +391,7 @@ def analyze_records(
     New embeddings are written to the store's cache as their batches arrive.
     """
     from analyzer.embed import _normalise, text_hash
+    from analyzer.pipeline import isin
     from analyzer.sentiment import analyze_sentiment, load_default
 
     texts = records["text"].astype(str).tolist()
@@ -441,7 +442,7 @@ def analyze_records(
             "record_id"
         ]
     )
-    need = ~records["id"].isin(done).to_numpy()
+    need = ~isin(records["id"], done)
     labels = np.empty(len(records), dtype=object)
     scores = np.zeros(len(records), dtype=np.float64)
     from_ray = np.array([h in scored for h in hashes]) & need
