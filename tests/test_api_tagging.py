@@ -99,7 +99,9 @@ def test_tag_one_and_many(client: TestClient, tagger_dir: Path) -> None:
 
     texts = [r["description"] for r in source_rows(per_service=3)]
     many = client.post("/v1/tag", json={"texts": texts}).json()["results"]
-    direct = load_tagger(tagger_dir).predict_detailed(texts)
+    # the service embeds with the configured backend; compare with the same backend
+    backend = client.app.state.civicpulse.settings.embed_backend
+    direct = load_tagger(tagger_dir, embed_backend=backend).predict_detailed(texts)
     assert [r["label"] for r in many] == [d["predicted_label"] for d in direct]
     assert [r["needs_review"] for r in many] == [d["needs_review"] for d in direct]
     for got, want in zip(many, direct, strict=True):
@@ -201,9 +203,10 @@ def test_records_search_by_meaning(client: TestClient) -> None:
     """With the store's texts embedded (as an analysis run leaves them), ``q`` ranks by meaning."""
     from analyzer.embed import get_embedder
 
-    store = client.app.state.civicpulse.store
+    state = client.app.state.civicpulse
+    store = state.store
     texts = store.query_df("SELECT text FROM records")["text"].tolist()
-    get_embedder().embed(texts, store=store)
+    get_embedder(None, state.settings.embed_backend).embed(texts, store=store)
     headers = key_for(client)
     out = client.get(
         "/v1/records", params={"q": "snow and ice on the walkway", "limit": 3}, headers=headers
