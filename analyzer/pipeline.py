@@ -24,7 +24,7 @@ import pandas as pd
 
 from analyzer import __version__
 from analyzer.config import Settings
-from analyzer.embed import get_embedder
+from analyzer.embed import EMBED_DIM, get_embedder
 from analyzer.store import Store, decode_vectors, encode_vector
 from analyzer.store import _drain as drain
 
@@ -134,6 +134,7 @@ def run_analysis(
         n_cached_before = store.scalar(
             "SELECT count(*) FROM embeddings WHERE model_id = ?", [embedder.model_id]
         )
+        plan = timer.run("plan", lambda: _plan(store, records, refit))
         if engine == "ray":
             from analyzer.distributed import DEFAULT_LOCAL_CPUS, RayOptions, analyze_records
 
@@ -149,7 +150,7 @@ def run_analysis(
         else:
             vectors = timer.run(
                 "embed",
-                lambda: embedder.embed(records["text"].tolist(), store=store, progress=show_bars),
+                lambda: _embed_needed(embedder, records, plan.needs_vectors, store, show_bars),
             )
         n_cached_after = store.scalar(
             "SELECT count(*) FROM embeddings WHERE model_id = ?", [embedder.model_id]
@@ -159,12 +160,13 @@ def run_analysis(
             sentiment_rows, sentiment_model = on_ray.sentiment_rows, on_ray.sentiment_model
         else:
             sentiment_rows, sentiment_model = timer.run(
-                "sentiment", lambda: _sentiment_for_new(store, records, vectors)
+                "sentiment", lambda: _sentiment_for_new(records, vectors, plan)
             )
         manifest["models"]["sentiment"] = sentiment_model
         step("themes", 0.55)
         theme_result = timer.run(
-            "themes", lambda: _themes(store, records, vectors, settings, run_id, refit)
+            "themes",
+            lambda: _themes(store, records, vectors, settings, run_id, refit, plan),
         )
         step("emerging needs", 0.85)
         alerts = timer.run("emerging", lambda: _emerging(store, records, theme_result, run_id))
@@ -205,6 +207,56 @@ def isin(values: pd.Series, pool: Any) -> np.ndarray:
     return pd.Index(np.asarray(values, dtype=object), dtype=object).isin(pool_arr)
 
 
+@dataclass
+class Plan:
+    """What this run must (re)compute, decided before embedding so that a small increment loads
+    only the vectors it uses (the next day's 300 requests, not the store's 300,000)."""
+
+    refit_sources: set[str]
+    previous: pd.DataFrame  # active themes of the last run
+    prev_assign: pd.DataFrame  # record_id, theme_id, subtheme_id
+    sentiment_model: Any
+    sentiment_todo: np.ndarray  # bool per record: no score from this sentiment model yet
+    needs_vectors: np.ndarray  # bool per record
+
+
+def _plan(store: Store, records: pd.DataFrame, refit: bool) -> Plan:
+    from analyzer.sentiment import load_default
+
+    previous = store.query_df("SELECT * FROM themes WHERE status = 'active'")
+    prev_assign = store.query_df("SELECT record_id, theme_id, subtheme_id FROM assignments")
+    assigned = isin(records["id"], prev_assign["record_id"])
+    refit_sources: set[str] = set()
+    needs = ~assigned
+    for source, idx in records.groupby("source").indices.items():
+        prefix = _source_prefix(str(source))
+        has_themes = previous["theme_id"].str.match(rf"^{prefix}\d").any()
+        new_share = 1.0 - assigned[idx].sum() / max(len(idx), 1)
+        if refit or not has_themes or new_share >= REFIT_SHARE:
+            refit_sources.add(str(source))
+            needs[idx] = True
+    model = load_default()
+    model_id = getattr(model, "model_id", "sentiment")
+    done = store.query_df("SELECT record_id FROM sentiment WHERE model_id = ?", [model_id])
+    todo = ~isin(records["id"], done["record_id"])
+    return Plan(refit_sources, previous, prev_assign, model, todo, needs | todo)
+
+
+def _embed_needed(
+    embedder: Any, records: pd.DataFrame, needed: np.ndarray, store: Store, progress: bool
+) -> np.ndarray:
+    """Vectors for the records that need one (embedded or read from the cache); the other rows
+    stay zero and no step reads them."""
+    if needed.all():
+        return embedder.embed(records["text"].tolist(), store=store, progress=progress)
+    rows = np.flatnonzero(needed)
+    part = embedder.embed(records["text"].iloc[rows].tolist(), store=store, progress=progress)
+    # np.zeros maps untouched pages lazily: the unused rows cost no memory
+    out = np.zeros((len(records), part.shape[1] if len(part) else EMBED_DIM), dtype=np.float32)
+    out[rows] = part
+    return out
+
+
 def _run_exists(store: Store, run_id: str) -> bool:
     return bool(store.scalar("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]))
 
@@ -219,22 +271,17 @@ def raise_empty() -> None:
 
 
 def _sentiment_for_new(
-    store: Store, records: pd.DataFrame, vectors: np.ndarray
+    records: pd.DataFrame, vectors: np.ndarray, plan: Plan
 ) -> tuple[pd.DataFrame, str]:
-    from analyzer.sentiment import analyze_sentiment, load_default
+    from analyzer.sentiment import analyze_sentiment
 
-    model = load_default()
+    model = plan.sentiment_model
     model_id = getattr(model, "model_id", "sentiment")
-    done = set(
-        store.query_df("SELECT record_id FROM sentiment WHERE model_id = ?", [model_id])[
-            "record_id"
-        ]
-    )
-    mask = ~isin(records["id"], done)
+    mask = plan.sentiment_todo
     if not mask.any():
         return pd.DataFrame(columns=["record_id", "model_id", "label", "score"]), model_id
     texts = records.loc[mask, "text"].tolist()
-    result = analyze_sentiment(texts, embeddings=vectors[mask])
+    result = analyze_sentiment(texts, embeddings=vectors[mask], model=model)
     rows = pd.DataFrame(
         {
             "record_id": records.loc[mask, "id"].to_numpy(),
@@ -281,13 +328,12 @@ def _themes(
     settings: Settings,
     run_id: str,
     refit: bool,
+    plan: Plan | None = None,
 ) -> dict[str, Any]:
     """Per source: re-fit (and match ids to the previous run) or assign new records incrementally."""
-    from analyzer.themes import ThemeModel, match_themes
-
-    previous = store.query_df("SELECT * FROM themes WHERE status = 'active'")
-    prev_assign = store.query_df("SELECT record_id, theme_id, subtheme_id FROM assignments")
-    sentiment = store.query_df("SELECT record_id, score FROM sentiment")
+    plan = plan or _plan(store, records, refit)
+    previous, prev_assign = plan.previous, plan.prev_assign
+    sentiment: pd.DataFrame | None = None
     out: dict[str, Any] = {"themes": [], "assignments": [], "lineage": [], "per_source": {}}
     for source, idx in records.groupby("source").indices.items():
         prefix = _source_prefix(str(source))
@@ -295,13 +341,16 @@ def _themes(
         emb = vectors[idx]
         prev_src = previous[previous["theme_id"].str.match(rf"^{prefix}\d")]
         known = prev_assign[isin(prev_assign["record_id"], sub["id"])]
-        new_share = 1.0 - (len(known) / max(len(sub), 1))
         if len(sub) < MIN_RECORDS_FOR_THEMES:
             continue
-        if not refit and not prev_src.empty and new_share < REFIT_SHARE:
+        if str(source) not in plan.refit_sources:
             res = _assign_incrementally(sub, emb, prev_src, known, run_id)
             out["per_source"][str(source)] = {"mode": "incremental", **res["summary"]}
         else:
+            from analyzer.themes import ThemeModel, match_themes
+
+            if sentiment is None:
+                sentiment = store.query_df("SELECT record_id, score FROM sentiment")
             meta = sub[["source", "area", "category"]].copy()
             meta["sentiment"] = sub["id"].map(
                 dict(zip(sentiment["record_id"], sentiment["score"], strict=True))

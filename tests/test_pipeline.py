@@ -76,6 +76,50 @@ def test_second_run_is_incremental_and_keeps_ids(analyzed) -> None:
     assert second["input_hash"] != first["input_hash"]
 
 
+def test_increment_reads_only_the_new_vectors(analyzed) -> None:
+    """The incremental run embeds (or reads from the cache) only its new records, and they join
+    the sub-theme their own vector is nearest to."""
+    from analyzer.embed import get_embedder
+    from analyzer.pipeline import assign_to_centroids
+    from analyzer.store import decode_vectors
+
+    store, settings, _, second, _ = analyzed
+    new = store.query_df(
+        "SELECT r.id, r.text, a.subtheme_id FROM records r JOIN assignments a ON a.record_id = r.id "
+        "WHERE a.run_id = ? ORDER BY r.id",
+        [second["run_id"]],
+    )
+    assert len(new) == 20
+    subs = store.query_df(
+        "SELECT theme_id, centroid FROM themes WHERE level = 2 AND status = 'active' "
+        "AND theme_id LIKE 'REQ%' ORDER BY theme_id"
+    )
+    embedder = get_embedder(None, settings.embed_backend, settings.embed_batch_size)
+    vectors = embedder.embed(new["text"].tolist(), store=store)
+    nearest = assign_to_centroids(vectors, decode_vectors(subs["centroid"].tolist()))
+    want = [subs["theme_id"][i] if i >= 0 else None for i in nearest]
+    got = [s if isinstance(s, str) else None for s in new["subtheme_id"]]
+    assert got == want and any(want)
+
+
+def test_run_with_nothing_new_embeds_nothing(analyzed, monkeypatch: pytest.MonkeyPatch) -> None:
+    from analyzer.embed import Embedder
+
+    store, settings, _, second, _ = analyzed
+    seen: list[int] = []
+    real = Embedder.embed
+
+    def spy(self, texts, **kw):
+        seen.append(len(texts))
+        return real(self, texts, **kw)
+
+    monkeypatch.setattr(Embedder, "embed", spy)
+    third = run_analysis(store, settings)
+    assert seen == [0] and third["counts"]["embedded_new"] == 0
+    assert third["themes"]["311"]["mode"] == "incremental"
+    assert store.scalar("SELECT count(*) FROM assignments") == second["counts"]["records"]
+
+
 def test_refit_keeps_most_ids(analyzed) -> None:
     store, settings, _, _, themes_before = analyzed
     run_analysis(store, settings, refit=True)
