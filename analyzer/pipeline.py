@@ -73,9 +73,15 @@ def _input_hash(store: Store) -> str:
     )
 
 
-def _load_records(store: Store) -> pd.DataFrame:
+def _load_records(store: Store, sentiment_model_id: str = "") -> pd.DataFrame:
+    """Every record, with whether it already has a theme assignment and a score from the given
+    sentiment model (one query, so the flags match the rows even while records arrive)."""
     return store.query_df(
-        "SELECT id, source, text, text_hash, created_at, area, category FROM records ORDER BY id"
+        "SELECT r.id, r.source, r.text, r.text_hash, r.created_at, r.area, r.category, "
+        "a.record_id IS NOT NULL AS has_assignment, s.record_id IS NOT NULL AS has_sentiment "
+        "FROM records r LEFT JOIN assignments a ON a.record_id = r.id "
+        "LEFT JOIN sentiment s ON s.record_id = r.id AND s.model_id = ? ORDER BY r.id",
+        [sentiment_model_id],
     )
 
 
@@ -127,14 +133,19 @@ def run_analysis(
     try:
         step("loading records", 0.02)
         manifest["input_hash"] = _input_hash(store)
-        records = timer.run("load", lambda: _load_records(store))
+        from analyzer.sentiment import load_default
+
+        sentiment_model = load_default()
+        records = timer.run(
+            "load", lambda: _load_records(store, getattr(sentiment_model, "model_id", "sentiment"))
+        )
         if records.empty:
             raise_empty()
         step("embedding", 0.05)
         n_cached_before = store.scalar(
             "SELECT count(*) FROM embeddings WHERE model_id = ?", [embedder.model_id]
         )
-        plan = timer.run("plan", lambda: _plan(store, records, refit))
+        plan = timer.run("plan", lambda: _plan(store, records, refit, sentiment_model))
         if engine == "ray":
             from analyzer.distributed import DEFAULT_LOCAL_CPUS, RayOptions, analyze_records
 
@@ -214,18 +225,20 @@ class Plan:
 
     refit_sources: set[str]
     previous: pd.DataFrame  # active themes of the last run
-    prev_assign: pd.DataFrame  # record_id, theme_id, subtheme_id
+    assigned: np.ndarray  # bool per record: has an assignment from an earlier run
     sentiment_model: Any
     sentiment_todo: np.ndarray  # bool per record: no score from this sentiment model yet
     needs_vectors: np.ndarray  # bool per record
 
 
-def _plan(store: Store, records: pd.DataFrame, refit: bool) -> Plan:
-    from analyzer.sentiment import load_default
+def _plan(store: Store, records: pd.DataFrame, refit: bool, sentiment_model: Any = None) -> Plan:
+    if sentiment_model is None or "has_assignment" not in records:
+        from analyzer.sentiment import load_default
 
+        sentiment_model = load_default()
+        records = _load_records(store, getattr(sentiment_model, "model_id", "sentiment"))
     previous = store.query_df("SELECT * FROM themes WHERE status = 'active'")
-    prev_assign = store.query_df("SELECT record_id, theme_id, subtheme_id FROM assignments")
-    assigned = isin(records["id"], prev_assign["record_id"])
+    assigned = records["has_assignment"].to_numpy(dtype=bool)
     refit_sources: set[str] = set()
     needs = ~assigned
     for source, idx in records.groupby("source").indices.items():
@@ -235,11 +248,8 @@ def _plan(store: Store, records: pd.DataFrame, refit: bool) -> Plan:
         if refit or not has_themes or new_share >= REFIT_SHARE:
             refit_sources.add(str(source))
             needs[idx] = True
-    model = load_default()
-    model_id = getattr(model, "model_id", "sentiment")
-    done = store.query_df("SELECT record_id FROM sentiment WHERE model_id = ?", [model_id])
-    todo = ~isin(records["id"], done["record_id"])
-    return Plan(refit_sources, previous, prev_assign, model, todo, needs | todo)
+    todo = ~records["has_sentiment"].to_numpy(dtype=bool)
+    return Plan(refit_sources, previous, assigned, sentiment_model, todo, needs | todo)
 
 
 def _embed_needed(
@@ -332,25 +342,31 @@ def _themes(
 ) -> dict[str, Any]:
     """Per source: re-fit (and match ids to the previous run) or assign new records incrementally."""
     plan = plan or _plan(store, records, refit)
-    previous, prev_assign = plan.previous, plan.prev_assign
+    previous = plan.previous
+    prev_assign: pd.DataFrame | None = None
     sentiment: pd.DataFrame | None = None
     out: dict[str, Any] = {"themes": [], "assignments": [], "lineage": [], "per_source": {}}
     for source, idx in records.groupby("source").indices.items():
         prefix = _source_prefix(str(source))
-        sub = records.iloc[idx].reset_index(drop=True)
-        emb = vectors[idx]
-        prev_src = previous[previous["theme_id"].str.match(rf"^{prefix}\d")]
-        known = prev_assign[isin(prev_assign["record_id"], sub["id"])]
-        if len(sub) < MIN_RECORDS_FOR_THEMES:
+        if len(idx) < MIN_RECORDS_FOR_THEMES:
             continue
+        sub = records.iloc[idx].reset_index(drop=True)
+        prev_src = previous[previous["theme_id"].str.match(rf"^{prefix}\d")]
         if str(source) not in plan.refit_sources:
-            res = _assign_incrementally(sub, emb, prev_src, known, run_id)
+            new = ~plan.assigned[idx]
+            # only the new records' vectors: copying all of a source's rows cost a second
+            res = _assign_incrementally(sub, new, vectors[idx[new]], prev_src, run_id)
             out["per_source"][str(source)] = {"mode": "incremental", **res["summary"]}
         else:
             from analyzer.themes import ThemeModel, match_themes
 
-            if sentiment is None:
+            emb = vectors[idx]
+            if prev_assign is None:
+                prev_assign = store.query_df(
+                    "SELECT record_id, theme_id, subtheme_id FROM assignments"
+                )
                 sentiment = store.query_df("SELECT record_id, score FROM sentiment")
+            assert sentiment is not None
             meta = sub[["source", "area", "category"]].copy()
             meta["sentiment"] = sub["id"].map(
                 dict(zip(sentiment["record_id"], sentiment["score"], strict=True))
@@ -510,14 +526,18 @@ def assign_to_centroids(
 
 
 def _assign_incrementally(
-    sub: pd.DataFrame, emb: np.ndarray, prev_src: pd.DataFrame, known: pd.DataFrame, run_id: str
+    sub: pd.DataFrame,
+    new_mask: np.ndarray,
+    new_emb: np.ndarray,
+    prev_src: pd.DataFrame,
+    run_id: str,
 ) -> dict[str, Any]:
-    """New records join the nearest existing sub-theme (and its parent); themes keep their ids."""
-    new_mask = ~isin(sub["id"], known["record_id"])
+    """New records (``new_mask``; their vectors ``new_emb``) join the nearest existing sub-theme
+    (and its parent); themes keep their ids."""
     subs = prev_src[prev_src["level"] == 2].reset_index(drop=True)
     parent_of = dict(zip(subs["theme_id"], subs["parent_id"], strict=True))
     centroids = decode_vectors(subs["centroid"].tolist())
-    nearest = assign_to_centroids(emb[new_mask], centroids)
+    nearest = assign_to_centroids(new_emb, centroids)
     sub_ids = [subs["theme_id"][i] if i >= 0 else None for i in nearest]
     assignments = pd.DataFrame(
         {
@@ -639,12 +659,21 @@ def _emerging(
         if theme_result["assignments"]
         else pd.DataFrame(columns=["record_id", "theme_id"])
     )
-    existing = store.query_df("SELECT record_id, theme_id FROM assignments")
-    merged = pd.concat([existing, assignments[["record_id", "theme_id"]]]).drop_duplicates(
-        "record_id", keep="last"
+    # each record's theme: this run's assignment where it made one, else the stored one (a join
+    # in DuckDB: pandas' concat/dedupe/merge on 300,000 string ids took seconds)
+    df = store.query_with(
+        "SELECT r.id AS record_id, r.source, r.created_at, r.area, r.text, "
+        "CASE WHEN n.record_id IS NOT NULL THEN n.theme_id ELSE a.theme_id END AS theme_id "
+        "FROM _rec r LEFT JOIN _new n ON n.record_id = r.id "
+        "LEFT JOIN assignments a ON a.record_id = r.id "
+        "WHERE r.created_at IS NOT NULL "
+        "AND (CASE WHEN n.record_id IS NOT NULL THEN n.theme_id ELSE a.theme_id END) IS NOT NULL "
+        "ORDER BY r.id",
+        {
+            "_rec": records[["id", "source", "created_at", "area", "text"]],
+            "_new": assignments[["record_id", "theme_id"]].astype({"theme_id": object}),
+        },
     )
-    df = records.merge(merged, left_on="id", right_on="record_id", how="inner")
-    df = df[df["theme_id"].notna() & df["created_at"].notna()]
     if df.empty:
         return pd.DataFrame()
     labels = {t["theme_id"]: t["label"] for t in theme_result["themes"]}

@@ -230,6 +230,19 @@ class Store:
         with self._lock:
             return self.con.execute(sql, params or []).df()
 
+    def query_with(
+        self, sql: str, frames: dict[str, pd.DataFrame], params: list[Any] | None = None
+    ) -> pd.DataFrame:
+        """``query_df`` with in-memory frames visible to the query under the given names."""
+        with self._lock:
+            for name, frame in frames.items():
+                self.con.register(name, frame)
+            try:
+                return self.con.execute(sql, params or []).df()
+            finally:
+                for name in frames:
+                    self.con.unregister(name)
+
     def execute(self, sql: str, params: list[Any] | None = None) -> None:
         with self._lock:
             _drain(self.con.execute(sql, params or []))
@@ -252,16 +265,12 @@ class Store:
         if len(hashes) == 0:
             return np.array([], dtype=object), np.zeros((0, 0), dtype=np.float32)
         wanted = pd.DataFrame({"text_hash": pd.unique(np.asarray(hashes, dtype=object))})
-        with self._lock:
-            self.con.register("_wanted", wanted)
-            try:
-                df = self.con.execute(
-                    "SELECT e.text_hash, e.vector FROM embeddings e JOIN _wanted w "
-                    "USING (text_hash) WHERE e.model_id = ?",
-                    [model_id],
-                ).df()
-            finally:
-                self.con.unregister("_wanted")
+        df = self.query_with(
+            "SELECT e.text_hash, e.vector FROM embeddings e JOIN _wanted w "
+            "USING (text_hash) WHERE e.model_id = ?",
+            {"_wanted": wanted},
+            [model_id],
+        )
         if df.empty:
             return np.array([], dtype=object), np.zeros((0, 0), dtype=np.float32)
         return np.asarray(df["text_hash"], dtype=object), decode_vectors(df["vector"])
