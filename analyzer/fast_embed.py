@@ -522,14 +522,27 @@ class OnnxEncoder:
     def tokenize(self, texts: list[str]) -> list[list[int]]:
         return [enc.ids for enc in self.tokenizer.encode_batch(texts, add_special_tokens=True)]
 
+    # A batch's longest text is at most this many times its shortest (plus one width step):
+    # padding costs as much as real tokens, and batching itself saves little on a CPU (measured:
+    # 16 texts of 40 tokens in one call 75 ms, one at a time 6 ms each), so a few random texts
+    # (an API micro-batch) split by length rather than all padding to the longest.
+    max_pad_ratio = 1.25
+
     def batches(self, lengths: np.ndarray) -> list[np.ndarray]:
-        """Index batches over texts sorted by token length, each within both batch limits."""
+        """Index batches over texts sorted by token length, each within the batch limits."""
         order = np.argsort(lengths, kind="stable")
+        sorted_lengths = lengths[order]
         batches: list[np.ndarray] = []
         start = 0
         while start < len(order):
             # Sorted ascending, so the last row of a candidate batch is its padded length.
             stop = min(start + self.batch_size, len(order))
+            first = int(sorted_lengths[start])
+            limit = max(first * self.max_pad_ratio, first + self.width_multiple)
+            stop = max(
+                start + 1,
+                min(stop, int(np.searchsorted(sorted_lengths, limit, side="right"))),
+            )
             while stop - start > 1:
                 width = int(lengths[order[stop - 1]])
                 if (stop - start) * width <= self.max_batch_tokens:
