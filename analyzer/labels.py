@@ -118,10 +118,10 @@ class TermTable:
 @lru_cache(maxsize=2)
 def load_nlp(model: str = SPACY_MODEL) -> Any:
     """The packaged spaCy pipeline with only what labels need: tagger, parser, lemmatizer."""
-    import spacy
+    from analyzer.spacy_pipeline import load_pipeline
 
     # NER is the slowest component and labels do not use it.
-    return spacy.load(model, exclude=["ner"])
+    return load_pipeline(model, exclude=["ner"])
 
 
 def split_fields(text: str) -> list[tuple[str | None, str]]:

