@@ -55,7 +55,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from analyzer.errors import InputError
 
@@ -459,7 +459,9 @@ def nb_sf(count: np.ndarray, mean: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     alpha = np.maximum(alpha, 1e-9)
     size = 1.0 / alpha
     p = size / (size + mean)
-    out = stats.nbinom.sf(count - 1, size, p)
+    # P(Y > k) = I_{1-p}(k + 1, size), the regularised incomplete beta (scipy.stats.nbinom.sf
+    # to 1e-14, without importing scipy.stats: a second of every analysis run)
+    out = special.betainc(np.maximum(count, 1.0), size, 1.0 - p)
     return np.where(count <= 0, 1.0, np.clip(out, 0.0, 1.0))
 
 
@@ -472,7 +474,10 @@ def nb_logpmf(count: np.ndarray, mean: np.ndarray, alpha: np.ndarray) -> np.ndar
     )
     mean = np.maximum(mean, 1e-12)
     size = 1.0 / np.maximum(alpha, 1e-9)
-    return stats.nbinom.logpmf(count, size, size / (size + mean))
+    p = size / (size + mean)
+    # scipy.stats.nbinom.logpmf's own formula
+    coeff = special.gammaln(size + count) - special.gammaln(count + 1) - special.gammaln(size)
+    return coeff + size * np.log(p) + special.xlog1py(count, -p)
 
 
 def benjamini_hochberg(p: np.ndarray) -> np.ndarray:

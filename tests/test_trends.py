@@ -585,3 +585,23 @@ def test_a_need_rising_for_weeks_is_found_when_several_windows_are_tested(
     alerts = det.detect(df)
     assert set(alerts["theme_id"]) == {"pothole"}
     assert _week_start(last - 2).tz_localize(None) in set(alerts["window_start"])
+
+
+def test_negative_binomial_matches_scipy_stats() -> None:
+    """nb_sf / nb_logpmf (scipy.special, to keep scipy.stats out of every analysis run) agree
+    with scipy.stats.nbinom, including zero counts and near-Poisson dispersion."""
+    from scipy import stats
+
+    from analyzer.trends import nb_logpmf, nb_sf
+
+    rng = np.random.default_rng(3)
+    count = rng.integers(0, 200, 5000).astype(float)
+    mean = rng.uniform(0.0, 80.0, 5000)
+    alpha = 10 ** rng.uniform(-9, 1, 5000)
+    size = 1 / np.maximum(alpha, 1e-9)
+    p = size / (size + np.maximum(mean, 1e-12))
+    want_sf = np.where(count <= 0, 1.0, stats.nbinom.sf(count - 1, size, p))
+    np.testing.assert_allclose(nb_sf(count, mean, alpha), want_sf, rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(
+        nb_logpmf(count, mean, alpha), stats.nbinom.logpmf(count, size, p), rtol=1e-9
+    )
