@@ -177,7 +177,7 @@ def run_analysis(
         step("themes", 0.55)
         theme_result = timer.run(
             "themes",
-            lambda: _themes(store, records, vectors, settings, run_id, refit, plan),
+            lambda: _themes(store, records, vectors, settings, run_id, plan),
         )
         step("emerging needs", 0.85)
         alerts = timer.run("emerging", lambda: _emerging(store, records, theme_result, run_id))
@@ -231,12 +231,8 @@ class Plan:
     needs_vectors: np.ndarray  # bool per record
 
 
-def _plan(store: Store, records: pd.DataFrame, refit: bool, sentiment_model: Any = None) -> Plan:
-    if sentiment_model is None or "has_assignment" not in records:
-        from analyzer.sentiment import load_default
-
-        sentiment_model = load_default()
-        records = _load_records(store, getattr(sentiment_model, "model_id", "sentiment"))
+def _plan(store: Store, records: pd.DataFrame, refit: bool, sentiment_model: Any) -> Plan:
+    """``records`` as ``_load_records`` gives them (with their assignment and sentiment flags)."""
     previous = store.query_df("SELECT * FROM themes WHERE status = 'active'")
     assigned = records["has_assignment"].to_numpy(dtype=bool)
     refit_sources: set[str] = set()
@@ -337,11 +333,10 @@ def _themes(
     vectors: np.ndarray,
     settings: Settings,
     run_id: str,
-    refit: bool,
-    plan: Plan | None = None,
+    plan: Plan,
 ) -> dict[str, Any]:
-    """Per source: re-fit (and match ids to the previous run) or assign new records incrementally."""
-    plan = plan or _plan(store, records, refit)
+    """Per source: re-fit (and match ids to the previous run) or assign new records incrementally,
+    as ``plan`` decided."""
     previous = plan.previous
     prev_assign: pd.DataFrame | None = None
     sentiment: pd.DataFrame | None = None
