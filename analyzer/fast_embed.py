@@ -569,15 +569,26 @@ class OnnxEncoder:
     def _infer(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"input_ids": input_ids, "attention_mask": mask})[0]
 
+    def _parallel(self) -> ThreadPoolExecutor:
+        """The worker pool, created after one inference on the calling thread.
+
+        OpenVINO's and ONNX Runtime's Python bindings (pybind11) set up their numpy bridge on the
+        process's first call; two pool threads making that first call at once deadlocked here
+        (each waiting for the other, no CPU used). One call beforehand takes that out of the race.
+        """
+        if self._pool is None:
+            ids = np.zeros((1, self.width_multiple), dtype=np.int64)
+            self._infer(ids, np.ones_like(ids))
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="onnx-embed")
+        return self._pool
+
     def _encode_chunk(self, texts: list[str]) -> np.ndarray:
         ids = self.tokenize(texts)
         lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         batches = self.batches(lengths)
         if self.workers > 1 and len(batches) > 1:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="onnx-embed")
-            results = self._pool.map(lambda b: self._run(ids, lengths, b), batches)
+            results = self._parallel().map(lambda b: self._run(ids, lengths, b), batches)
         else:
             results = (self._run(ids, lengths, b) for b in batches)
         for batch, vectors in zip(batches, results, strict=True):

@@ -134,3 +134,24 @@ def test_build_cli(capsys: pytest.CaptureFixture[str]) -> None:
     assert fast_embed.main(["verify", "--backend", "openvino"]) == 0
     out = capsys.readouterr().out
     assert "openvino: verified" in out and ": ok" in out
+
+
+def test_first_inference_runs_before_the_worker_pool_starts() -> None:
+    """pybind11's numpy bridge is set up on the first call: two pool threads doing it at once
+    deadlocked, so a fresh encoder makes one call on the calling thread before its pool exists."""
+    import threading
+
+    enc = openvino_encoder(packaged_model_path(), 64)
+    enc.workers = max(enc.workers, 2)
+    enc._pool = None
+    calls: list[tuple[str, bool]] = []
+    original = enc._infer
+
+    def spy(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        calls.append((threading.current_thread().name, enc._pool is None))
+        return original(ids, mask)
+
+    enc._infer = spy  # type: ignore[method-assign]
+    enc([SENTENCES[0][:10], " ".join(SENTENCES)])  # lengths far apart: two batches, the pool
+    assert calls[0] == (threading.current_thread().name, True)
+    assert any(name.startswith("onnx-embed") for name, _ in calls[1:])
