@@ -384,14 +384,14 @@ def analyze_records(
     *,
     progress: bool = False,
 ) -> RecordResults:
-    """Embed (cache first) and score sentiment for ``records`` (id, text) on Ray.
+    """Embed (cache first) and score sentiment for ``records`` on Ray (id, text, and
+    has_sentiment for the default sentiment model, as ``pipeline._load_records`` gives them).
 
     Returns the vectors of every record, in order (L2-normalised float32, as the local engine's
     ``Embedder.embed``), and the sentiment rows of records without one for the current model.
     New embeddings are written to the store's cache as their batches arrive.
     """
     from analyzer.embed import _normalise, text_hash
-    from analyzer.pipeline import isin
     from analyzer.sentiment import analyze_sentiment, load_default
 
     texts = records["text"].astype(str).tolist()
@@ -437,12 +437,7 @@ def analyze_records(
         )
     matrix = _normalise(np.vstack([vectors[h] for h in hashes]))
 
-    done = set(
-        store.query_df("SELECT record_id FROM sentiment WHERE model_id = ?", [model_id])[
-            "record_id"
-        ]
-    )
-    need = ~isin(records["id"], done)
+    need = ~records["has_sentiment"].to_numpy(dtype=bool)
     labels = np.empty(len(records), dtype=object)
     scores = np.zeros(len(records), dtype=np.float64)
     from_ray = np.array([h in scored for h in hashes]) & need

@@ -52,6 +52,7 @@ grid instead.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import re
 import time
@@ -590,7 +591,9 @@ def sweep(
     snow_df = snow_records() if snow_df is None else snow_df
     fdrs = tuple(grid.get("fdr", (EmergingDetector().fdr,)))
     fit_keys = [k for k in grid if k != "fdr"]
-    combos = [dict(zip(fit_keys, v, strict=True)) for v in _product(*(grid[k] for k in fit_keys))]
+    combos = [
+        dict(zip(fit_keys, v, strict=True)) for v in itertools.product(*(grid[k] for k in fit_keys))
+    ]
 
     reps = []
     naive_hits = naive_heads = naive_fa = naive_null = 0
@@ -618,10 +621,11 @@ def sweep(
             sc = ours_weekly(det, data)
             sc = sc[sc["window_start"].between(lo, hi)]
             idx = sc.set_index(["window_start", "theme_id"]).index
+            quiet = ~idx.isin(plant_key) & ~idx.isin(surge_key)
             heads.append(sc[idx.isin(head_key)])
-            nulls.append(sc[~idx.isin(plant_key) & ~idx.isin(surge_key)])
+            nulls.append(sc[quiet])
             n_heads += len(head_key)  # a burst week without a baseline is a miss
-            n_null += int((~idx.isin(plant_key) & ~idx.isin(surge_key)).sum())
+            n_null += int(quiet.sum())
         head_rows, null_rows = pd.concat(heads), pd.concat(nulls)
         snow_det = EmergingDetector(period="W", by_area=False, **combo).fit(snow_df)
         snow_sc = ours_weekly(snow_det, snow_df)
@@ -682,12 +686,6 @@ def sweep(
         "rows": rows,
         "chosen": chosen,
     }
-
-
-def _product(*axes: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-    import itertools
-
-    return list(itertools.product(*axes))
 
 
 def _print_sweep_row(row: dict[str, Any]) -> None:
