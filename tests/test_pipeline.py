@@ -80,8 +80,8 @@ def test_increment_reads_only_the_new_vectors(analyzed) -> None:
     """The incremental run embeds (or reads from the cache) only its new records, and they join
     the sub-theme their own vector is nearest to."""
     from analyzer.embed import get_embedder
-    from analyzer.theme_runs import assign_to_centroids
     from analyzer.store import decode_vectors
+    from analyzer.theme_runs import assign_to_centroids
 
     store, settings, _, second, _ = analyzed
     new = store.query_df(
