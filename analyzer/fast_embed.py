@@ -636,7 +636,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (("build", "build (or reuse) the models"), ("verify", "check the cache")):
         cmd = sub.add_parser(name, help=text)
-        cmd.add_argument("--backend", choices=["onnx", "openvino", "all"], default="all")
+        cmd.add_argument(
+            "--backend", choices=["onnx", "openvino", "openvino-int8", "all"], default="all"
+        )
         cmd.add_argument("--quant", choices=[*QUANT_MODES, "all"], default=None, help="ONNX only")
         cmd.add_argument("--model", default=None, help="local sentence-transformers folder")
         if name == "build":
@@ -652,26 +654,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.backend in ("onnx", "all"):
             for quant in quants:
                 status = _build_or_verify(args, model_path, quant) or status
-        if args.backend in ("openvino", "all"):
-            status = _build_or_verify(args, model_path, None) or status
+        for backend, weights in (("openvino", "full"), ("openvino-int8", "int8")):
+            if args.backend in (backend, "all"):
+                status = _build_or_verify(args, model_path, None, weights) or status
     except ModelBundleError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return status
 
 
-def _build_or_verify(args: argparse.Namespace, model_path: Path, quant: str | None) -> int:
-    """Build or verify one model: an ONNX ``quant`` mode, or the OpenVINO IR when it is None."""
+def _build_or_verify(
+    args: argparse.Namespace, model_path: Path, quant: str | None, weights: str = "full"
+) -> int:
+    """Build or verify one model: an ONNX ``quant`` mode, or the OpenVINO IR with ``weights``
+    when ``quant`` is None."""
     from analyzer import ov_embed
 
-    what = f"onnx {quant}" if quant else "openvino"
+    what = f"onnx {quant}" if quant else ("openvino" if weights == "full" else "openvino-int8")
     if args.command == "build":
         started = time.perf_counter()
         if quant:
             built = ensure_model(model_path, quant, force=args.force)
             path, digest, rebuilt = built.path, built.manifest["onnx_sha256"], built.rebuilt
         else:
-            ir = ov_embed.ensure_model(model_path, force=args.force)
+            ir = ov_embed.ensure_model(model_path, weights=weights, force=args.force)
             path, digest, rebuilt = ir.path, ir.manifest["sha256"]["model.bin"], ir.rebuilt
         done = "built" if rebuilt else "verified"
         print(f"{what}: {done} {path} sha256 {digest[:16]} ({time.perf_counter() - started:.1f} s)")
@@ -681,8 +687,8 @@ def _build_or_verify(args: argparse.Namespace, model_path: Path, quant: str | No
         folder = model_dir(model_path, quant)
         problem = verify_built(folder, source, quant)
     else:
-        folder = ov_embed.model_dir(model_path)
-        problem = ov_embed.verify_built(folder, source)
+        folder = ov_embed.model_dir(model_path, weights)
+        problem = ov_embed.verify_built(folder, source, weights)
     print(f"{what}: {folder}: {problem or 'ok'}")
     return 1 if problem else 0
 

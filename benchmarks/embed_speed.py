@@ -1,7 +1,8 @@
 """Embedding speed: sentence-transformers ``encode`` (fp32, batch 64) against the fast backends.
 
-The fast backends: OpenVINO bfloat16 (``analyzer.ov_embed``, the default) and ONNX Runtime float32
-and dynamic int8 (``analyzer.fast_embed``).
+The fast backends: OpenVINO bfloat16 and OpenVINO with int8 weights and dynamically quantised
+activations (``analyzer.ov_embed``), and ONNX Runtime float32 and dynamic int8
+(``analyzer.fast_embed``).
 
 One process, the same texts, the variants interleaved run by run (so a noisy neighbour slows
 all of them alike); the figure is the median of the runs. Texts: real Boston 311 descriptions,
@@ -55,6 +56,7 @@ BASELINE = "st-fp32"
 VARIANTS: dict[str, tuple[str, str | None, bool]] = {
     BASELINE: ("torch", None, True),
     "openvino-bf16": ("openvino", None, True),
+    "openvino-int8": ("openvino", "int8", True),
     "onnx-fp32": ("onnx", "fp32", True),
     "onnx-int8": ("onnx", "int8", True),
 }
@@ -102,7 +104,7 @@ def make_encoder(backend: str, quant: str | None, bucketing: bool) -> Encoder:
     if backend == "openvino":
         from analyzer.ov_embed import openvino_encoder
 
-        return openvino_encoder(path, 64)
+        return openvino_encoder(path, 64, weights=quant or "full")
     from analyzer.fast_embed import onnx_encoder
 
     enc = onnx_encoder(path, 64, quant=quant)
@@ -225,7 +227,9 @@ def run(n: int, runs: int, memory: bool, corpus: str, ablation: bool) -> dict[st
     for quant in ("fp32", "int8"):
         built = ensure_model(None, quant)  # build outside the timings
         print(f"onnx {quant}: {built.path}")
-    print(f"openvino: {ov_embed.ensure_model().path} ({ov_embed.inference_precision()})")
+    for weights in ov_embed.WEIGHTS:
+        built_ir = ov_embed.ensure_model(weights=weights)
+        print(f"openvino {weights}: {built_ir.path} ({ov_embed.inference_precision()})")
     variants = {**VARIANTS, **(ABLATION if ablation else {})}
     encoders = {name: make_encoder(*spec) for name, spec in variants.items()}
     for enc in encoders.values():

@@ -155,3 +155,55 @@ def test_first_inference_runs_before_the_worker_pool_starts() -> None:
     enc([SENTENCES[0][:10], " ".join(SENTENCES)])  # lengths far apart: two batches, the pool
     assert calls[0] == (threading.current_thread().name, True)
     assert any(name.startswith("onnx-embed") for name, _ in calls[1:])
+
+
+@pytest.fixture(scope="module")
+def int8_encoder() -> OpenVinoEncoder:
+    return openvino_encoder(packaged_model_path(), 64, weights="int8")
+
+
+def test_int8_weights_stay_close_and_are_really_int8(
+    int8_encoder: OpenVinoEncoder, ov_encoder: OpenVinoEncoder, reference: np.ndarray
+) -> None:
+    got = int8_encoder(SENTENCES)
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    cos = cosine_rows(got, reference)
+    # int8 weights (per-channel) and int8 activations (groups of 128): close, not exact.
+    assert cos.mean() > 0.997 and cos.min() > 0.99, (cos.mean(), cos.min())
+    # A different model from the full one (not the same IR under another name).
+    assert cosine_rows(got, ov_encoder(SENTENCES)).min() < 0.99999
+    assert int8_encoder.weights == "int8"
+    assert int8_encoder.compiled.get_property("DYNAMIC_QUANTIZATION_GROUP_SIZE") == (
+        ov_embed.INT8_GROUP_SIZE
+    )
+    built = ensure_model(weights="int8")
+    assert built.manifest["weights"] == "int8" and "nncf" in built.manifest["versions"]
+    assert built.path.parent != ensure_model().path.parent
+    # int8 weights on disk: the graph holds i8 constants feeding the matrix products.
+    import openvino as ov
+
+    model = ov.Core().read_model(str(built.path))
+    i8 = [op for op in model.get_ops() if op.get_type_name() == "Constant"]
+    assert sum(str(op.get_element_type()) == "<Type: 'int8_t'>" for op in i8) >= 36
+    assert built.path.with_suffix(".bin").stat().st_size < 0.5 * (
+        ensure_model().path.with_suffix(".bin").stat().st_size
+    )
+
+
+def test_int8_backend_has_its_own_model_id_and_cache(tmp_path: Path) -> None:
+    full, int8 = Embedder(backend="openvino"), Embedder(backend="openvino-int8")
+    assert int8.model_id.endswith(f"+openvino-int8-{ov_embed.inference_precision()}")
+    assert full.model_id != int8.model_id
+    assert ov_embed.model_dir(packaged_model_path(), "int8").name.endswith("-ir-int8-v1")
+    source = fast_embed.source_sha256(packaged_model_path())
+    # A full IR's folder does not verify as int8 (and the other way round).
+    assert "weights" in (ov_embed.verify_built(ensure_model().path.parent, source, "int8") or "")
+    with pytest.raises(ValueError, match="unknown OpenVINO weights"):
+        ov_embed.model_dir(packaged_model_path(), "int4")
+
+
+def test_build_cli_int8(capsys: pytest.CaptureFixture[str]) -> None:
+    assert fast_embed.main(["build", "--backend", "openvino-int8"]) == 0
+    assert fast_embed.main(["verify", "--backend", "openvino-int8"]) == 0
+    out = capsys.readouterr().out
+    assert "openvino-int8: verified" in out and "-ir-int8-v1: ok" in out
