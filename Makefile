@@ -29,7 +29,7 @@ run: install setup-data
 
 setup-data: install
 	@# the fast embedding model, converted locally from the packaged weights (cached, hash-checked)
-	$(BIN)/python -m analyzer.fast_embed build --backend openvino
+	$(BIN)/python -m analyzer.fast_embed build --backend openvino-int8
 	CIVICPULSE_STORE_PATH=$(STORE) $(BIN)/civicpulse ingest $(SAMPLES)
 	CIVICPULSE_STORE_PATH=$(STORE) $(BIN)/civicpulse analyze
 	@# the explorer's own API key (for corrections, renames, uploads); only its hash is stored

@@ -37,6 +37,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -506,6 +507,8 @@ class OnnxEncoder:
         tok.enable_truncation(max_length=max_seq_length)
         self.tokenizer = tok
         self._pool: ThreadPoolExecutor | None = None
+        self._first_call = threading.Lock()
+        self._warmed = False
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
@@ -569,20 +572,31 @@ class OnnxEncoder:
     def _infer(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"input_ids": input_ids, "attention_mask": mask})[0]
 
-    def _parallel(self) -> ThreadPoolExecutor:
-        """The worker pool, created after one inference on the calling thread.
+    def _warm(self) -> None:
+        """One inference, by one thread, before any other: the first call of the process.
 
         OpenVINO's and ONNX Runtime's Python bindings (pybind11) set up their numpy bridge on the
-        process's first call; two pool threads making that first call at once deadlocked here
-        (each waiting for the other, no CPU used). One call beforehand takes that out of the race.
+        process's first call; two threads making that first call at once deadlocked here (each
+        waiting for the other, no CPU used): pool threads, or two callers of one encoder (the
+        API's tagging workers). One call under a lock takes that out of the race.
         """
-        if self._pool is None:
-            ids = np.zeros((1, self.width_multiple), dtype=np.int64)
-            self._infer(ids, np.ones_like(ids))
-            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="onnx-embed")
-        return self._pool
+        if self._warmed:
+            return
+        with self._first_call:
+            if not self._warmed:
+                ids = np.zeros((1, self.width_multiple), dtype=np.int64)
+                self._infer(ids, np.ones_like(ids))
+                self._warmed = True
+
+    def _parallel(self) -> ThreadPoolExecutor:
+        """The worker pool (created once, after the first inference)."""
+        with self._first_call:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="onnx-embed")
+            return self._pool
 
     def _encode_chunk(self, texts: list[str]) -> np.ndarray:
+        self._warm()
         ids = self.tokenize(texts)
         lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
         out = np.empty((len(texts), self.dim), dtype=np.float32)

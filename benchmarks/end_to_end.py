@@ -9,7 +9,7 @@ What a city runs, through the real command line, into a fresh DuckDB store:
    redact, store);
 2. ``civicpulse analyze`` (embed what is new, identical texts once; sentiment; themes; emerging
    needs), with the embedding backend in force (``CIVICPULSE_EMBED_BACKEND``, default
-   openvino);
+   openvino-int8);
 3. the next day: ``civicpulse ingest`` the held-out latest 300 requests (about one day at the
    data's 2019 pace) and ``civicpulse analyze`` again, incrementally.
 
@@ -39,6 +39,7 @@ from typing import Any
 import duckdb
 import psutil
 
+from analyzer.config import load_settings
 from benchmarks.common import BOSTON_FILES, ROOT, require_data_raw, write_result
 
 TARGET_TOTAL_S = 15 * 60
@@ -138,7 +139,7 @@ def baseline_embed_rate(texts_n: int = 2000) -> dict[str, float]:
 
     texts = natural_texts(texts_n, seed=11)
     out = {}
-    for backend in ("torch", os.environ.get("CIVICPULSE_EMBED_BACKEND", "openvino")):
+    for backend in ("torch", load_settings().embed_backend):
         emb = Embedder(backend=backend)
         emb.encode_unique(texts[:64])
         t0 = time.perf_counter()
@@ -163,12 +164,14 @@ def main(argv: list[str] | None = None) -> int:
         history, day, total_rows = split_inputs(raw, work, args.rows)
         env = {**os.environ, "CIVICPULSE_STORE_PATH": str(store)}
         # the embedding model is converted once per machine, not per analysis: do it first
-        subprocess.run(
-            [sys.executable, "-m", "analyzer.fast_embed", "build", "--backend", "openvino"],
-            check=True,
-            cwd=ROOT,
-            env=env,
-        )
+        backend = load_settings().embed_backend
+        if backend != "torch":
+            subprocess.run(
+                [sys.executable, "-m", "analyzer.fast_embed", "build", "--backend", backend],
+                check=True,
+                cwd=ROOT,
+                env=env,
+            )
         steps = [run_step("ingest history", ["ingest", *map(str, history)], env)]
         steps.append(run_step("analyze history", ["analyze"], env))
         first = last_manifest(store)
@@ -177,7 +180,6 @@ def main(argv: list[str] | None = None) -> int:
         second = last_manifest(store)
 
     rates = baseline_embed_rate()
-    backend = os.environ.get("CIVICPULSE_EMBED_BACKEND", "openvino")
     embedded = first["counts"]["embedded_new"]
     full = steps[0]["seconds"] + steps[1]["seconds"]
     baseline_embed_s = embedded / rates["torch"]

@@ -38,7 +38,7 @@ import pandas as pd
 from analyzer.sentiment import LABELS, _uncap, load_default, preprocess, vader_labels
 from benchmarks.common import ROOT, cached_embeddings, data_raw, tweeteval, write_result
 
-OTHER_BACKENDS = ("onnx", "openvino")
+OTHER_BACKENDS = ("onnx", "openvino", "openvino-int8")
 CIVIC_CHECK = ROOT / "benchmarks" / "data" / "civic_sentiment_check.csv"
 
 
