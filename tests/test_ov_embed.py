@@ -207,3 +207,36 @@ def test_build_cli_int8(capsys: pytest.CaptureFixture[str]) -> None:
     assert fast_embed.main(["verify", "--backend", "openvino-int8"]) == 0
     out = capsys.readouterr().out
     assert "openvino-int8: verified" in out and "-ir-int8-v1: ok" in out
+
+
+def test_concurrent_first_callers_wait_for_one_warm_inference() -> None:
+    """Two threads using one fresh encoder (the API's tagging and search threads): exactly one
+    inference runs before the encoder is warm, and both get the right vectors."""
+    import threading
+
+    enc = openvino_encoder(packaged_model_path(), 64, weights="int8")
+    assert not enc._warmed
+    cold: list[str] = []
+    original = enc._infer
+
+    def spy(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        if not enc._warmed:
+            cold.append(threading.current_thread().name)
+        return original(ids, mask)
+
+    enc._infer = spy  # type: ignore[method-assign]
+    results: dict[int, np.ndarray] = {}
+    start = threading.Barrier(2)
+
+    def call(i: int) -> None:
+        start.wait()
+        results[i] = enc(SENTENCES[i * 5 : i * 5 + 5])
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(cold) == 1 and enc._warmed
+    expected = openvino_encoder(packaged_model_path(), 64, weights="int8")(SENTENCES[:10])
+    assert cosine_rows(np.vstack([results[0], results[1]]), expected).min() > 0.9999
