@@ -717,10 +717,10 @@ def main(argv: list[str] | None = None) -> None:
         print("\nTagger (trained on torch float32 embeddings) fed each backend's embeddings:")
         for b, m in quality.items():
             if isinstance(m, str):
-                print(f"  {b:9s} {m}")
+                print(f"  {b:13s} {m}")
                 continue
             print(
-                f"  {b:9s} macro-F1 {m['macro_f1']:.4f} ({m.get('macro_f1_minus_torch', 0):+.4f})"
+                f"  {b:13s} macro-F1 {m['macro_f1']:.4f} ({m.get('macro_f1_minus_torch', 0):+.4f})"
                 f"  same label as torch {m['same_label_as_torch']:.1%}  cosine "
                 f"{m['mean_cosine_to_torch']:.4f}  auto-accepted {m['auto_accept_share_test']:.1%}"
                 f" at precision {m['auto_accept_precision_test']}  [{m['model_id']}]"
@@ -736,11 +736,11 @@ def main(argv: list[str] | None = None) -> None:
         )
         for b, m in sp_["end_to_end (embedding included), median of rounds"].items():
             if isinstance(m, str):
-                print(f"  {b:9s} {m}")
+                print(f"  {b:13s} {m}")
                 continue
             ratio = sp_.get("ratio_to_torch", {}).get(b)
             print(
-                f"  {b:9s} {m['requests_per_s']:7.1f} requests/s  ({m['requests_per_cpu_s']:.1f} "
+                f"  {b:13s} {m['requests_per_s']:7.1f} requests/s  ({m['requests_per_cpu_s']:.1f} "
                 f"per CPU-s)" + (f"  {ratio:.2f}x torch" if ratio else "")
             )
         print(f"  tagger only (embeddings given): {sp_['tagger_only (embeddings given)']}")
