@@ -1,8 +1,8 @@
-"""The fastest CPU embedding backend here: the packaged model run by OpenVINO, in bfloat16.
+"""The fastest CPU embedding backends here: the packaged model run by OpenVINO.
 
-Why OpenVINO: on CPUs with AMX (Intel Sapphire Rapids and later; this project's machines), its
-CPU plugin runs the transformer's matrix products on the AMX tiles in bfloat16, and it fuses
-attention, GELU and LayerNorm into JIT kernels. The vectors stay at 0.9999+ cosine to
+Why OpenVINO: on CPUs with native bfloat16 (AMX on Intel Sapphire Rapids and later, AVX512-BF16
+on AMD Zen 4: the two kinds this project has run on), its CPU plugin runs the transformer's
+matrix products in bfloat16, and it fuses attention, GELU and LayerNorm into JIT kernels. The vectors stay at 0.9999+ cosine to
 sentence-transformers' float32 ``encode`` (bfloat16 keeps float32's exponent range, so nothing
 is calibrated or clipped), unlike int8 schemes whose scales depend on data. Where the CPU has no
 native bfloat16 the same model runs in float32 (still fused). See benchmarks/embed_speed.py.
