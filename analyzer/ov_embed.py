@@ -2,10 +2,11 @@
 
 Why OpenVINO: on CPUs with native bfloat16 (AMX on Intel Sapphire Rapids and later, AVX512-BF16
 on AMD Zen 4: the two kinds this project has run on), its CPU plugin runs the transformer's
-matrix products in bfloat16, and it fuses attention, GELU and LayerNorm into JIT kernels. The vectors stay at 0.9999+ cosine to
-sentence-transformers' float32 ``encode`` (bfloat16 keeps float32's exponent range, so nothing
-is calibrated or clipped), unlike int8 schemes whose scales depend on data. Where the CPU has no
-native bfloat16 the same model runs in float32 (still fused). See benchmarks/embed_speed.py.
+matrix products in bfloat16, and it fuses attention, GELU and LayerNorm into JIT kernels. The
+vectors stay at 0.9999+ cosine to sentence-transformers' float32 ``encode`` (bfloat16 keeps
+float32's exponent range, so nothing is calibrated or clipped), unlike static int8 schemes whose
+scales are calibrated on data. Where the CPU has no native bfloat16 the same model runs in
+float32 (still fused). See benchmarks/embed_speed.py.
 
 The model is converted here from the local weights (``ov.convert_model`` on the same
 transformer-plus-mean-pooling module the ONNX export uses), never downloaded, and cached as
@@ -26,12 +27,13 @@ the store caches vectors per model id):
 - ``openvino-int8`` (``weights="int8"``): the 39 linear layers' weights compressed to int8 by
   NNCF (``nncf.compress_weights``, data-free, symmetric, one scale per output channel), and the
   CPU plugin's dynamic quantization of their inputs to int8 in groups of 128 values
-  (``DYNAMIC_QUANTIZATION_GROUP_SIZE``), so the products run on int8 dot-product instructions
-  (VNNI / AMX-INT8). Nothing is calibrated on data. Measured on an AMD EPYC (Zen 4, no AMX), two
-  cores: 1.3x the bfloat16 model's texts/s both in bulk and in the API's micro-batches (small
-  batches read all weights once per call, so halving their bytes matters), at 0.9987 mean cosine
-  to float32 (ONNX dynamic int8: 0.993). Group sizes 32 / 64 / 256 / 384 were slower or less
-  exact. benchmarks/embed_speed.py measures both against sentence-transformers.
+  (``DYNAMIC_QUANTIZATION_GROUP_SIZE``; measured: without it the int8-weight model was slower
+  than the bfloat16 one, 135 vs 117 ms for 32 texts of 32 tokens on one core). Nothing is
+  calibrated on data. Measured on an AMD EPYC (Zen 4, no AMX), two cores: 1.3x the bfloat16
+  model's texts/s both in bulk and in the API's micro-batches (small batches read all weights
+  once per call, so halving their bytes matters), at 0.9987 mean cosine to float32 (ONNX dynamic
+  int8: 0.993). Group sizes 32 / 64 / 256 / 384 were slower or less exact.
+  benchmarks/embed_speed.py measures both against sentence-transformers.
 
 ``python -m analyzer.fast_embed build --backend openvino`` (or ``openvino-int8``) builds them
 explicitly (``make run``).
