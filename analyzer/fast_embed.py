@@ -602,6 +602,9 @@ class OnnxEncoder:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         batches = self.batches(lengths)
         if self.workers > 1 and len(batches) > 1:
+            # Longest first (padded tokens): the last batch to start is then a short one, so the
+            # streams finish together instead of one running the longest batch alone at the end.
+            batches.sort(key=lambda b: -len(b) * int(lengths[b].max()))
             results = self._parallel().map(lambda b: self._run(ids, lengths, b), batches)
         else:
             results = (self._run(ids, lengths, b) for b in batches)
