@@ -49,7 +49,12 @@ from typing import Any
 
 import numpy as np
 
-from analyzer.embed import packaged_model_path, sha256_file, verify_packaged_model
+from analyzer.embed import (
+    OPENVINO_WEIGHTS,
+    packaged_model_path,
+    sha256_file,
+    verify_packaged_model,
+)
 from analyzer.errors import ModelBundleError
 
 log = logging.getLogger(__name__)
@@ -653,9 +658,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (("build", "build (or reuse) the models"), ("verify", "check the cache")):
         cmd = sub.add_parser(name, help=text)
-        cmd.add_argument(
-            "--backend", choices=["onnx", "openvino", "openvino-int8", "all"], default="all"
-        )
+        cmd.add_argument("--backend", choices=["onnx", *OPENVINO_WEIGHTS, "all"], default="all")
         cmd.add_argument("--quant", choices=[*QUANT_MODES, "all"], default=None, help="ONNX only")
         cmd.add_argument("--model", default=None, help="local sentence-transformers folder")
         if name == "build":
@@ -671,9 +674,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.backend in ("onnx", "all"):
             for quant in quants:
                 status = _build_or_verify(args, model_path, quant) or status
-        for backend, weights in (("openvino", "full"), ("openvino-int8", "int8")):
+        for backend in OPENVINO_WEIGHTS:
             if args.backend in (backend, "all"):
-                status = _build_or_verify(args, model_path, None, weights) or status
+                status = _build_or_verify(args, model_path, None, backend) or status
     except ModelBundleError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -681,13 +684,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _build_or_verify(
-    args: argparse.Namespace, model_path: Path, quant: str | None, weights: str = "full"
+    args: argparse.Namespace, model_path: Path, quant: str | None, ov_backend: str = "openvino"
 ) -> int:
-    """Build or verify one model: an ONNX ``quant`` mode, or the OpenVINO IR with ``weights``
-    when ``quant`` is None."""
+    """Build or verify one model: an ONNX ``quant`` mode, or the IR of the OpenVINO backend
+    ``ov_backend`` when ``quant`` is None."""
     from analyzer import ov_embed
 
-    what = f"onnx {quant}" if quant else ("openvino" if weights == "full" else "openvino-int8")
+    weights = OPENVINO_WEIGHTS[ov_backend]
+    what = f"onnx {quant}" if quant else ov_backend
     if args.command == "build":
         started = time.perf_counter()
         if quant:

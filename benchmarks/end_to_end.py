@@ -132,19 +132,19 @@ def last_manifest(store: Path) -> dict[str, Any]:
     return json.loads(row[0])
 
 
-def baseline_embed_rate(texts_n: int = 2000) -> dict[str, float]:
+def baseline_embed_rate(backend: str, texts_n: int = 2000) -> dict[str, float]:
     """sentence-transformers fp32 encode on 2,000 real texts, and the fast backend beside it."""
     from analyzer.embed import Embedder
     from benchmarks.embed_speed import natural_texts
 
     texts = natural_texts(texts_n, seed=11)
     out = {}
-    for backend in ("torch", load_settings().embed_backend):
-        emb = Embedder(backend=backend)
+    for name in ("torch", backend):
+        emb = Embedder(backend=name)
         emb.encode_unique(texts[:64])
         t0 = time.perf_counter()
         emb.encode_unique(texts)
-        out[backend] = texts_n / (time.perf_counter() - t0)
+        out[name] = texts_n / (time.perf_counter() - t0)
     return out
 
 
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         steps.append(run_step("analyze next day", ["analyze"], env))
         second = last_manifest(store)
 
-    rates = baseline_embed_rate()
+    rates = baseline_embed_rate(backend)
     embedded = first["counts"]["embedded_new"]
     full = steps[0]["seconds"] + steps[1]["seconds"]
     baseline_embed_s = embedded / rates["torch"]
