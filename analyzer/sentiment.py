@@ -5,11 +5,14 @@ Model
 
     - the text's MiniLM embedding (the same L2-normalised 384-d vectors the rest of the pipeline
       uses, so ``civicpulse analyze`` embeds nothing twice), and
-    - 18 lexicon features: VADER's neg / neu / pos / compound, counts and sums of VADER-lexicon
-      valences, the strongest positive and negative word, negations, "!" and "?", the valences
-      of words within three words after a negation, and VADER's compound of the clause after the
-      last "but" / "however" / "though". They are standardised and down-weighted
-      (``lexicon_weight``) so that the embedding block still carries most of the decision.
+    - 28 lexicon features from three lexicons: VADER's neg / neu / pos / compound, counts and
+      sums of VADER-lexicon valences, the strongest positive and negative word, negations, "!"
+      and "?", the valences of words within three words after a negation, and VADER's compound of
+      the clause after the last "but" / "however" / "though"; AFINN-165's sum, counts and
+      extremes of word and phrase valences (the ``afinn`` package's word lists); and the pattern
+      lexicon's polarity and subjectivity through TextBlob. They are standardised and
+      down-weighted (``lexicon_weight``) so that the embedding block still carries most of the
+      decision.
 
     ``score = P(positive) - P(negative)``; the label is the most probable class, so a positive
     label always has a score >= 0 and a negative one a score <= 0. Balanced class weights matter
@@ -20,14 +23,17 @@ Model
     recall; the test split is never used to choose). 5 x 5-fold repeated CV, same splits:
     embeddings alone 0.62; + the first 15 lexicon features 0.665; decoding ``\\uXXXX`` escapes,
     HTML entities and curly quotes before VADER 0.667; + the negation-scope and last-clause
-    features 0.6695 (spread over repeats 0.006: the shipped model). Tried and not used, as they
-    gained nothing: per-class bias offsets tuned by nested CV (0.665), blending a char-n-gram
-    TF-IDF model (0.666), word / char TF-IDF alone (0.48 / 0.52), standardised embeddings (0.653),
-    shrinkage LDA (0.647), the mean of MiniLM's static input-word vectors beside the sentence
-    vector (0.665), valences propagated to every word piece by a ridge on those static vectors
-    (+0.0015), VADER lexicon words as extra training examples, an RBF SVM (0.649), gradient
-    boosting on the lexicon block. ``C`` = 0.5 and ``lexicon_weight`` = 0.07 held up in a grid
-    (0.667-0.6695 around them: the choice matters little).
+    features 0.6695; + AFINN and pattern (TextBlob) features 0.6770 (spread over repeats
+    0.004: the shipped model; AFINN alone 0.674, pattern alone 0.673; a home-made lookup of the
+    pattern lexicon without TextBlob's negation and intensifier rules gained nothing). Tried and
+    not used, as they gained nothing: per-class bias offsets tuned by nested CV (0.665),
+    blending a char-n-gram TF-IDF model (0.666), word / char TF-IDF alone (0.48 / 0.52),
+    standardised embeddings (0.653), shrinkage LDA (0.647), the mean of MiniLM's static
+    input-word vectors beside the sentence vector (0.665), valences propagated to every word
+    piece by a ridge on those static vectors (+0.0015), VADER lexicon words as extra training
+    examples, an RBF SVM (0.649), gradient boosting on the lexicon block. ``C`` = 0.5 and ``lexicon_weight`` = 0.07 held up in a grid
+    (0.667-0.6695 around them with 18 features; 0.672-0.678 with 28, C in 0.3-1, weight
+    0.05-0.1: the choice matters little).
 
 Text preparation: literal ``\\uXXXX`` escapes and HTML entities are decoded and typographic quotes
 made plain; ``@handles`` become ``@user`` and URLs ``http`` (as in TweetEval). Text that is mostly
@@ -88,7 +94,12 @@ LEXICON_FEATURES: tuple[str, ...] = (
     "max_valence", "min_valence", "share_pos_words", "share_neg_words",
     "has_exclamation", "has_question", "n_negations",
     "negated_pos_valence", "negated_neg_valence", "last_clause_compound",
+    "afinn_sum", "afinn_n_pos", "afinn_n_neg", "afinn_sum_pos", "afinn_sum_neg",
+    "afinn_max", "afinn_min",
+    "pattern_polarity", "pattern_subjectivity", "pattern_polarity_x_subjectivity",
 )  # fmt: skip
+_AFINN_FILES = ("AFINN-en-165.txt", "AFINN-emoticon-8.txt")
+_AFINN_MAX_WORDS = 3  # the longest AFINN phrase ("does not work", "no fun" ...)
 _NEGATION_SCOPE = 3  # words after a negation whose lexicon valence counts as negated
 _CONTRAST = re.compile(r"\b(?:but|however|though|although|yet)\b")
 _ESCAPE = re.compile(
@@ -121,6 +132,25 @@ def _unescape(m: re.Match[str]) -> str:
     return "" if 0xD800 <= code <= 0xDFFF else chr(code)  # a lone surrogate is not text
 
 
+def resident_words(text: str) -> str:
+    """An intake-form record without its field names; other text unchanged.
+
+    Phone-intake records are ``"Key: value | Key? value"`` (``analyzer.labels.split_fields``):
+    "Model of the abandoned car: 2DR | How is the car parked illegally? Blocking hydrant". The
+    questions are the city's form, not the resident's tone ("abandoned", "illegally" and
+    "available" are negative or positive in every lexicon), so the lexicon features read only
+    the values. A text counts as a form when it has at least two "|"-separated fields with a key.
+    """
+    if "|" not in text:
+        return text
+    from analyzer.labels import split_fields
+
+    fields = split_fields(text)
+    if sum(key is not None for key, _ in fields) < 2:
+        return text
+    return " ".join(value for _, value in fields if value)
+
+
 def _is_negation(word: str) -> bool:
     return word in _NEGATIONS or word.endswith("n't")
 
@@ -141,19 +171,72 @@ def _vader() -> Any:
     return SentimentIntensityAnalyzer()
 
 
+@lru_cache(maxsize=1)
+def _afinn() -> dict[str, float]:
+    """AFINN-165 and its emoticon list, word or phrase -> valence in [-5, 5].
+
+    The word lists (ODbL 1.0) come with the ``afinn`` package; only its data files are read,
+    its code (GPL) is not imported, and its regex matcher would be 3x slower than VADER anyway.
+    Each line is ``word-or-phrase<TAB>valence``.
+    """
+    from importlib.metadata import distribution
+
+    dist = distribution("afinn")
+    words: dict[str, float] = {}
+    for name in _AFINN_FILES:
+        path = Path(str(dist.locate_file(f"afinn/data/{name}")))
+        for line in path.read_text(encoding="utf-8").splitlines():
+            word, _, value = line.rpartition("\t")
+            if word:
+                words[word.strip()] = float(value)
+    return words
+
+
+def _afinn_scores(tokens: list[str], words: dict[str, float]) -> list[float]:
+    """Valences of the AFINN entries in ``tokens``, longest phrase first at each position."""
+    scores: list[float] = []
+    i = 0
+    while i < len(tokens):
+        for n in range(min(_AFINN_MAX_WORDS, len(tokens) - i), 0, -1):
+            value = words.get(" ".join(tokens[i : i + n]))
+            if value is not None:
+                scores.append(value)
+                i += n
+                break
+        else:
+            i += 1
+    return scores
+
+
+@lru_cache(maxsize=1)
+def _pattern() -> Any:
+    """TextBlob's pattern analyser: (polarity, subjectivity) of a text from the adjective lexicon
+    of De Smedt & Daelemans, with its negation and intensifier rules. Imported on first use
+    (TextBlob imports NLTK: about a second)."""
+    from textblob.en import sentiment
+
+    return sentiment
+
+
 def lexicon_features(texts: Sequence[str]) -> np.ndarray:
-    """The 18 lexicon features (``LEXICON_FEATURES``) per text, float32 ``(n, 18)``.
+    """The lexicon features (``LEXICON_FEATURES``) per text, float32 ``(n, 28)``.
 
     Beside VADER's own scores: valences of lexicon words within three words after a negation
     ("not great", "never clean"), summed apart because the plain counts treat them as unnegated,
     and VADER's compound of the last clause after a contrast word ("the park is nice but the
-    playground is dangerous"), where the writer's point usually lies.
+    playground is dangerous"), where the writer's point usually lies. Then two more lexicons
+    with views VADER lacks: AFINN-165 (Nielsen; sums, counts and extremes of word and phrase
+    valences) and the pattern lexicon through TextBlob, whose subjectivity score separates
+    opinion from report ("the light is out" vs "the light is awful"): the neutral class is
+    where the embedding alone errs most.
     """
     vader = _vader()
     lexicon: dict[str, float] = vader.lexicon
+    afinn = _afinn()
+    pattern = _pattern()
     out = np.zeros((len(texts), len(LEXICON_FEATURES)), dtype=np.float32)
     for i, raw in enumerate(texts):
-        text = _uncap(preprocess(raw))
+        text = _uncap(resident_words(preprocess(raw)))
         s = vader.polarity_scores(text)
         tokens = _TOKEN.findall(text.lower())
         vals = [lexicon[w] for w in tokens if w in lexicon]
@@ -172,12 +255,20 @@ def lexicon_features(texts: Sequence[str]) -> np.ndarray:
             scope = _NEGATION_SCOPE if _is_negation(w) else scope - 1
         clauses = _CONTRAST.split(text.lower())
         last = vader.polarity_scores(clauses[-1])["compound"] if len(clauses) > 1 else s["compound"]
+        # AFINN valences lie in [-5, 5]
+        af = _afinn_scores(tokens, afinn)
+        af_pos = [v for v in af if v > 0]
+        af_neg = [v for v in af if v < 0]
+        polarity, subjectivity = pattern(text)
         out[i] = (
             s["neg"], s["neu"], s["pos"], s["compound"],
             len(pos), len(neg), sum(pos) / 4, sum(neg) / 4,
             max(vals, default=0.0) / 4, min(vals, default=0.0) / 4, len(pos) / n, len(neg) / n,
             "!" in text, "?" in text, sum(_is_negation(w) for w in tokens),
             negated_pos, negated_neg, last,
+            sum(af) / 5, len(af_pos), len(af_neg), sum(af_pos) / 5, sum(af_neg) / 5,
+            max(af, default=0.0) / 5, min(af, default=0.0) / 5,
+            polarity, subjectivity, polarity * subjectivity,
         )  # fmt: skip
     return out
 
@@ -215,8 +306,8 @@ class SentimentModel:
         embedding); larger lets VADER's view dominate.
     max_iter : lbfgs iterations.
 
-    Learned attributes: ``classes_`` (``LABELS``), ``coef_`` (3, 384 + 15), ``intercept_`` (3,),
-    ``lex_mean_`` / ``lex_scale_`` (15,), ``embedding_dim_``, ``metadata_`` (manifest extras).
+    Learned attributes: ``classes_`` (``LABELS``), ``coef_`` (3, 384 + 28), ``intercept_`` (3,),
+    ``lex_mean_`` / ``lex_scale_`` (28,), ``embedding_dim_``, ``metadata_`` (manifest extras).
     """
 
     def __init__(self, C: float = 0.5, lexicon_weight: float = 0.07, max_iter: int = 3000) -> None:
