@@ -31,14 +31,15 @@ Model
     standardised embeddings (0.653), shrinkage LDA (0.647), the mean of MiniLM's static
     input-word vectors beside the sentence vector (0.665), valences propagated to every word
     piece by a ridge on those static vectors (+0.0015), VADER lexicon words as extra training
-    examples, an RBF SVM (0.649), gradient boosting on the lexicon block. ``C`` = 0.5 and ``lexicon_weight`` = 0.07 held up in a grid
-    (0.667-0.6695 around them with 18 features; 0.672-0.678 with 28, C in 0.3-1, weight
-    0.05-0.1: the choice matters little).
+    examples, an RBF SVM (0.649), gradient boosting on the lexicon block. ``C`` = 0.5 and
+    ``lexicon_weight`` = 0.07 held up in a grid (0.667-0.6695 around them with 18 features;
+    0.672-0.678 with 28, C in 0.3-1, weight 0.05-0.1: the choice matters little).
 
 Text preparation: literal ``\\uXXXX`` escapes and HTML entities are decoded and typographic quotes
-made plain; ``@handles`` become ``@user`` and URLs ``http`` (as in TweetEval). Text that is mostly
-upper case (many survey comments were transcribed in ALL CAPS) is lower-cased before the lexicon
-features, so that capitals carry VADER's emphasis only where a writer chose them. The embedding
+made plain; ``@handles`` become ``@user`` and URLs ``http`` (as in TweetEval). The field names
+of intake-form records are dropped before the lexicon features (``resident_words``). Text that
+is mostly upper case (many survey comments were transcribed in ALL CAPS) is lower-cased before
+the lexicon features, so that capitals carry VADER's emphasis only where a writer chose them. The embedding
 model is uncased, so capitals do not change the embedding. Emoji are scored by VADER's own emoji
 table (TweetEval's tweets carry none).
 
