@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analyzer.sentiment import LABELS, _uncap, load_default, preprocess, vader_labels
+from analyzer.sentiment import LABELS, load_default
+from analyzer.sentiment_lexicon import _uncap, preprocess, vader_labels
 from benchmarks.common import ROOT, cached_embeddings, data_raw, tweeteval, write_result
 
 OTHER_BACKENDS = ("onnx", "openvino", "openvino-int8")

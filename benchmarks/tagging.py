@@ -10,7 +10,8 @@ and a Clopper-Pearson lower bound on precision); the test period measures whethe
 Speed: a batch of 2,000+ real requests through embedding + ``Tagger.predict_detailed`` (what
 ``civicpulse tag predict`` does), for each embedding backend from ``analyzer.embed.get_embedder``
 (torch, ONNX, OpenVINO bf16 and int8), medians over interleaved rounds; and the tagger's
-macro-F1 when fed each backend's embeddings (it is trained on torch float32 ones). Run timed benchmarks alone:
+macro-F1 when fed each backend's embeddings (it is trained on torch float32 ones). Run timed
+benchmarks alone:
 
     flock /tmp/civicpulse-bench.lock nice python -m benchmarks.tagging --skip-duplicates
 

@@ -14,15 +14,13 @@ from analyzer.errors import ModelBundleError
 from analyzer.sentiment import (
     DEFAULT_BUNDLE,
     LABELS,
-    LEXICON_FEATURES,
     SentimentModel,
     aggregate_sentiment,
     analyze_sentiment,
-    lexicon_features,
     load_default,
     macro_recall,
-    preprocess,
 )
+from analyzer.sentiment_lexicon import LEXICON_FEATURES, lexicon_features, preprocess
 from tests.conftest import SHARED, needs_shared
 
 CIVIC_CHECK = (
@@ -198,7 +196,7 @@ def test_afinn_and_pattern_features() -> None:
 
 
 def test_intake_form_field_names_carry_no_tone() -> None:
-    from analyzer.sentiment import resident_words
+    from analyzer.sentiment_lexicon import resident_words
 
     form = "Model of the abandoned car: 2DR | How is the car parked illegally? Blocking hydrant"
     assert resident_words(form) == "2DR Blocking hydrant"
@@ -212,7 +210,7 @@ def test_intake_form_field_names_carry_no_tone() -> None:
 
 def test_civic_check_set_beats_vader(model: SentimentModel, embedder) -> None:
     """The hand-labelled resident texts (benchmarks/data/README.md): sensible on city text."""
-    from analyzer.sentiment import vader_labels
+    from analyzer.sentiment_lexicon import vader_labels
 
     df = pd.read_csv(CIVIC_CHECK, dtype=str)
     assert len(df) == 160 and set(df["label"]) == set(LABELS)
