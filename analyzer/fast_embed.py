@@ -310,22 +310,29 @@ def _versions() -> dict[str, str]:
     }
 
 
-def mean_pooled_module(model_path: Path) -> tuple[Any, tuple[Any, Any]]:
-    """The transformer plus masked mean pooling as one torch module, and example inputs to trace.
-
-    What the model's ``1_Pooling`` does, as a graph with dynamic batch and sequence axes; shared
-    by the ONNX export here and the OpenVINO conversion (``analyzer.ov_embed``).
-    """
-    import torch
+def load_transformer(model_path: Path) -> Any:
+    """The packaged transformer (no pooling) as a torch module in eval mode, from local files."""
     import transformers
     from transformers import AutoModel
 
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
-    # "eager" attention exports as plain MatMul/Softmax, the pattern ORT's fusion recognises.
-    bert = AutoModel.from_pretrained(
+    # "eager" attention exports as plain MatMul/Softmax, the pattern ORT's fusion recognises;
+    # it also takes a ready 4D additive mask as is (analyzer.ov_embed's packed rows).
+    return AutoModel.from_pretrained(
         str(model_path), attn_implementation="eager", local_files_only=True
     ).eval()
+
+
+def mean_pooled_module(model_path: Path) -> tuple[Any, tuple[Any, Any]]:
+    """The transformer plus masked mean pooling as one torch module, and example inputs to trace.
+
+    What the model's ``1_Pooling`` does, as a graph with dynamic batch and sequence axes, for the
+    ONNX export here.
+    """
+    import torch
+
+    bert = load_transformer(model_path)
 
     class MeanPooled(torch.nn.Module):
         def __init__(self, inner: torch.nn.Module) -> None:

@@ -8,16 +8,18 @@ float32's exponent range, so nothing is calibrated or clipped), unlike static in
 scales are calibrated on data. Where the CPU has no native bfloat16 the same model runs in
 float32 (still fused). See benchmarks/embed_speed.py.
 
-The model is converted here from the local weights (``ov.convert_model`` on the same
-transformer-plus-mean-pooling module the ONNX export uses), never downloaded, and cached as
+The model is converted here from the local weights (``ov.convert_model`` on the transformer the
+ONNX export loads, over packed rows: see below), never downloaded, and cached as
 OpenVINO IR under ``$CIVICPULSE_CACHE/openvino`` in a folder named by the source weights' hash,
 with a manifest holding the sha256 of the source and of both IR files; a folder that no longer
 verifies is rebuilt, under a file lock, written to a temporary folder and renamed into place.
 
-At run time batching is ``analyzer.fast_embed.OnnxEncoder``'s (one tokenisation, texts sorted by
-length, batches within a text and a padded-token budget, input order restored), with widths
-rounded up to a multiple of 8: the CPU plugin JIT-compiles kernels per input shape, so fewer
-shapes mean fewer compilations. One single-threaded inference stream per core.
+The converted graph takes packed rows (``packed_module``): several texts one after the other in a
+row, each attending only to itself, with its own positions; the encoder packs a whole input
+(``pack_rows``: rows of up to 96 tokens, or about one row per stream for a micro-batch), runs the
+calls on one single-threaded inference stream per core, costliest first, and takes each text's
+mean in float32. Widths are rounded up to a multiple of 8: the CPU plugin JIT-compiles kernels
+per input shape, so fewer shapes mean fewer compilations.
 
 Two weight variants, each its own backend name and model id (their vectors differ slightly, and
 the store caches vectors per model id):
@@ -62,7 +64,7 @@ from analyzer.fast_embed import (
     OnnxEncoder,
     _build_lock,
     cache_base,
-    mean_pooled_module,
+    load_transformer,
     read_model_config,
     source_sha256,
 )
@@ -74,10 +76,14 @@ __all__ = [
     "ensure_model",
     "inference_precision",
     "openvino_encoder",
+    "pack_rows",
+    "packed_module",
     "verify_built",
 ]
 
-BUILD_VERSION = 1
+# 2: packed rows (input_ids, position_ids, segments in; token states out). 1 padded one text per
+# row and pooled in the graph.
+BUILD_VERSION = 2
 IR_FILES = ("model.xml", "model.bin")
 PRECISION_ENV = "CIVICPULSE_OV_PRECISION"
 WEIGHTS = ("full", "int8")
@@ -179,6 +185,101 @@ def _built(folder: Path, *, rebuilt: bool) -> BuiltIR:
     return BuiltIR(folder / IR_FILES[0], manifest, rebuilt)
 
 
+PACKED_INPUTS = ("input_ids", "position_ids", "segments")
+
+
+def packed_module(model_path: Path) -> tuple[Any, dict[str, Any]]:
+    """The transformer over packed rows, as a torch module, and example inputs to trace.
+
+    A row holds several texts one after the other: ``segments`` numbers each token's text within
+    its row (1, 2, ...; 0 is padding) and ``position_ids`` restarts at 0 for every text. A token
+    attends only to tokens of its own text (a block-diagonal additive mask), so each text gets
+    exactly the states it would get alone: positions, attention and every per-token layer are the
+    same. The output is the last hidden state per token, float32; the caller takes each text's
+    mean (sentence-transformers' mean pooling) in float32.
+    """
+    import torch
+
+    bert = load_transformer(model_path)
+
+    class PackedRows(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(
+            self, input_ids: torch.Tensor, position_ids: torch.Tensor, segments: torch.Tensor
+        ) -> torch.Tensor:
+            same_text = segments.unsqueeze(2) == segments.unsqueeze(1)
+            blocked = torch.tensor(torch.finfo(torch.float32).min)
+            mask = torch.where(same_text, torch.tensor(0.0), blocked).unsqueeze(1)
+            return self.inner(
+                input_ids=input_ids,
+                position_ids=position_ids,
+                attention_mask=mask,
+                token_type_ids=torch.zeros_like(input_ids),
+            ).last_hidden_state
+
+    # two rows: two texts packed in one, one text with padding
+    segments = torch.tensor([[1] * 10 + [2] * 6, [1] * 12 + [0] * 4])
+    positions = torch.tensor([list(range(10)) + list(range(6)), list(range(12)) + [0] * 4])
+    ids = torch.randint(1000, 2000, (2, 16), dtype=torch.int64) * (segments > 0)
+    example = {"input_ids": ids, "position_ids": positions, "segments": segments}
+    return PackedRows(bert).eval(), example
+
+
+def pack_rows(
+    lengths: np.ndarray,
+    *,
+    workers: int,
+    row_tokens: int,
+    call_tokens: int,
+    small_tokens: int,
+) -> list[list[list[int]]]:
+    """Texts (token ``lengths``) packed into rows, rows grouped into inference calls.
+
+    Returns calls, each a list of rows, each a list of text indices. Rows are filled first-fit
+    in decreasing length up to ``row_tokens`` (a longer text has a row of its own); calls group
+    rows of similar fill (the longest at most 1.25x the shortest, since a call pads every row to
+    its longest) within ``call_tokens`` padded tokens and within an equal share of the total per
+    worker, so every worker gets a call. A small input (at most ``small_tokens`` per worker, an
+    API micro-batch) makes about one row per worker instead: one call each, no per-call overhead
+    paid twice. Every text is in exactly one row.
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if lengths.size == 0:
+        return []
+    workers = max(1, workers)
+    total = int(lengths.sum())
+    longest = int(lengths.max())
+    if total <= workers * small_tokens:
+        cap = max(longest, -(-total // workers))
+    else:
+        cap = max(row_tokens, 1)
+    rows: list[list[int]] = []
+    fill: list[int] = []
+    for i in np.argsort(-lengths, kind="stable").tolist():
+        n = int(lengths[i])
+        for r, used in enumerate(fill):
+            if used + n <= cap:
+                rows[r].append(i)
+                fill[r] += n
+                break
+        else:
+            rows.append([i])
+            fill.append(n)
+    budget = max(1, min(call_tokens, -(-sum(fill) // workers)))
+    calls: list[list[list[int]]] = []
+    width = 0
+    for r in np.argsort(-np.asarray(fill), kind="stable").tolist():
+        current = calls[-1] if calls else None
+        if current is None or (len(current) + 1) * width > budget or fill[r] * 1.25 < width:
+            calls.append([])
+            width = fill[r]
+        calls[-1].append(rows[r])
+    return calls
+
+
 def build_model(model_path: Path, source_sha: str, folder: Path, weights: str = "full") -> None:
     """Convert the local model to OpenVINO IR in ``folder``, atomically.
 
@@ -193,16 +294,13 @@ def build_model(model_path: Path, source_sha: str, folder: Path, weights: str = 
     folder.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=folder.parent))
     try:
-        module, (ids, mask) = mean_pooled_module(model_path)
+        module, example = packed_module(model_path)
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             converted = ov.convert_model(
                 module,
-                example_input={"input_ids": ids, "attention_mask": mask},
-                input=[
-                    ("input_ids", [-1, -1], ov.Type.i64),
-                    ("attention_mask", [-1, -1], ov.Type.i64),
-                ],
+                example_input=example,
+                input=[(name, [-1, -1], ov.Type.i64) for name in PACKED_INPUTS],
             )
         versions = {"openvino": ov.get_version(), "torch": torch.__version__}
         if _check_weights(weights) == "int8":
@@ -217,7 +315,8 @@ def build_model(model_path: Path, source_sha: str, folder: Path, weights: str = 
             "build_version": BUILD_VERSION,
             "weights": weights,
             "max_seq_length": cfg["max_seq_length"],
-            "pooling": "mean",
+            "inputs": list(PACKED_INPUTS),
+            "pooling": "mean, by the caller (token states out)",
             "versions": versions,
             "build_seconds": round(time.perf_counter() - started, 1),
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -243,13 +342,24 @@ def _compress_int8(model: Any) -> tuple[Any, str]:
 
 
 class OpenVinoEncoder(OnnxEncoder):
-    """``OnnxEncoder``'s tokenising and batching over an OpenVINO compiled model.
+    """``OnnxEncoder``'s tokenising and worker pool over an OpenVINO compiled model of packed rows.
 
     ``workers`` inference streams (one per core by default), each single-threaded with its own
     infer request; OpenVINO releases the GIL while it runs, so the streams run in parallel.
+    Texts are packed several to a row (``pack_rows``, ``packed_module``) instead of padded one
+    to a row: no padding beyond a row's end, and an API micro-batch of a few texts is one call per
+    stream. Measured on an AMD EPYC (Zen 4, 2 cores), int8 weights, against one text per row in
+    batches of similar length: bulk 5-9% more texts/s, micro-batches of 8 real Boston texts
+    10-16%, at the same vectors (cosine 0.99999 mean).
     """
 
     width_multiple = 8
+    # Bulk rows of up to 96 tokens (longer texts get their own row): padding beyond the row's
+    # end shrinks as rows grow, attention over the whole row grows with them (each token attends
+    # over the row before the mask zeroes other texts); measured 96 best of 64 / 96 / 128 / 192.
+    row_tokens = 96
+    # Up to this many tokens per stream, an input is a micro-batch: one row per stream.
+    small_tokens = 256
 
     def __init__(
         self,
@@ -290,12 +400,77 @@ class OpenVinoEncoder(OnnxEncoder):
         self.dim = int(self.compiled.outputs[0].get_partial_shape()[-1].get_length())
         self._local = threading.local()
 
-    def _infer(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def plan(self, lengths: np.ndarray) -> list[list[list[int]]]:
+        """Calls of rows of text indices for texts of these token lengths (``pack_rows``)."""
+        return pack_rows(
+            lengths,
+            workers=self.workers,
+            row_tokens=self.row_tokens,
+            call_tokens=self.max_batch_tokens,
+            small_tokens=self.small_tokens,
+        )
+
+    def _infer(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        """Token states (rows, width, dim) for one packed call (``PACKED_INPUTS``)."""
         request = getattr(self._local, "request", None)
         if request is None:  # one infer request per calling thread (stream)
             request = self._local.request = self.compiled.create_infer_request()
-        result = request.infer({"input_ids": input_ids, "attention_mask": mask})
-        return np.array(result[self.compiled.outputs[0]], dtype=np.float32, copy=True)
+        return np.asarray(request.infer(feed)[self.compiled.outputs[0]], dtype=np.float32)
+
+    def _run_call(
+        self, ids: list[list[int]], lengths: np.ndarray, call: list[list[int]]
+    ) -> np.ndarray:
+        """Mean-pooled vectors of one call's texts, row by row in ``call`` order."""
+        width = max(int(lengths[row].sum()) for row in call)
+        width = -(-width // self.width_multiple) * self.width_multiple
+        shape = (len(call), width)
+        feed = {name: np.zeros(shape, dtype=np.int64) for name in PACKED_INPUTS}
+        # pooling[t] averages text t's tokens (float32, like sentence-transformers' pooling)
+        pooling = np.zeros((sum(len(row) for row in call), width), dtype=np.float32)
+        t = 0
+        for r, row in enumerate(call):
+            start = 0
+            for k, index in enumerate(row):
+                n = int(lengths[index])
+                stop = start + n
+                feed["input_ids"][r, start:stop] = ids[index]
+                feed["position_ids"][r, start:stop] = np.arange(n)
+                feed["segments"][r, start:stop] = k + 1
+                pooling[t + k, start:stop] = 1.0 / n
+                start = stop
+            t += len(row)
+        states = self._infer(feed)
+        out = np.empty((len(pooling), states.shape[-1]), dtype=np.float32)
+        t = 0
+        for r, row in enumerate(call):
+            out[t : t + len(row)] = pooling[t : t + len(row)] @ states[r]
+            t += len(row)
+        return out
+
+    def _warm(self) -> None:
+        if self._warmed:
+            return
+        with self._first_call:  # see OnnxEncoder._warm
+            if not self._warmed:
+                self._run_call([[101, 102]], np.array([2]), [[0]])
+                self._warmed = True
+
+    def _encode_chunk(self, texts: list[str]) -> np.ndarray:
+        self._warm()
+        ids = self.tokenize(texts)
+        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        calls = self.plan(lengths)
+        if self.workers > 1 and len(calls) > 1:
+            # Costliest first (rows x longest row): the last call to start is then a short one,
+            # so the streams finish together instead of one running the longest alone at the end.
+            calls.sort(key=lambda c: -len(c) * max(int(lengths[row].sum()) for row in c))
+            results = self._parallel().map(lambda c: self._run_call(ids, lengths, c), calls)
+        else:
+            results = (self._run_call(ids, lengths, c) for c in calls)
+        for call, vectors in zip(calls, results, strict=True):
+            out[[i for row in call for i in row]] = vectors
+        return out
 
 
 def openvino_encoder(
