@@ -39,6 +39,7 @@ from sklearn.svm import LinearSVC
 
 from analyzer.bundle import load_bundle, save_bundle
 from analyzer.errors import InputError, ModelBundleError
+from analyzer.tfidf_fast import FastTfidf
 
 if TYPE_CHECKING:
     from analyzer.embed import Embedder
@@ -469,10 +470,20 @@ class Tagger:
         data = np.full(len(rows), scale, dtype=np.float32)
         return sp.csr_matrix((data, (rows, cols)), shape=(n, len(index)))
 
+    def _tfidf(self, vectorizer: Any, texts: list[str]) -> sp.csr_matrix:
+        """``vectorizer.transform(texts)``, by ``FastTfidf`` where it reproduces the vectorizer
+        (the same matrix, 2-3x faster on micro-batches); built once per fitted vectorizer."""
+        cache = self.__dict__.setdefault("_fast_tfidf", {})
+        entry = cache.get(id(vectorizer))
+        if entry is None or entry[0] is not vectorizer:
+            fast = FastTfidf(vectorizer) if FastTfidf.supports(vectorizer) else None
+            cache[id(vectorizer)] = entry = (vectorizer, fast)
+        return entry[1].transform(texts) if entry[1] is not None else vectorizer.transform(texts)
+
     def _features(self, texts: list[str], extra: Extra, embeddings: np.ndarray) -> sp.csr_matrix:
         blocks = [
-            self.word_vectorizer_.transform(texts),
-            self.char_vectorizer_.transform(texts),
+            self._tfidf(self.word_vectorizer_, texts),
+            self._tfidf(self.char_vectorizer_, texts),
             sp.csr_matrix(embeddings * np.float32(self.embedding_weight)),
             self._extra_matrix(extra, len(texts)),
         ]

@@ -113,7 +113,20 @@ def test_packed_rows_give_each_text_its_own_vector(ov_encoder: OpenVinoEncoder) 
     lengths = np.array([len(x) for x in ids])
     shared = ov_encoder._run_call(ids, lengths, [[0, 1, 2, 3, 4]])  # one row, five texts
     alone = np.vstack([ov_encoder._run_call(ids, lengths, [[i]]) for i in range(5)])
-    assert cosine_rows(shared, alone).min() > 0.9999
+    assert cosine_rows(shared, alone).min() > 0.99999
+
+
+def test_int8_row_mates_move_a_vector_only_slightly(int8_encoder: OpenVinoEncoder) -> None:
+    """The int8 model's dynamic quantisation scales activations over more than one token, so
+    row-mates nudge a text's vector (measured on 120 Boston texts: min cosine 0.99966, 5th
+    percentile 0.99991 in rows of six; 0.999999 for the bfloat16 model) - far below the int8
+    model's own distance to float32 (0.9987)."""
+    texts = [SENTENCES[0], "pothole", SENTENCES[5], "Graffiti on the wall", SENTENCES[9]]
+    ids = int8_encoder.tokenize(texts)
+    lengths = np.array([len(x) for x in ids])
+    shared = int8_encoder._run_call(ids, lengths, [[0, 1, 2, 3, 4]])
+    alone = np.vstack([int8_encoder._run_call(ids, lengths, [[i]]) for i in range(5)])
+    assert cosine_rows(shared, alone).min() > 0.999
 
 
 def test_truncates_like_sentence_transformers(
