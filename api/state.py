@@ -48,17 +48,24 @@ def service_code(label: str) -> str:
     return re.sub(r"[^0-9a-z]+", "-", label.strip().lower()).strip("-") or "other"
 
 
+Rows = list[dict[str, Any]]
+# A caller waiting for its rows: a thread (a concurrent Future) or a coroutine (its event loop
+# and an asyncio Future, resolved from that loop's thread).
+Waiter = Future | tuple[asyncio.AbstractEventLoop, "asyncio.Future[Rows]"]
+
+
 class MicroBatcher:
     """Runs ``fn`` on one worker thread over batches gathered from concurrent callers.
 
     With 16 clients on 2 cores, running the model once per request makes them contend for the
     cores and pay the per-call overhead 16 times; gathering whatever is waiting into one call
-    amortises that overhead and keeps the model single-threaded from Python's side.
+    amortises that overhead and keeps the model single-threaded from Python's side. The answers
+    of one batch reach an event loop in one hand-over (not one wake-up per request).
     """
 
     def __init__(
         self,
-        fn: Callable[[list[str]], list[dict[str, Any]]],
+        fn: Callable[[list[str]], Rows],
         max_batch: int = 64,
         init: Callable[[], None] | None = None,
     ):
@@ -67,19 +74,20 @@ class MicroBatcher:
         self.max_batch = max_batch
         self.calls = 0  # model calls made, and texts they carried (mean batch = texts / calls)
         self.texts = 0
-        self._queue: queue.SimpleQueue[tuple[list[str], Future[list[dict[str, Any]]]] | None] = (
-            queue.SimpleQueue()
-        )
+        self._queue: queue.SimpleQueue[tuple[list[str], Waiter] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="tagger-batcher", daemon=True)
         self._thread.start()
 
-    def submit(self, texts: list[str]) -> Future[list[dict[str, Any]]]:
-        fut: Future[list[dict[str, Any]]] = Future()
+    def submit(self, texts: list[str]) -> Future[Rows]:
+        fut: Future[Rows] = Future()
         self._queue.put((texts, fut))
         return fut
 
-    async def run(self, texts: list[str]) -> list[dict[str, Any]]:
-        return await asyncio.wrap_future(self.submit(texts))
+    async def run(self, texts: list[str]) -> Rows:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Rows] = loop.create_future()
+        self._queue.put((texts, (loop, fut)))
+        return await fut
 
     def close(self) -> None:
         self._queue.put(None)
@@ -109,13 +117,40 @@ class MicroBatcher:
             try:
                 rows = self.fn(texts)
             except Exception as exc:  # handed to every waiting caller
-                for _, fut in batch:
-                    fut.set_exception(exc)
+                self._deliver([(waiter, exc) for _, waiter in batch])
                 continue
+            answers: list[tuple[Waiter, Rows | BaseException]] = []
             pos = 0
-            for ts, fut in batch:
-                fut.set_result(rows[pos : pos + len(ts)])
+            for ts, waiter in batch:
+                answers.append((waiter, rows[pos : pos + len(ts)]))
                 pos += len(ts)
+            self._deliver(answers)
+
+    @staticmethod
+    def _deliver(answers: list[tuple[Waiter, Rows | BaseException]]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Rows], Any]]] = {}
+        for waiter, answer in answers:
+            if isinstance(waiter, Future):
+                if isinstance(answer, BaseException):
+                    waiter.set_exception(answer)
+                else:
+                    waiter.set_result(answer)
+            else:
+                by_loop.setdefault(waiter[0], []).append((waiter[1], answer))
+        for loop, pending in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting
+                loop.call_soon_threadsafe(_resolve, pending)
+
+
+def _resolve(pending: list[tuple[asyncio.Future[Rows], Any]]) -> None:
+    """On the event loop's thread: hand each waiting coroutine its rows (or the error)."""
+    for fut, answer in pending:
+        if fut.done():  # the request was cancelled (client gone)
+            continue
+        if isinstance(answer, BaseException):
+            fut.set_exception(answer)
+        else:
+            fut.set_result(answer)
 
 
 def _rows(out: Any) -> list[dict[str, Any]]:
