@@ -98,6 +98,8 @@ def test_tagger_features_use_it_and_predict_the_same(texts: list[str]) -> None:
     cache = tagger.__dict__["_fast_tfidf"]
     assert all(isinstance(fast, FastTfidf) for _, fast in cache.values())
     cache.clear()
-    cache.update({id(v): (v, None) for v in (tagger.word_vectorizer_, tagger.char_vectorizer_)})
+    cache.update(
+        {v.analyzer: (v, None) for v in (tagger.word_vectorizer_, tagger.char_vectorizer_)}
+    )
     slow_scores = tagger.decision_function(docs[:50], embeddings=emb[:50])
     assert np.allclose(fast_scores, slow_scores, atol=1e-5)
