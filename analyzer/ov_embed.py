@@ -349,8 +349,8 @@ class OpenVinoEncoder(OnnxEncoder):
     Texts are packed several to a row (``pack_rows``, ``packed_module``) instead of padded one
     to a row: no padding beyond a row's end, and an API micro-batch of a few texts is one call per
     stream. Measured on an AMD EPYC (Zen 4, 2 cores), int8 weights, against one text per row in
-    batches of similar length: bulk 5-9% more texts/s, micro-batches of 8 real Boston texts
-    10-16%, at the same vectors (cosine 0.999995 mean). With bfloat16 weights a text's vector
+    batches of similar length: bulk about 5% more texts/s, micro-batches of 8-16 real Boston
+    texts 9-15%, at the same vectors (cosine 0.999995 mean). With bfloat16 weights a text's vector
     does not depend on its row-mates (0.999999); with int8 weights the dynamic quantisation's
     scales span more than one token, so row-mates nudge it (min 0.9997 over 120 Boston texts,
     far inside the int8 model's own 0.9987 to float32).
