@@ -20,7 +20,7 @@ class Settings:
     store_path: Path = Path("var/civicpulse.duckdb")
     # "" means the packaged all-MiniLM-L6-v2; otherwise a local sentence-transformers folder.
     embed_model: str = ""
-    # "openvino-int8" (OpenVINO, int8 weights and dynamically quantised activations: 3.6-4x
+    # "openvino-int8" (OpenVINO, int8 weights and dynamically quantised activations: ~4x
     # sentence-transformers, 0.9987 cosine, tagging F1 and theme NMI within 0.003: the default),
     # "openvino" (bfloat16, ~3x, 0.99999 cosine), "torch" (sentence-transformers encode, float32)
     # or "onnx" (ONNX Runtime int8)

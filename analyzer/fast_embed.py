@@ -596,9 +596,12 @@ class OnnxEncoder:
             return
         with self._first_call:
             if not self._warmed:
-                ids = np.zeros((1, self.width_multiple), dtype=np.int64)
-                self._infer(ids, np.ones_like(ids))
+                self._first_inference()
                 self._warmed = True
+
+    def _first_inference(self) -> None:
+        ids = np.zeros((1, self.width_multiple), dtype=np.int64)
+        self._infer(ids, np.ones_like(ids))
 
     def _parallel(self) -> ThreadPoolExecutor:
         """The worker pool (created once, after the first inference)."""
@@ -607,21 +610,35 @@ class OnnxEncoder:
                 self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="onnx-embed")
             return self._pool
 
+    # The units of work, one inference call each: here index batches (``batches``); an encoder
+    # with another input layout (``analyzer.ov_embed``'s packed rows) overrides these four.
+    def plan(self, lengths: np.ndarray) -> list[Any]:
+        """One unit per inference call over texts of these token lengths."""
+        return self.batches(lengths)
+
+    def _cost(self, unit: Any, lengths: np.ndarray) -> int:
+        """A unit's padded tokens (what its call costs)."""
+        return len(unit) * int(lengths[unit].max())
+
+    def _texts_of(self, unit: Any) -> Any:
+        """The indices of a unit's texts, in the order ``_run`` returns their vectors."""
+        return unit
+
     def _encode_chunk(self, texts: list[str]) -> np.ndarray:
         self._warm()
         ids = self.tokenize(texts)
         lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        batches = self.batches(lengths)
-        if self.workers > 1 and len(batches) > 1:
-            # Longest first (padded tokens): the last batch to start is then a short one, so the
-            # streams finish together instead of one running the longest batch alone at the end.
-            batches.sort(key=lambda b: -len(b) * int(lengths[b].max()))
-            results = self._parallel().map(lambda b: self._run(ids, lengths, b), batches)
+        units = self.plan(lengths)
+        if self.workers > 1 and len(units) > 1:
+            # Costliest first: the last unit to start is then a short one, so the streams finish
+            # together instead of one running the longest unit alone at the end.
+            units.sort(key=lambda u: -self._cost(u, lengths))
+            results = self._parallel().map(lambda u: self._run(ids, lengths, u), units)
         else:
-            results = (self._run(ids, lengths, b) for b in batches)
-        for batch, vectors in zip(batches, results, strict=True):
-            out[batch] = vectors
+            results = (self._run(ids, lengths, u) for u in units)
+        for unit, vectors in zip(units, results, strict=True):
+            out[self._texts_of(unit)] = vectors
         return out
 
 

@@ -420,7 +420,7 @@ class OpenVinoEncoder(OnnxEncoder):
             request = self._local.request = self.compiled.create_infer_request()
         return np.asarray(request.infer(feed)[self.compiled.outputs[0]], dtype=np.float32)
 
-    def _run_call(
+    def _run(  # type: ignore[override]
         self, ids: list[list[int]], lengths: np.ndarray, call: list[list[int]]
     ) -> np.ndarray:
         """Mean-pooled vectors of one call's texts, row by row in ``call`` order."""
@@ -450,30 +450,14 @@ class OpenVinoEncoder(OnnxEncoder):
             t += len(row)
         return out
 
-    def _warm(self) -> None:
-        if self._warmed:
-            return
-        with self._first_call:  # see OnnxEncoder._warm
-            if not self._warmed:
-                self._run_call([[101, 102]], np.array([2]), [[0]])
-                self._warmed = True
+    def _cost(self, unit: list[list[int]], lengths: np.ndarray) -> int:
+        return len(unit) * max(int(lengths[row].sum()) for row in unit)  # rows x longest row
 
-    def _encode_chunk(self, texts: list[str]) -> np.ndarray:
-        self._warm()
-        ids = self.tokenize(texts)
-        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        calls = self.plan(lengths)
-        if self.workers > 1 and len(calls) > 1:
-            # Costliest first (rows x longest row): the last call to start is then a short one,
-            # so the streams finish together instead of one running the longest alone at the end.
-            calls.sort(key=lambda c: -len(c) * max(int(lengths[row].sum()) for row in c))
-            results = self._parallel().map(lambda c: self._run_call(ids, lengths, c), calls)
-        else:
-            results = (self._run_call(ids, lengths, c) for c in calls)
-        for call, vectors in zip(calls, results, strict=True):
-            out[[i for row in call for i in row]] = vectors
-        return out
+    def _texts_of(self, unit: list[list[int]]) -> list[int]:
+        return [i for row in unit for i in row]
+
+    def _first_inference(self) -> None:
+        self._run([[101, 102]], np.array([2]), [[0]])  # [CLS] [SEP]
 
 
 def openvino_encoder(

@@ -113,12 +113,6 @@ class FastTfidf:
         # left-aligned like the n-gram codes below: length in the top bits, then the characters
         return code << (_CHAR_BITS * (_MAX_CHAR_N - len(term)))
 
-    def _char_ids(self, text: str) -> np.ndarray:
-        points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-        if points.size and int(points.max()) >= 65536:
-            return np.array([self.char_index.get(ch, 0) for ch in text], dtype=np.uint64)
-        return self.table[points]
-
     # -- analysis --------------------------------------------------------------------------------
     def _char_wb_counts(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(row, column) of every character n-gram found in the vocabulary."""
@@ -140,7 +134,7 @@ class FastTfidf:
         next_sep = np.full(n_chars, n_chars, dtype=np.int64)
         next_sep[separators] = separators
         room = np.minimum.accumulate(next_sep[::-1])[::-1] - np.arange(n_chars)
-        low, high = self.ngram_range
+        high = self.ngram_range[1]  # from 1 character up (``supports``)
         rows_out: list[np.ndarray] = []
         codes_out: list[np.ndarray] = []
         code = ids.copy()  # the n-gram starting at each position, n characters packed
@@ -149,7 +143,7 @@ class FastTfidf:
                 m = n_chars - n + 1
                 code[:m] = (code[:m] << np.uint64(_CHAR_BITS)) | ids[n - 1 :]
             starts = np.flatnonzero(room[: n_chars - n + 1] >= n)
-            if n < low or starts.size == 0:
+            if starts.size == 0:
                 continue
             shift = np.uint64(_CHAR_BITS * (_MAX_CHAR_N - n))
             length = np.uint64(n) << np.uint64(_CHAR_BITS * _MAX_CHAR_N)

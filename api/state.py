@@ -131,26 +131,28 @@ class MicroBatcher:
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Rows], Any]]] = {}
         for waiter, answer in answers:
             if isinstance(waiter, Future):
-                if isinstance(answer, BaseException):
-                    waiter.set_exception(answer)
-                else:
-                    waiter.set_result(answer)
+                _settle(waiter, answer)
             else:
                 by_loop.setdefault(waiter[0], []).append((waiter[1], answer))
         for loop, pending in by_loop.items():
             with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting
-                loop.call_soon_threadsafe(_resolve, pending)
+                loop.call_soon_threadsafe(_settle_all, pending)
 
 
-def _resolve(pending: list[tuple[asyncio.Future[Rows], Any]]) -> None:
-    """On the event loop's thread: hand each waiting coroutine its rows (or the error)."""
+def _settle(fut: Future[Rows] | asyncio.Future[Rows], answer: Rows | BaseException) -> None:
+    """Hand a waiting caller its rows (or the error); a cancelled one (client gone) is skipped."""
+    if fut.done():
+        return
+    if isinstance(answer, BaseException):
+        fut.set_exception(answer)
+    else:
+        fut.set_result(answer)
+
+
+def _settle_all(pending: list[tuple[asyncio.Future[Rows], Any]]) -> None:
+    """On the event loop's thread: every waiting coroutine of a batch at once."""
     for fut, answer in pending:
-        if fut.done():  # the request was cancelled (client gone)
-            continue
-        if isinstance(answer, BaseException):
-            fut.set_exception(answer)
-        else:
-            fut.set_result(answer)
+        _settle(fut, answer)
 
 
 def _rows(out: Any) -> list[dict[str, Any]]:

@@ -111,8 +111,8 @@ def test_packed_rows_give_each_text_its_own_vector(ov_encoder: OpenVinoEncoder) 
     texts = [SENTENCES[0], "pothole", SENTENCES[5], "Graffiti on the wall", SENTENCES[9]]
     ids = ov_encoder.tokenize(texts)
     lengths = np.array([len(x) for x in ids])
-    shared = ov_encoder._run_call(ids, lengths, [[0, 1, 2, 3, 4]])  # one row, five texts
-    alone = np.vstack([ov_encoder._run_call(ids, lengths, [[i]]) for i in range(5)])
+    shared = ov_encoder._run(ids, lengths, [[0, 1, 2, 3, 4]])  # one row, five texts
+    alone = np.vstack([ov_encoder._run(ids, lengths, [[i]]) for i in range(5)])
     assert cosine_rows(shared, alone).min() > 0.99999
 
 
@@ -124,8 +124,8 @@ def test_int8_row_mates_move_a_vector_only_slightly(int8_encoder: OpenVinoEncode
     texts = [SENTENCES[0], "pothole", SENTENCES[5], "Graffiti on the wall", SENTENCES[9]]
     ids = int8_encoder.tokenize(texts)
     lengths = np.array([len(x) for x in ids])
-    shared = int8_encoder._run_call(ids, lengths, [[0, 1, 2, 3, 4]])
-    alone = np.vstack([int8_encoder._run_call(ids, lengths, [[i]]) for i in range(5)])
+    shared = int8_encoder._run(ids, lengths, [[0, 1, 2, 3, 4]])
+    alone = np.vstack([int8_encoder._run(ids, lengths, [[i]]) for i in range(5)])
     assert cosine_rows(shared, alone).min() > 0.999
 
 
