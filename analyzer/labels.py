@@ -10,8 +10,9 @@ Each theme (a "class") is described by a sample of its member texts. Candidate t
 Terms are scored with c-TF-IDF (term frequency within a class times ``log(1 + A / f_t)``, where A
 is the average number of terms per class and f_t the term's frequency over all classes), so
 boilerplate that every theme shares, e.g. 311 intake phrases like "additional details", sinks. A
-label is the best noun chunk, optionally "A / B" with a second, non-overlapping one; labels are
-made unique among siblings.
+label is the best noun chunk (a longer chunk scoring at least 80% of a word it contains takes its
+place: "construction work" over "work", "missed trash pickup" over "trash"), optionally "A / B"
+with a second, non-overlapping one; labels are made unique among siblings.
 """
 
 from __future__ import annotations
@@ -411,8 +412,16 @@ def describe_classes(
         phrases: list[tuple[str, ...]] = []
         if chunk_rank:
             first = chunk_terms[chunk_rank[0]]
-            phrases.append(first)
             best = row_scores[chunk_rank[0]]
+            # a longer phrase nearly as strong as the word it contains replaces it ("construction
+            # work" over "work"), as for keywords
+            for j in chunk_rank[1:]:
+                if row_scores[j] < 0.8 * best:
+                    break
+                if len(chunk_terms[j]) > len(first) and set(first) < set(chunk_terms[j]):
+                    first, best = chunk_terms[j], row_scores[j]
+                    break
+            phrases.append(first)
             chunk_row_counts = chunk_counts.getrow(c).toarray().ravel()
             for j in chunk_rank[1:]:
                 if row_scores[j] < second_ratio * best:

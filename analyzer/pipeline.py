@@ -116,7 +116,12 @@ def run_analysis(
         "run_id": run_id,
         "code_version": code_version(),
         "seed": settings.seed,
-        "parameters": {"refit_share": REFIT_SHARE, "refit": refit, "period": "W"},
+        "parameters": {
+            "refit_share": REFIT_SHARE,
+            "refit": refit,
+            "period": "W",
+            "emerging": _emerging_detector().get_params(),
+        },
         "models": {"embedding": embedder.model_id, "embedding_sha256": embedder.weights_sha256_},
         "engine": {"name": engine},
     }
@@ -305,11 +310,18 @@ def _write_sentiment(con: Any, rows: pd.DataFrame) -> None:
 # -- emerging needs ----------------------------------------------------------------------------
 
 
+def _emerging_detector() -> Any:
+    """The detector every analysis run uses (its parameters go into the run manifest)."""
+    from analyzer.trends import EmergingDetector
+
+    # the last 4 weeks, not just the last one: a need that began rising 2-3 weeks ago has already
+    # lifted its own recent baseline, so the last week alone would hide it
+    return EmergingDetector(period="W", windows=4)
+
+
 def _emerging(
     store: Store, records: pd.DataFrame, theme_result: dict[str, Any], run_id: str
 ) -> pd.DataFrame:
-    from analyzer.trends import EmergingDetector
-
     assignments = (
         pd.concat(theme_result["assignments"], ignore_index=True)
         if theme_result["assignments"]
@@ -342,9 +354,7 @@ def _emerging(
     )
     frames = []
     for _source, part in df.groupby("source"):
-        # the last 4 weeks, not just the last one: a need that began rising 2-3 weeks ago has
-        # already lifted its own recent baseline, so the last week alone would hide it
-        detector = EmergingDetector(period="W", windows=4)
+        detector = _emerging_detector()
         frame = part[["record_id", "theme_id", "created_at", "area", "text"]]
         alerts = detector.fit(frame).detect(frame, theme_labels=labels)
         if not alerts.empty:

@@ -757,6 +757,14 @@ class EmergingDetector:
         self.season_peak_years = season_peak_years
         self.max_examples = max_examples
 
+    def get_params(self) -> dict[str, Any]:
+        """The constructor's parameters and their values (scikit-learn's convention), e.g. for a
+        run manifest."""
+        import inspect
+
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {name: getattr(self, name) for name in names}
+
     # -- parameters resolved per period ----------------------------------------------------
     def _freq(self) -> str:
         return _normalise_period(self.period)

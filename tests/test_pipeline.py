@@ -12,6 +12,7 @@ from analyzer.config import load_settings
 from analyzer.ingest import ingest_file
 from analyzer.pipeline import run_analysis
 from analyzer.store import Store
+from analyzer.trends import EmergingDetector
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data_samples" / "boston_311_sample.csv"
 
@@ -59,9 +60,11 @@ def test_first_run_fills_every_table(analyzed) -> None:
         assert col in first
     run = store.query_df("SELECT status, manifest FROM runs WHERE run_id = ?", [first["run_id"]])
     assert run["status"][0] == "done"
-    assert json.loads(run["manifest"][0])["models"]["embedding"].startswith(
-        "sentence-transformers/"
-    )
+    manifest = json.loads(run["manifest"][0])
+    assert manifest["models"]["embedding"].startswith("sentence-transformers/")
+    # the emerging detector's settings, so a run's alerts can be reproduced
+    emerging = manifest["parameters"]["emerging"]
+    assert emerging["fdr"] == EmergingDetector().fdr and emerging["windows"] == 4
 
 
 def test_second_run_is_incremental_and_keeps_ids(analyzed) -> None:

@@ -383,6 +383,29 @@ def test_describe_classes_readable_labels() -> None:
     assert all(o.keywords for o in out)
 
 
+def test_a_phrase_nearly_as_strong_as_its_head_word_labels_the_class() -> None:
+    # "work" is in every text, "construction work" in a third of them; scored with c-TF-IDF and
+    # the length bonus the phrase comes within 80% of the bare word, and says what the work is
+    works = [
+        "Construction work started at 6am again.",
+        "Loud construction work next door on Sunday.",
+        "Work on the roof all night.",
+        "Work crew blocking the sidewalk.",
+        "Work going on past 10pm.",
+        "Noisy work at the house next door.",
+    ]
+    trash = [
+        "Missed trash pickup this morning.",
+        "Trash pickup missed again, bags on the curb.",
+        "Missed trash pickup for the second time.",
+        "No trash pickup, missed collection.",
+    ]
+    table = extract_terms(works + trash)
+    out = describe_classes(table, [list(range(6)), list(range(6, 10))])
+    assert out[0].label == "construction work"
+    assert "trash pickup" in out[1].label
+
+
 def test_make_unique_disambiguates_with_keywords() -> None:
     labels = [
         ThemeLabel("street light", ["street light", "pole"]),
