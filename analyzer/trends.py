@@ -15,7 +15,12 @@ Expected count of theme ``k`` in period ``t``::
     share_seasonal = k's pooled share over t +- ``season_halfwidth`` periods in each of the
                      ``season_years`` previous years (covered periods only)
     expected       = share_b * volume_k(t), b = the baseline chosen for k by ``fit``: recent,
-                     seasonal or the max of both, whichever predicted k's own history best
+                     seasonal or the max of both, whichever predicted k's own history best;
+                     then times exp(beta_k * shock_k(t)) (``common_shocks``): shock_k(t) is the
+                     weighted log surprise, in the same period, of the themes that moved together
+                     with k in its history (a snowstorm lifts snow, space savers and plowing at
+                     once; a volume swing the shares did not absorb moves many themes alike),
+                     beta_k how much of it k itself showed (0..1)
 
 Periods with almost no volume (a coverage gap, e.g. Boston "Other" 2019-04..2020-03) are neither
 tested nor used as a baseline.
@@ -67,9 +72,11 @@ __all__ = [
     "BASELINES",
     "EmergingDetector",
     "alerts_for_store",
+    "apply_shocks",
     "benjamini_hochberg",
     "calibrated_alpha",
     "capped_contributions",
+    "fit_shocks",
     "nb_logpmf",
     "nb_sf",
     "season_peaks",
@@ -540,6 +547,76 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     return q
 
 
+_SHOCK_MIN_OVERLAP = 52  # periods two themes need in common to estimate their co-movement
+_SHOCK_MIN_CORR = 0.2  # co-movement below this is not a shared shock
+_SHOCK_CLIP = float(np.log(4.0))  # one peer's surprise counts at most 4x
+
+
+def _log_residuals(counts: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.log((counts + 1.0) / (mu + 1.0))
+    return np.where(np.isfinite(mu), r, np.nan)
+
+
+def fit_shocks(themes: np.ndarray, counts: np.ndarray, mu: np.ndarray) -> dict[str, Any]:
+    """Which themes move together beyond their baselines (a snowstorm lifts snow, space savers
+    and plowing at once), learnt from the history: per theme, weights on its co-moving peers
+    (their positive correlation above ``_SHOCK_MIN_CORR`` of log surprises) and the slope with which
+    the peers' weighted surprise carries over to it (0..1)."""
+    r = _log_residuals(counts, mu)
+    K = r.shape[1]
+    ok = np.isfinite(r)
+    weights = np.zeros((K, K))
+    for k in range(K):
+        for j in range(K):
+            if j == k:
+                continue
+            both = ok[:, k] & ok[:, j]
+            if int(both.sum()) < _SHOCK_MIN_OVERLAP:
+                continue
+            a, b = r[both, k], r[both, j]
+            if a.std() == 0 or b.std() == 0:
+                continue
+            weights[k, j] = max(float(np.corrcoef(a, b)[0, 1]) - _SHOCK_MIN_CORR, 0.0)
+    shock = _shock(weights, r)
+    beta = np.zeros(K)
+    for k in range(K):
+        use = ok[:, k] & np.isfinite(shock[:, k]) & (shock[:, k] != 0)
+        if int(use.sum()) < _SHOCK_MIN_OVERLAP:
+            continue
+        x, y = shock[use, k], r[use, k]
+        beta[k] = float(np.clip((x @ y) / max(float(x @ x), 1e-12), 0.0, 1.0))
+    return {"themes": list(map(str, themes)), "weights": weights, "beta": beta}
+
+
+def _shock(weights: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Each theme's peers' weighted (clipped) log surprise, per period (0 where none is known)."""
+    rc = np.clip(np.nan_to_num(r, nan=0.0), -_SHOCK_CLIP, _SHOCK_CLIP)
+    have = np.isfinite(r).astype(float)
+    num = rc @ weights.T
+    den = have @ weights.T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / den, 0.0)
+
+
+def apply_shocks(
+    shocks: dict[str, Any], themes: np.ndarray, counts: np.ndarray, mu: np.ndarray
+) -> np.ndarray:
+    """Expected counts raised (or lowered) by the co-moving peers' surprise in the same period."""
+    index = {t: i for i, t in enumerate(shocks["themes"])}
+    cols = np.array([index.get(str(t), -1) for t in themes])
+    known = cols >= 0
+    if not known.any():
+        return mu
+    K = len(shocks["themes"])
+    r = np.full((counts.shape[0], K), np.nan)
+    r[:, cols[known]] = _log_residuals(counts[:, known], mu[:, known])
+    shock = _shock(shocks["weights"], r) * shocks["beta"][None, :]
+    out = mu.copy()
+    out[:, known] = mu[:, known] * np.exp(shock[:, cols[known]])
+    return out
+
+
 _ALPHA_GRID = np.concatenate([[0.0], np.geomspace(1e-3, 50.0, 80)])
 
 
@@ -648,7 +725,7 @@ class EmergingDetector:
     fdr: Benjamini–Hochberg level across the theme-level tests of one ``detect`` call (and,
         separately, across its theme x area tests). The defaults (``fdr=0.2``,
         ``tolerated_events=10``, ``min_count=10``, ``recurrence_days=21``,
-        ``recurrence_years=4``, ``season_peak_years=2``) were chosen on the tune split of
+        ``recurrence_years=4``, ``season_peak_years=2``, ``common_shocks=True``) were chosen on the tune split of
         benchmarks/emerging.py (``--sweep``): the best recall on planted bursts that double a
         theme by 10+ requests, at under 0.5 false alarms per 50 theme-weeks, with COVID-19 flagged
         and no sidewalk-snow alarm in the winters 2016-17 and 2017-18. (Without the season check
@@ -679,6 +756,10 @@ class EmergingDetector:
         ``calibration_level`` and is never one of the ``tolerated_events``, so tolerating more
         emergencies does not teach the detector that a snow theme is calm. None: every
         exceedance may be tolerated (the behaviour before this option).
+    common_shocks: learn in ``fit`` which themes' surprises move together (``fit_shocks``) and
+        raise or lower each theme's expectation by its co-moving peers' surprise in the same
+        period (``apply_shocks``): a shock they share is not one theme's news, and the theme's
+        overdispersion is calibrated on what the shared shocks leave unexplained.
     season_peak_years: a rise that a week at the same time of year (+- ``recurrence_days``)
         matched in at least this many of the ``season_years`` previous years (a p-value as small,
         each week against its own baseline) is the theme's season, not news: it is tested and
@@ -728,6 +809,7 @@ class EmergingDetector:
         recurrence_days: int | None = 21,
         recurrence_years: int = 4,
         season_peak_years: int | None = 2,
+        common_shocks: bool = True,
         max_examples: int = 5,
     ) -> None:
         self.period = period
@@ -755,6 +837,7 @@ class EmergingDetector:
         self.recurrence_days = recurrence_days
         self.recurrence_years = recurrence_years
         self.season_peak_years = season_peak_years
+        self.common_shocks = common_shocks
         self.max_examples = max_examples
 
     def get_params(self) -> dict[str, Any]:
@@ -861,6 +944,10 @@ class EmergingDetector:
         mu[~(volume >= self.min_coverage * np.nan_to_num(typical, nan=np.inf))] = np.nan
         return mu, base, covered, volume
 
+    def _shocked(self, grid: _Grid, mu: np.ndarray) -> np.ndarray:
+        shocks = getattr(self, "shocks_", None)
+        return mu if shocks is None else apply_shocks(shocks, grid.themes, grid.counts, mu)
+
     def _p_values(self, grid: _Grid, mu: np.ndarray, base: np.ndarray) -> np.ndarray:
         """One-sided p-value of every theme-period with an expectation (NaN elsewhere)."""
         alpha = self._alpha_for(grid.themes)[None, :] + 1.0 / (base + 1.0)
@@ -931,7 +1018,8 @@ class EmergingDetector:
         alphas: dict[str, float] = {}
         modes: dict[str, str] = {}
         n_used: dict[str, int] = {}
-        for j, theme in enumerate(grid.themes):
+        chosen: dict[int, str] = {}
+        for j in range(len(grid.themes)):
             rows = informative[:, j]
             if int(rows.sum()) < self.min_history_periods:
                 continue
@@ -942,21 +1030,31 @@ class EmergingDetector:
                 y, m, extra = grid.counts[rows, j], mu[rows, j], 1.0 / (base[rows, j] + 1.0)
                 ll = nb_logpmf(y[None, :], m[None, :], extra[None, :] + _ALPHA_GRID[:, None])
                 scored.append((float(ll.mean(axis=1).max()), c))
-            mode = max(scored)[1]
-            mu, base = fits[mode]
+            chosen[j] = max(scored)[1]
+        mu_sel = np.full(grid.counts.shape, np.nan)
+        base_sel = np.zeros(grid.counts.shape)
+        for j, mode in chosen.items():
+            mu_sel[:, j], base_sel[:, j] = fits[mode][0][:, j], fits[mode][1][:, j]
+        self.shocks_ = None
+        if self.common_shocks:
+            self.shocks_ = fit_shocks(grid.themes, grid.counts, mu_sel)
+            mu_sel = apply_shocks(self.shocks_, grid.themes, grid.counts, mu_sel)
+        for j, mode in chosen.items():
+            theme = grid.themes[j]
+            mu, base = mu_sel[:, j], base_sel[:, j]
             # the overdispersion used in tests: calibrated on the tail (robust to a few real past
             # emergencies) but never below what the bulk of the history shows
             a_tail, n = calibrated_alpha(
                 grid.counts[:, j],
-                mu[:, j],
-                base[:, j],
+                mu,
+                base,
                 level=self.calibration_level,
                 tolerated=tolerated,
                 when=when,
                 recurrence_window=recurrence,
                 recurrence_years=self.recurrence_years,
             )
-            a_bulk, _ = calibrated_alpha(grid.counts[:, j], mu[:, j], base[:, j], level=BULK_LEVEL)
+            a_bulk, _ = calibrated_alpha(grid.counts[:, j], mu, base, level=BULK_LEVEL)
             if not np.isfinite(a_tail):
                 continue
             modes[theme] = mode
@@ -1006,6 +1104,7 @@ class EmergingDetector:
         frame = self._prepare(df)
         grid = _grid(frame["period"], frame["theme_id"], self._freq())
         mu, base, covered, _ = self._expected(grid)
+        mu = self._shocked(grid, mu)
         p = self._p_values(grid, mu, base)
         peaks = self._season_peaks(grid, p, covered)
         t, k = np.nonzero(np.isfinite(mu))
@@ -1064,6 +1163,7 @@ class EmergingDetector:
         grid = _grid(frame["period"], frame["theme_id"], freq, span=span)
         tw = np.arange(len(grid.periods))[grid.periods >= first]
         mu, base, covered, _ = self._expected(grid)
+        mu = self._shocked(grid, mu)
         p_all = self._p_values(grid, mu, base)
         peaks = self._season_peaks(grid, p_all, covered)
 

@@ -99,6 +99,7 @@ SPLITS: dict[str, dict[str, Any]] = {
 # The grid ``--sweep`` evaluates on the tune split, and the false-alarm ceiling a setting must keep
 # there (below the 1 per 50, leaving margin for the test split).
 SWEEP_GRID: dict[str, tuple[Any, ...]] = {
+    "common_shocks": (False, True),
     "season_peak_years": (None, 2, 3),
     "recurrence_days": (21,),
     "recurrence_years": (2, 4),

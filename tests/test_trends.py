@@ -10,6 +10,7 @@ import json
 import logging
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,7 @@ from analyzer.trends import (
     ALERT_COLUMNS,
     EmergingDetector,
     alerts_for_store,
+    apply_shocks,
     benjamini_hochberg,
     calibrated_alpha,
     season_peaks,
@@ -241,6 +243,52 @@ def test_season_peaks_counts_earlier_years_as_surprising() -> None:
     assert (
         season_peaks(periods, surprise, np.ones(36, dtype=bool), years=2, halfwidth=1)[24, 0] == 0
     )
+
+
+def _storm_weekly() -> dict[str, np.ndarray]:
+    """Four calm years, except 30 storm weeks that triple potholes and street-light outages
+    together."""
+    rng = np.random.default_rng(11)
+    weekly = _weekly_counts(rng, snow=False)
+    storms = rng.choice(np.arange(20, N_WEEKS - 1), 30, replace=False)
+    for theme in ("pothole", "streetlight"):
+        weekly[theme][storms] *= 3
+    return weekly
+
+
+def test_common_shocks_learn_which_themes_move_together() -> None:
+    df = _records(_storm_weekly(), np.random.default_rng(8))
+    det = EmergingDetector(period="W", by_area=False).fit(df)
+    shocks = det.shocks_
+    at = {t: i for i, t in enumerate(shocks["themes"])}
+    weights = shocks["weights"]
+    assert int(np.argmax(weights[at["pothole"]])) == at["streetlight"]
+    assert int(np.argmax(weights[at["streetlight"]])) == at["pothole"]
+    assert 0 < shocks["beta"][at["pothole"]] <= 1
+    # a week when street lights surge raises what potholes are expected to do, one when they are
+    # as usual does not
+    counts = np.array([[30.0, 20.0], [30.0, 60.0]])
+    mu = np.array([[30.0, 20.0], [30.0, 20.0]])
+    themes = np.array(["pothole", "streetlight"])
+    out = apply_shocks(shocks, themes, counts, mu)
+    assert out[0, 0] == pytest.approx(30.0) and out[1, 0] > 40.0
+
+
+def test_a_shock_shared_with_peer_themes_is_not_news_but_a_solo_burst_is() -> None:
+    base = _storm_weekly()
+
+    def alerted(extra: dict[str, int], **kw: Any) -> set[str]:
+        weekly = {k: v.copy() for k, v in base.items()}
+        for theme, add in extra.items():
+            weekly[theme][N_WEEKS - 1] += add
+        df = _records(weekly, np.random.default_rng(8))
+        det = EmergingDetector(period="W", by_area=False, **kw).fit(df)
+        return set(det.detect(df)["theme_id"])
+
+    storm = {"pothole": 60, "streetlight": 40}  # one more storm: both ~3x in the same week
+    assert alerted(storm, common_shocks=False) == {"pothole", "streetlight"}
+    assert alerted(storm) == set()
+    assert alerted({"pothole": 60}) == {"pothole"}  # potholes alone: news
 
 
 def test_global_volume_doubling_does_not_flag_every_theme(
