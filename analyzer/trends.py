@@ -725,10 +725,10 @@ class EmergingDetector:
     fdr: Benjamini–Hochberg level across the theme-level tests of one ``detect`` call (and,
         separately, across its theme x area tests). The defaults (``fdr=0.2``,
         ``tolerated_events=10``, ``min_count=10``, ``recurrence_days=21``,
-        ``recurrence_years=4``, ``season_peak_years=2``, ``common_shocks=True``) were chosen on the tune split of
-        benchmarks/emerging.py (``--sweep``): the best recall on planted bursts that double a
-        theme by 10+ requests, at under 0.5 false alarms per 50 theme-weeks, with COVID-19 flagged
-        and no sidewalk-snow alarm in the winters 2016-17 and 2017-18. (Without the season check
+        ``recurrence_years=4``, ``season_peak_years=2``, ``common_shocks=True``) were chosen on
+        the tune split of benchmarks/emerging.py (``--sweep``): the best recall on planted bursts
+        that double a theme by 10+ requests, at under 0.5 false alarms per 50 theme-weeks, with
+        COVID-19 flagged and no sidewalk-snow alarm in the winters 2016-17 and 2017-18. (Without the season check
         the snow check capped ``fdr``: the stormiest week of 2017-18 reaches q = 0.19; with it,
         that week is matched by as surprising weeks in earlier Januaries.)
     min_ratio: an alert needs observed / expected at least this (the effect size).
