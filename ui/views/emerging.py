@@ -9,8 +9,10 @@ from ui.common import fetch, filters_sidebar, frame, theme_color
 
 st.title("Emerging needs")
 st.caption(
-    "A theme is flagged when its share of all requests rises well above what its own history and "
-    "season predict (negative-binomial test, Benjamini–Hochberg false-discovery control)."
+    "A theme is flagged when its share of all requests rises well above what its own history, "
+    "its season and the themes that usually move with it predict (negative-binomial test, "
+    "Benjamini–Hochberg false-discovery control). A week as unusual as the same weeks of two "
+    "earlier years is the season, not news."
 )
 f = filters_sidebar()
 alerts = fetch("/v1/emerging", limit=50, **f)
