@@ -86,6 +86,8 @@ PREVIOUS_DEFAULT: dict[str, Any] = {
     "tolerated_events": 3,
     "min_count": 5,
     "recurrence_days": None,
+    "season_peak_years": None,
+    "common_shocks": False,
 }
 # Detector settings are tuned on "tune" (bursts planted in 2015-2016, seeds 1000+) and reported
 # on "test" (bursts planted in 2017-01..2019-03, seeds 0+): no figure is tuned on what it reports.
