@@ -23,17 +23,23 @@ __all__ = [
 ]
 
 
-def nb_sf(count: np.ndarray, mean: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """P(Y >= count) for Y negative binomial with this mean and variance ``mean + alpha mean^2``."""
+def _nb_params(
+    count: np.ndarray, mean: np.ndarray, alpha: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``count`` broadcast with scipy's (size, p) of the negative binomial with this mean and
+    variance ``mean + alpha mean^2``."""
     count, mean, alpha = np.broadcast_arrays(
         np.asarray(count, dtype=float),
         np.asarray(mean, dtype=float),
         np.asarray(alpha, dtype=float),
     )
-    mean = np.maximum(mean, 1e-12)
-    alpha = np.maximum(alpha, 1e-9)
-    size = 1.0 / alpha
-    p = size / (size + mean)
+    size = 1.0 / np.maximum(alpha, 1e-9)
+    return count, size, size / (size + np.maximum(mean, 1e-12))
+
+
+def nb_sf(count: np.ndarray, mean: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """P(Y >= count) for Y negative binomial with this mean and variance ``mean + alpha mean^2``."""
+    count, size, p = _nb_params(count, mean, alpha)
     # P(Y > k) = I_{1-p}(k + 1, size), the regularised incomplete beta (scipy.stats.nbinom.sf
     # to 1e-14, without importing scipy.stats: a second of every analysis run)
     out = special.betainc(np.maximum(count, 1.0), size, 1.0 - p)
@@ -42,14 +48,7 @@ def nb_sf(count: np.ndarray, mean: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 def nb_logpmf(count: np.ndarray, mean: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """Log-probability of ``count`` under the negative binomial of ``nb_sf``."""
-    count, mean, alpha = np.broadcast_arrays(
-        np.asarray(count, dtype=float),
-        np.asarray(mean, dtype=float),
-        np.asarray(alpha, dtype=float),
-    )
-    mean = np.maximum(mean, 1e-12)
-    size = 1.0 / np.maximum(alpha, 1e-9)
-    p = size / (size + mean)
+    count, size, p = _nb_params(count, mean, alpha)
     # scipy.stats.nbinom.logpmf's own formula
     coeff = special.gammaln(size + count) - special.gammaln(count + 1) - special.gammaln(size)
     return coeff + size * np.log(p) + special.xlog1py(count, -p)
