@@ -1,0 +1,275 @@
+"""What every read shares: filters, pages, theme overrides, record rows and small converters."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from analyzer.errors import InputError
+from analyzer.store import Store
+
+MAX_PAGE = 1000
+CLOSED_STATUSES = ("closed", "close", "resolved", "completed", "done")
+
+
+class ThemeNotFoundError(LookupError):
+    """No theme with this id in the store."""
+
+    def __init__(self, theme_id: str) -> None:
+        self.theme_id = theme_id
+        super().__init__(f"no theme {theme_id!r}")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Record filters shared by every query. Empty tuples and ``None`` mean "no filter"."""
+
+    source: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    area: str | None = None
+    category: str | None = None
+    # Used by the records search and the Open311 front door.
+    theme_id: str | None = None
+    ids: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    # Open311's two states over a city's own status words: True closed, False open, None both.
+    closed: bool | None = None
+
+    def active(self) -> bool:
+        return any(
+            [
+                self.source,
+                self.since,
+                self.until,
+                self.area,
+                self.category,
+                self.theme_id,
+                self.ids,
+                self.categories,
+                self.statuses,
+                self.closed is not None,
+            ]
+        )
+
+
+@dataclass(frozen=True)
+class Page:
+    limit: int = 50
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.limit <= MAX_PAGE:
+            raise InputError(f"limit must be between 1 and {MAX_PAGE}")
+        if self.offset < 0:
+            raise InputError("offset must be 0 or more")
+
+
+@dataclass
+class _Overrides:
+    labels: dict[str, str] = field(default_factory=dict)
+    merged_into: dict[str, str] = field(default_factory=dict)
+
+    def resolve(self, theme_id: str) -> str:
+        """Follow merges to the theme that now holds this one's records (cycle-safe)."""
+        seen = {theme_id}
+        current = theme_id
+        while current in self.merged_into:
+            nxt = self.merged_into[current]
+            if nxt in seen:
+                break
+            seen.add(nxt)
+            current = nxt
+        return current
+
+    def label(self, theme_id: str, stored: str | None) -> str:
+        return self.labels.get(theme_id) or (stored or theme_id)
+
+
+# -- small helpers ---------------------------------------------------------------------------
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _ts(value: Any) -> datetime | None:
+    """A pandas/duckdb timestamp as an aware datetime (None for NaT / NULL)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        if pd.isna(value):
+            return None
+        value = value.to_pydatetime()
+    if isinstance(value, datetime):
+        return _utc(value)
+    return None
+
+
+def _num(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(out) or math.isinf(out) else out
+
+
+def _str(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    return str(value)
+
+
+def _json(value: Any, default: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return default
+    if isinstance(value, (list, dict)):
+        return value
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _records_where(f: Filters, alias: str = "r") -> tuple[str, list[Any]]:
+    """SQL conditions and parameters for the record filters (always a valid WHERE body)."""
+    conds: list[str] = ["TRUE"]
+    params: list[Any] = []
+    if f.source:
+        conds.append(f"{alias}.source = ?")
+        params.append(f.source)
+    if f.since:
+        conds.append(f"{alias}.created_at >= ?")
+        params.append(_utc(f.since))
+    if f.until:
+        conds.append(f"{alias}.created_at < ?")
+        params.append(_utc(f.until))
+    if f.area:
+        conds.append(f"{alias}.area = ?")
+        params.append(f.area)
+    if f.category:
+        conds.append(f"{alias}.category = ?")
+        params.append(f.category)
+    if f.ids:
+        conds.append(f"{alias}.id IN (SELECT unnest(?::VARCHAR[]))")
+        params.append(list(f.ids))
+    if f.categories:
+        conds.append(f"{alias}.category IN (SELECT unnest(?::VARCHAR[]))")
+        params.append(list(f.categories))
+    if f.statuses:
+        conds.append(f"lower({alias}.status) IN (SELECT unnest(?::VARCHAR[]))")
+        params.append([s.lower() for s in f.statuses])
+    if f.closed is not None:
+        neg = "" if f.closed else "NOT "
+        conds.append(f"{neg}(lower(coalesce({alias}.status, '')) IN (SELECT unnest(?::VARCHAR[])))")
+        params.append(list(CLOSED_STATUSES))
+    return " AND ".join(conds), params
+
+
+def _overrides(store: Store) -> _Overrides:
+    df = store.query_df("SELECT theme_id, label, merged_into FROM theme_overrides")
+    out = _Overrides()
+    for tid, label, into in df.itertuples(index=False):
+        if _str(label):
+            out.labels[tid] = str(label)
+        if _str(into):
+            out.merged_into[tid] = str(into)
+    return out
+
+
+def _themes_table(store: Store, *, include_retired: bool = False) -> pd.DataFrame:
+    where = "" if include_retired else "WHERE coalesce(status, 'active') <> 'retired'"
+    return store.query_df(
+        "SELECT theme_id, parent_id, level, label, keywords, size, examples, breakdown, sentiment, "
+        f"status, run_id, first_seen_run FROM themes {where}"
+    )
+
+
+def _members_of(theme_id: str, ov: _Overrides, known: Iterable[str]) -> list[str]:
+    """The stored theme ids whose records now belong to ``theme_id`` (itself and what merged in)."""
+    return sorted({t for t in known if ov.resolve(t) == theme_id} | {theme_id})
+
+
+def _growth(recent: int, previous: int) -> float | None:
+    # No growth figure without a baseline: "new" is reported through the emerging-needs alerts.
+    return None if previous <= 0 else round((recent - previous) / previous, 4)
+
+
+def _reference_end(store: Store, f: Filters) -> datetime | None:
+    """End of the filtered period: ``until`` when given, else just after the latest record."""
+    if f.until:
+        return _utc(f.until)
+    where, params = _records_where(f)
+    df = store.query_df(f"SELECT max(r.created_at) AS last FROM records r WHERE {where}", params)
+    last = _ts(df["last"].iloc[0]) if not df.empty else None
+    return None if last is None else last + timedelta(seconds=1)
+
+
+def _round(value: Any, digits: int = 4) -> float | None:
+    v = _num(value)
+    return None if v is None else round(v, digits)
+
+
+def _record_items(df: pd.DataFrame, ov: _Overrides, labels: dict[str, str]) -> list[dict[str, Any]]:
+    out = []
+    for r in df.to_dict("records"):
+        tid = _str(r.get("theme_id"))
+        eff = ov.resolve(tid) if tid else None
+        sid = _str(r.get("subtheme_id"))
+        eff_sub = ov.resolve(sid) if sid else None
+        out.append(
+            {
+                "id": str(r["id"]),
+                "source": _str(r.get("source")),
+                "text": str(r.get("text") or ""),
+                "created_at": _ts(r.get("created_at")),
+                "updated_at": _ts(r.get("updated_at")),
+                "category": _str(r.get("category")),
+                "status": _str(r.get("status")),
+                "lat": _num(r.get("lat")),
+                "lon": _num(r.get("lon")),
+                "area": _str(r.get("area")),
+                "theme_id": eff,
+                "theme_label": ov.label(eff, labels.get(eff)) if eff else None,
+                "subtheme_id": eff_sub,
+                "subtheme_label": ov.label(eff_sub, labels.get(eff_sub)) if eff_sub else None,
+                "sentiment": _str(r.get("sentiment")),
+                "sentiment_score": _round(r.get("sentiment_score")),
+            }
+        )
+        if "attributes" in r:
+            # Attributes were redacted by ingest (free-text columns, house numbers dropped).
+            out[-1]["attributes"] = _json(r["attributes"], {})
+    return out
+
+
+# Only these columns of records are ever read for display: never raw_text.
+_RECORD_COLUMNS = (
+    "r.id, r.source, r.text, r.created_at, r.updated_at, r.category, r.status, r.lat, r.lon, "
+    "r.area, a.theme_id, a.subtheme_id, s.label AS sentiment, s.score AS sentiment_score"
+)
+_ID_IN = "r.id IN (SELECT unnest(?::VARCHAR[]))"
+_RECORD_JOINS = (
+    "FROM records r LEFT JOIN assignments a ON a.record_id = r.id "
+    "LEFT JOIN sentiment s ON s.record_id = r.id"
+)
+
+
+def _theme_ids(store: Store) -> list[str]:
+    return [str(t) for t in store.query_df("SELECT theme_id FROM themes")["theme_id"]]
+
+
+def _label_map(store: Store) -> dict[str, str]:
+    df = store.query_df("SELECT theme_id, label FROM themes")
+    return {str(t): str(lbl) for t, lbl in df.itertuples(index=False) if _str(lbl)}
