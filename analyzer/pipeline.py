@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,9 @@ from analyzer.embed import EMBED_DIM, get_embedder
 from analyzer.store import Store
 from analyzer.store import _drain as drain
 from analyzer.theme_runs import run_themes, source_prefix, write_themes
+
+if TYPE_CHECKING:
+    from analyzer.trends import EmergingDetector
 
 log = logging.getLogger("civicpulse.pipeline")
 
@@ -310,7 +313,7 @@ def _write_sentiment(con: Any, rows: pd.DataFrame) -> None:
 # -- emerging needs ----------------------------------------------------------------------------
 
 
-def _emerging_detector() -> Any:
+def _emerging_detector() -> EmergingDetector:
     """The detector every analysis run uses (its parameters go into the run manifest)."""
     from analyzer.trends import EmergingDetector
 

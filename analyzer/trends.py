@@ -701,8 +701,10 @@ class EmergingDetector:
         return mu, base, covered, volume
 
     def _shocked(self, grid: _Grid, mu: np.ndarray) -> np.ndarray:
-        shocks = getattr(self, "shocks_", None)
-        return mu if shocks is None else apply_shocks(shocks, grid.themes, grid.counts, mu)
+        """Expected counts moved by the co-moving themes' surprise (``common_shocks``)."""
+        if self.shocks_ is None:
+            return mu
+        return apply_shocks(self.shocks_, grid.themes, grid.counts, mu)
 
     def _p_values(self, grid: _Grid, mu: np.ndarray, base: np.ndarray) -> np.ndarray:
         """One-sided p-value of every theme-period with an expectation (NaN elsewhere)."""
