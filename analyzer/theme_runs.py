@@ -58,7 +58,8 @@ def run_themes(
             res = _assign_incrementally(sub, new, vectors[idx[new]], prev_src, run_id)
             out["per_source"][str(source)] = {"mode": "incremental", **res["summary"]}
         else:
-            from analyzer.themes import ThemeModel, match_themes
+            from analyzer.theme_matching import match_themes
+            from analyzer.themes import ThemeModel
 
             emb = vectors[idx]
             if prev_assign is None:

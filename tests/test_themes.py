@@ -18,12 +18,11 @@ from analyzer.labels import (
     find_template_keys,
     make_unique,
 )
+from analyzer.theme_matching import match_themes, next_free_ids
 from analyzer.themes import (
     Theme,
     ThemeModel,
     cluster_texts,
-    match_themes,
-    next_free_ids,
     ward_groups,
 )
 
