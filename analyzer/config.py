@@ -20,11 +20,12 @@ class Settings:
     store_path: Path = Path("var/civicpulse.duckdb")
     # "" means the packaged all-MiniLM-L6-v2; otherwise a local sentence-transformers folder.
     embed_model: str = ""
-    # "openvino-int8" (OpenVINO, int8 weights and dynamically quantised activations: ~4x
-    # sentence-transformers, 0.9987 cosine, tagging F1 and theme NMI within 0.003: the default),
-    # "openvino" (bfloat16, ~3x, 0.99999 cosine), "torch" (sentence-transformers encode, float32)
-    # or "onnx" (ONNX Runtime int8)
-    embed_backend: str = "openvino-int8"
+    # "openvino-int8-static" (OpenVINO, int8 weights and activations with scales calibrated at
+    # build time: ~4.5x sentence-transformers, 0.9986 cosine: the default), "openvino-int8"
+    # (int8 weights, dynamically quantised activations: ~4x, 0.9987 cosine), "openvino"
+    # (bfloat16, ~3x, 0.99999 cosine), "torch" (sentence-transformers encode, float32) or
+    # "onnx" (ONNX Runtime int8)
+    embed_backend: str = "openvino-int8-static"
     embed_batch_size: int = 64
     models_dir: Path = Path("models")
     tagger_model: str = "models/boston-311"

@@ -25,9 +25,13 @@ if TYPE_CHECKING:
 PACKAGED_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 PACKAGED_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2@53aa5117"
 EMBED_DIM = 384
-BACKENDS = ("torch", "openvino", "openvino-int8", "onnx")
+BACKENDS = ("torch", "openvino", "openvino-int8", "openvino-int8-static", "onnx")
 # The OpenVINO backends and the weights of their converted model (analyzer.ov_embed).
-OPENVINO_WEIGHTS = {"openvino": "full", "openvino-int8": "int8"}
+OPENVINO_WEIGHTS = {
+    "openvino": "full",
+    "openvino-int8": "int8",
+    "openvino-int8-static": "int8-static",
+}
 # Texts per encoder call and per write to the store's cache (bounds memory; resumable runs).
 CHUNK_TEXTS = 4096
 
@@ -95,7 +99,8 @@ class Embedder:
 
     ``backend`` is "torch" (sentence-transformers ``encode``), "openvino" (``analyzer.ov_embed``,
     bfloat16 where the CPU has it), "openvino-int8" (the same with int8 weights and dynamically
-    quantised activations: the fastest here) or "onnx" (``analyzer.fast_embed``, int8). Loading
+    quantised activations), "openvino-int8-static" (int8 weights and statically quantised
+    activations, calibrated at build time: the fastest here) or "onnx" (``analyzer.fast_embed``, int8). Loading
     is lazy: constructing an Embedder is cheap.
     """
 

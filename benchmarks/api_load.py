@@ -327,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument(
         "--embed-backend",
-        choices=["torch", "onnx", "openvino", "openvino-int8"],
+        choices=["torch", "onnx", "openvino", "openvino-int8", "openvino-int8-static"],
         help="the server's embedding backend (default: from settings)",
     )
     ap.add_argument(

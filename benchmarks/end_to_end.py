@@ -9,7 +9,7 @@ What a city runs, through the real command line, into a fresh DuckDB store:
    redact, store);
 2. ``civicpulse analyze`` (embed what is new, identical texts once; sentiment; themes; emerging
    needs), with the embedding backend in force (``CIVICPULSE_EMBED_BACKEND``, default
-   openvino-int8);
+   openvino-int8-static);
 3. the next day: ``civicpulse ingest`` the held-out latest 300 requests (about one day at the
    data's 2019 pace) and ``civicpulse analyze`` again, incrementally.
 

@@ -39,7 +39,7 @@ from analyzer.sentiment import LABELS, load_default
 from analyzer.sentiment_lexicon import _uncap, preprocess, vader_labels
 from benchmarks.common import ROOT, cached_embeddings, data_raw, tweeteval, write_result
 
-OTHER_BACKENDS = ("onnx", "openvino", "openvino-int8")
+OTHER_BACKENDS = ("onnx", "openvino", "openvino-int8", "openvino-int8-static")
 CIVIC_CHECK = ROOT / "benchmarks" / "data" / "civic_sentiment_check.csv"
 
 

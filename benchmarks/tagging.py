@@ -404,7 +404,7 @@ def novelty_part(y: np.ndarray, emb: np.ndarray, tr: np.ndarray, te: np.ndarray)
     }
 
 
-SPEED_BACKENDS = ("torch", "onnx", "openvino", "openvino-int8")
+SPEED_BACKENDS = ("torch", "onnx", "openvino", "openvino-int8", "openvino-int8-static")
 
 
 def _available_embedders(backends: Sequence[str]) -> dict[str, Any]:

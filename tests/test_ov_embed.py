@@ -188,7 +188,12 @@ def test_embedder_backend_and_model_id(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize(
-    ("backend", "verified"), [("openvino", ": ok"), ("openvino-int8", "-ir-int8-v2: ok")]
+    ("backend", "verified"),
+    [
+        ("openvino", ": ok"),
+        ("openvino-int8", "-ir-int8-v2: ok"),
+        ("openvino-int8-static", "-ir-int8-static-v2: ok"),
+    ],
 )
 def test_build_cli(backend: str, verified: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert fast_embed.main(["build", "--backend", backend]) == 0
@@ -261,6 +266,44 @@ def test_int8_backend_has_its_own_model_id_and_cache(tmp_path: Path) -> None:
     assert "weights" in (ov_embed.verify_built(ensure_model().path.parent, source, "int8") or "")
     with pytest.raises(ValueError, match="unknown OpenVINO weights"):
         ov_embed.model_dir(packaged_model_path(), "int4")
+
+
+@pytest.fixture(scope="module")
+def static_encoder() -> OpenVinoEncoder:
+    return openvino_encoder(packaged_model_path(), 64, weights="int8-static")
+
+
+def test_static_int8_is_calibrated_close_and_independent_of_row_mates(
+    static_encoder: OpenVinoEncoder, int8_encoder: OpenVinoEncoder, reference: np.ndarray
+) -> None:
+    got = static_encoder(SENTENCES)
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    cos = cosine_rows(got, reference)
+    # the farthest is "ok" (3 tokens, 0.986): fixed scales fit real requests, not fragments
+    assert cos.mean() > 0.997 and cos.min() > 0.98, (cos.mean(), cos.min())
+    # its own model: not the dynamic int8 one under another name
+    assert cosine_rows(got, int8_encoder(SENTENCES)).min() < 0.99999
+    # fixed activation scales: a text's vector is the same alone as packed with others
+    # (the dynamic model's scales span a row: ~3e-4 in cosine)
+    alone = np.vstack([static_encoder([s]) for s in SENTENCES[:12]])
+    assert cosine_rows(alone, got[:12]).min() > 0.99999
+    assert static_encoder.compiled.get_property("DYNAMIC_QUANTIZATION_GROUP_SIZE") == 0
+    built = ensure_model(weights="int8-static")
+    recipe = built.manifest["quantization"]
+    assert built.manifest["weights"] == "int8-static" and "nncf" in built.manifest["versions"]
+    assert recipe["calibration"]["texts"] == 1000 and len(recipe["calibration"]["sha256"]) == 64
+    assert recipe["kept_in_float"] == [
+        "__module.inner.encoder.layer.0.output.dense/aten::linear/MatMul"
+    ]
+    import openvino as ov
+
+    model = ov.Core().read_model(str(built.path))
+    kinds = [op.get_type_name() for op in model.get_ops()]
+    # activations quantised in the graph: the 35 int8 linear layers' inputs and attention's
+    assert kinds.count("FakeQuantize") >= 30
+    assert Embedder(backend="openvino-int8-static").model_id.endswith(
+        f"+openvino-int8-static-{ov_embed.inference_precision()}"
+    )
 
 
 def test_concurrent_first_callers_wait_for_one_warm_inference() -> None:

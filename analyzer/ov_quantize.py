@@ -1,0 +1,133 @@
+"""How the OpenVINO int8 models are made: NNCF weight compression and static quantisation.
+
+Two recipes, used by ``analyzer.ov_embed.build_model``:
+
+- ``compress_int8`` (weights "int8"): the linear layers' weights to int8, data-free (symmetric,
+  one scale per output channel); their inputs are quantised at run time by the CPU plugin
+  (dynamic quantisation, groups of 128 values).
+- ``quantize_static`` (weights "int8-static", the default backend): NNCF post-training
+  quantisation. Activation ranges are calibrated once, on the packed rows of
+  ``calibration_texts`` (real resident text from data_samples/: 311 descriptions and survey
+  and engagement comments), so the linear layers and attention run as pure int8 matrix products
+  with fixed scales. Two choices keep the vectors as close to float32 as the dynamic model's,
+  both measured on texts outside the calibration set (Boston 311 descriptions and Polis
+  comments; see benchmarks/embed_ceiling.py and README):
+
+  * the first layer's feed-forward output projection (the linear layer after the first GELU)
+    stays in floating point: of the 36 linear layers it loses the most to a fixed activation
+    scale (keeping it raises the comments' mean cosine from 0.9948 to 0.9974, the next-best
+    layer 0.9960);
+  * SmoothQuant with alpha 0.85 (NNCF's transformer default is 0.95): moves more of the
+    activations' outliers into the weights (comments' p1 cosine 0.9935 -> 0.9955).
+
+  With fixed scales a text's vector no longer depends on which texts share its packed row
+  (the dynamic model's scales span the row), so the API and a bulk run give the same vector.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from analyzer.errors import ModelBundleError
+
+SAMPLES_DIR = Path(__file__).resolve().parents[1] / "data_samples"
+# data_samples file -> (text column, texts drawn); a fixed seed, so every build sees the same.
+CALIBRATION = {
+    "boston_311_sample.csv": ("description", 600),
+    "austin_survey_comments.csv": ("comment", 200),
+    "bowling_green_comments.csv": ("comment-body", 200),
+}
+CALIBRATION_SEED = 1
+SMOOTH_QUANT_ALPHA = 0.85
+
+
+def _quiet_nncf() -> Any:
+    import nncf
+
+    # NNCF prints tables and progress bars at INFO; the build's own line suffices.
+    logging.getLogger("nncf").setLevel(logging.WARNING)
+    return nncf
+
+
+def compress_int8(model: Any) -> tuple[Any, str]:
+    """The model with its linear layers' weights in int8 (NNCF, data-free) and NNCF's version."""
+    nncf = _quiet_nncf()
+    compressed = nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_SYM)
+    return compressed, str(nncf.__version__)
+
+
+def calibration_texts(samples_dir: Path = SAMPLES_DIR) -> list[str]:
+    """The calibration texts: a seeded draw from each sample file in ``CALIBRATION``."""
+    import pandas as pd
+
+    texts: list[str] = []
+    for name, (column, k) in CALIBRATION.items():
+        path = samples_dir / name
+        try:
+            col = pd.read_csv(path, usecols=[column])[column]
+        except (OSError, ValueError) as exc:
+            raise ModelBundleError(
+                f"{path}: cannot read the int8 calibration texts (column {column!r}): {exc}"
+            ) from exc
+        col = col.dropna().astype(str)
+        col = col[col.str.strip() != ""]
+        texts += col.sample(n=min(k, len(col)), random_state=CALIBRATION_SEED).tolist()
+    return texts
+
+
+def texts_sha256(texts: Sequence[str]) -> str:
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8") + b"\0")
+    return digest.hexdigest()
+
+
+def first_ffn_output(model: Any) -> str | None:
+    """The name of the MatMul fed by the model's first GELU (layer 0's FFN output), if any."""
+    for op in model.get_ordered_ops():
+        if op.get_type_name() != "Gelu":
+            continue
+        pending = [op]
+        while pending:  # follow element-wise ops (none in BERT) down to the projection
+            node = pending.pop()
+            for target in node.output(0).get_target_inputs():
+                consumer = target.get_node()
+                if consumer.get_type_name() == "MatMul":
+                    return str(consumer.get_friendly_name())
+                if consumer.get_output_size() == 1:
+                    pending.append(consumer)
+        return None
+    return None
+
+
+def quantize_static(model: Any, feeds: Sequence[dict[str, Any]]) -> tuple[Any, dict[str, Any]]:
+    """The model with static int8 activations, calibrated on ``feeds`` (the encoder's inputs).
+
+    Returns the quantised model and what the manifest records of the recipe.
+    """
+    nncf = _quiet_nncf()
+    if not feeds:
+        raise ModelBundleError("no calibration inputs for the static int8 model")
+    kept = first_ffn_output(model)
+    quantized = nncf.quantize(
+        model,
+        nncf.Dataset(list(feeds)),
+        model_type=nncf.ModelType.TRANSFORMER,
+        subset_size=len(feeds),
+        ignored_scope=nncf.IgnoredScope(names=[kept] if kept else []),
+        advanced_parameters=nncf.AdvancedQuantizationParameters(
+            smooth_quant_alphas=nncf.AdvancedSmoothQuantParameters(matmul=SMOOTH_QUANT_ALPHA)
+        ),
+    )
+    recipe = {
+        "nncf": str(nncf.__version__),
+        "model_type": "transformer",
+        "smooth_quant_alpha": SMOOTH_QUANT_ALPHA,
+        "kept_in_float": [kept] if kept else [],
+        "calibration_calls": len(feeds),
+    }
+    return quantized, recipe
