@@ -38,15 +38,15 @@ and the store caches vectors per model id):
 - ``openvino-int8-static`` (``weights="int8-static"``, the default): weights and activations in
   int8 with fixed scales, calibrated once at build time on real resident text from data_samples/
   (NNCF post-training quantisation; recipe and measurements in ``analyzer.ov_quantize``). The
-  linear layers then run as pure int8 products (VNNI; measured ~450 vs ~345 GOP/s per core for
-  the dynamic model's, benchmarks/embed_ceiling.py): 1.15-1.2x the dynamic model's texts/s at
+  linear layers then run as pure int8 products (VNNI; 350 vs 294 GOP/s per core for the dynamic
+  model's, benchmarks/embed_ceiling.py): 1.15-1.2x the dynamic model's texts/s at
   the same cosine to float32 on Boston descriptions (0.9986 vs 0.9987) and nearly the same on
   engagement comments (0.9980 vs 0.9983), and a text's vector no longer depends on its row-mates.
 
 benchmarks/embed_speed.py measures them all against sentence-transformers.
 
-``python -m analyzer.fast_embed build --backend openvino`` (or ``openvino-int8``) builds them
-explicitly (``make run``).
+``python -m analyzer.fast_embed build --backend openvino`` (or ``openvino-int8``,
+``openvino-int8-static``) builds them explicitly (``make run`` builds the default).
 """
 
 from __future__ import annotations
@@ -89,6 +89,7 @@ __all__ = [
     "BUILD_VERSION",
     "OpenVinoEncoder",
     "build_model",
+    "calibration_feeds",
     "ensure_model",
     "inference_precision",
     "openvino_encoder",
@@ -325,7 +326,7 @@ def build_model(model_path: Path, source_sha: str, folder: Path, weights: str = 
         if _check_weights(weights) == "int8":
             converted, versions["nncf"] = compress_int8(converted)
         elif weights == "int8-static":
-            converted, recipe = _quantize_static(converted, model_path, cfg["max_seq_length"])
+            converted, recipe = _quantize_static(converted, model_path)
             versions["nncf"] = recipe.pop("nncf")
         # float32 weights on disk (int8 ones for "int8"); the plugin converts float32 to
         # bfloat16 at compile time where it can.
@@ -352,17 +353,24 @@ def build_model(model_path: Path, source_sha: str, folder: Path, weights: str = 
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _quantize_static(
-    model: Any, model_path: Path, max_seq_length: int
-) -> tuple[Any, dict[str, Any]]:
-    """``quantize_static`` over the packed rows the encoder makes of the calibration texts."""
-    texts = calibration_texts()
+def calibration_feeds(model_path: Path | None = None) -> list[dict[str, np.ndarray]]:
+    """What the static int8 model is calibrated on: the packed calls a bulk run (one stream)
+    makes of ``calibration_texts``, built with the full IR (built first if needed)."""
+    model_path = Path(model_path) if model_path else packaged_model_path()
     full = ensure_model(model_path, weights="full")
-    # One stream: the rows and calls a bulk run makes, without the per-worker split.
     encoder = OpenVinoEncoder(
-        full.path, model_path / "tokenizer.json", max_seq_length=max_seq_length, workers=1
+        full.path,
+        model_path / "tokenizer.json",
+        max_seq_length=int(full.manifest["max_seq_length"]),
+        workers=1,
     )
-    quantized, recipe = quantize_static(model, encoder.feeds(texts))
+    return encoder.feeds(calibration_texts())
+
+
+def _quantize_static(model: Any, model_path: Path) -> tuple[Any, dict[str, Any]]:
+    """``quantize_static`` on ``calibration_feeds``; the recipe with what it was calibrated on."""
+    quantized, recipe = quantize_static(model, calibration_feeds(model_path))
+    texts = calibration_texts()
     recipe["calibration"] = {
         "source": "data_samples/: " + ", ".join(CALIBRATION),
         "texts": len(texts),

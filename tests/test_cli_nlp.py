@@ -106,3 +106,11 @@ def test_missing_file_is_exit_2(tmp_path: Path, capsys) -> None:
     )
     assert code == 2
     assert "absent.csv" in capsys.readouterr().err
+
+
+def test_table_cells_show_a_missing_number_the_same_way() -> None:
+    """A growth column with no figure in it holds None, one with some figures NaN: both '–'."""
+    from analyzer.cli.nlp import _cell
+
+    assert _cell(None) == "–" and _cell(float("nan")) == "–"
+    assert _cell(0.25) == "0.25" and _cell(["a", "b"]) == '["a", "b"]' and _cell(0) == "0"

@@ -201,6 +201,8 @@ def _emit(df, output: Path | None, fmt: OutFormat, title: str) -> None:
 
 
 def _cell(v: object) -> str:
+    if v is None:  # a column with no number in it keeps None rather than NaN
+        return "–"
     if isinstance(v, float):
         return "–" if v != v else f"{v:.3g}"
     if isinstance(v, list | dict):
