@@ -223,6 +223,18 @@ def test_first_inference_runs_before_the_worker_pool_starts() -> None:
     assert any(name.startswith("onnx-embed") for name, _ in calls[1:])
 
 
+def unit_vectors_close_to(
+    reference: np.ndarray, encoder: OpenVinoEncoder, *, mean: float, least: float
+) -> np.ndarray:
+    """The encoder's vectors of SENTENCES: unit length, cosine to ``reference`` above
+    ``mean`` on average and ``least`` for every sentence."""
+    got = encoder(SENTENCES)
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    cos = cosine_rows(got, reference)
+    assert cos.mean() > mean and cos.min() > least, (cos.mean(), cos.min())
+    return got
+
+
 @pytest.fixture(scope="module")
 def int8_encoder() -> OpenVinoEncoder:
     return openvino_encoder(packaged_model_path(), 64, weights="int8")
@@ -231,11 +243,8 @@ def int8_encoder() -> OpenVinoEncoder:
 def test_int8_weights_stay_close_and_are_really_int8(
     int8_encoder: OpenVinoEncoder, ov_encoder: OpenVinoEncoder, reference: np.ndarray
 ) -> None:
-    got = int8_encoder(SENTENCES)
-    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
-    cos = cosine_rows(got, reference)
     # int8 weights (per-channel) and int8 activations (groups of 128): close, not exact.
-    assert cos.mean() > 0.997 and cos.min() > 0.99, (cos.mean(), cos.min())
+    got = unit_vectors_close_to(reference, int8_encoder, mean=0.997, least=0.99)
     # A different model from the full one (not the same IR under another name).
     assert cosine_rows(got, ov_encoder(SENTENCES)).min() < 0.99999
     assert int8_encoder.weights == "int8"
@@ -276,11 +285,8 @@ def static_encoder() -> OpenVinoEncoder:
 def test_static_int8_is_calibrated_close_and_independent_of_row_mates(
     static_encoder: OpenVinoEncoder, int8_encoder: OpenVinoEncoder, reference: np.ndarray
 ) -> None:
-    got = static_encoder(SENTENCES)
-    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
-    cos = cosine_rows(got, reference)
     # the farthest is "ok" (3 tokens, 0.986): fixed scales fit real requests, not fragments
-    assert cos.mean() > 0.997 and cos.min() > 0.98, (cos.mean(), cos.min())
+    got = unit_vectors_close_to(reference, static_encoder, mean=0.997, least=0.98)
     # its own model: not the dynamic int8 one under another name
     assert cosine_rows(got, int8_encoder(SENTENCES)).min() < 0.99999
     # fixed activation scales: a text's vector is the same alone as packed with others
