@@ -80,6 +80,31 @@ def test_packed_calls_cover_every_text_once_within_limits(ov_encoder: OpenVinoEn
     assert sum(real_tokens) == lengths[: len(SENTENCES)].sum()  # every token once, no more
 
 
+def test_feeds_are_the_calls_an_embedding_run_makes(ov_encoder: OpenVinoEncoder) -> None:
+    """``feeds`` (what the static model is calibrated on) gives the inputs ``__call__`` infers."""
+    ov_encoder._warm()  # the one-off first inference is not part of the run
+    inferred: list[dict[str, np.ndarray]] = []
+    original = ov_encoder._infer
+
+    def spy(feed: dict[str, np.ndarray]) -> np.ndarray:
+        inferred.append(feed)
+        return original(feed)
+
+    ov_encoder._infer = spy  # type: ignore[method-assign]
+    try:
+        ov_encoder(SENTENCES)
+    finally:
+        del ov_encoder._infer
+    feeds = ov_encoder.feeds(SENTENCES)
+    key = lambda f: f["input_ids"].tobytes()  # noqa: E731 - calls run in any order
+    assert sorted(map(key, feeds)) == sorted(map(key, inferred))
+    ids = ov_encoder.tokenize(SENTENCES)
+    assert sum(int((f["segments"] > 0).sum()) for f in feeds) == sum(map(len, ids))
+    for f in feeds:  # every text's positions restart at 0
+        starts = (f["segments"] > 0) & (f["position_ids"] == 0)
+        assert starts.sum() == sum(len(set(row[row > 0].tolist())) for row in f["segments"])
+
+
 def test_pack_rows_gives_a_micro_batch_one_row_per_worker() -> None:
     lengths = np.array([30, 12, 45, 20, 9, 33, 17, 40])  # 206 tokens: an API micro-batch
     calls = ov_embed.pack_rows(
