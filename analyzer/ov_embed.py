@@ -90,6 +90,7 @@ __all__ = [
     "OpenVinoEncoder",
     "build_model",
     "calibration_feeds",
+    "compile_config",
     "ensure_model",
     "inference_precision",
     "openvino_encoder",
@@ -353,9 +354,26 @@ def build_model(model_path: Path, source_sha: str, folder: Path, weights: str = 
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def calibration_feeds(model_path: Path | None = None) -> list[dict[str, np.ndarray]]:
+def compile_config(weights: str, *, precision: str, streams: int, threads: int) -> dict[str, str]:
+    """The CPU plugin's settings for a model of these ``weights`` (the encoder's, and what
+    benchmarks profile with)."""
+    return {
+        "INFERENCE_PRECISION_HINT": precision,
+        "NUM_STREAMS": str(streams),
+        "INFERENCE_NUM_THREADS": str(threads),
+        "ENABLE_HYPER_THREADING": "NO",
+        # Dynamic quantization only for the int8-weight model; 0 turns it off: the full model
+        # stays exact in bfloat16, and the static one's scales are in the graph.
+        "DYNAMIC_QUANTIZATION_GROUP_SIZE": str(INT8_GROUP_SIZE if weights == "int8" else 0),
+    }
+
+
+def calibration_feeds(
+    model_path: Path | None = None, texts: Sequence[str] | None = None
+) -> list[dict[str, np.ndarray]]:
     """What the static int8 model is calibrated on: the packed calls a bulk run (one stream)
-    makes of ``calibration_texts``, built with the full IR (built first if needed)."""
+    makes of ``texts`` (default ``calibration_texts``), built with the full IR (built first if
+    needed)."""
     model_path = Path(model_path) if model_path else packaged_model_path()
     full = ensure_model(model_path, weights="full")
     encoder = OpenVinoEncoder(
@@ -364,13 +382,13 @@ def calibration_feeds(model_path: Path | None = None) -> list[dict[str, np.ndarr
         max_seq_length=int(full.manifest["max_seq_length"]),
         workers=1,
     )
-    return encoder.feeds(calibration_texts())
+    return encoder.feeds(calibration_texts() if texts is None else texts)
 
 
 def _quantize_static(model: Any, model_path: Path) -> tuple[Any, dict[str, Any]]:
     """``quantize_static`` on ``calibration_feeds``; the recipe with what it was calibrated on."""
-    quantized, recipe = quantize_static(model, calibration_feeds(model_path))
     texts = calibration_texts()
+    quantized, recipe = quantize_static(model, calibration_feeds(model_path, texts))
     recipe["calibration"] = {
         "source": "data_samples/: " + ", ".join(CALIBRATION),
         "texts": len(texts),
@@ -428,14 +446,9 @@ class OpenVinoEncoder(OnnxEncoder):
         )
         self.precision = precision or inference_precision()
         self.weights = _check_weights(weights)
-        config = {
-            "INFERENCE_PRECISION_HINT": self.precision,
-            "NUM_STREAMS": str(self.workers),
-            "INFERENCE_NUM_THREADS": str(self.threads),
-            "ENABLE_HYPER_THREADING": "NO",
-            # 0 turns dynamic quantization off: the full model stays exact in bfloat16.
-            "DYNAMIC_QUANTIZATION_GROUP_SIZE": str(INT8_GROUP_SIZE if weights == "int8" else 0),
-        }
+        config = compile_config(
+            self.weights, precision=self.precision, streams=self.workers, threads=self.threads
+        )
         core = _core()
         self.compiled = core.compile_model(core.read_model(str(self.model_file)), "CPU", config)
         self.dim = int(self.compiled.outputs[0].get_partial_shape()[-1].get_length())

@@ -72,8 +72,8 @@ def compiled_for_profile(weights: str, texts: list[str]) -> tuple[Any, list[dict
 
     from analyzer.embed import packaged_model_path
     from analyzer.ov_embed import (
-        INT8_GROUP_SIZE,
         OpenVinoEncoder,
+        compile_config,
         ensure_model,
         inference_precision,
     )
@@ -81,13 +81,8 @@ def compiled_for_profile(weights: str, texts: list[str]) -> tuple[Any, list[dict
     model_file = ensure_model(weights=weights).path
     encoder = OpenVinoEncoder(model_file, packaged_model_path() / "tokenizer.json", workers=1)
     feeds = encoder.feeds(texts)
-    config = {
-        "INFERENCE_PRECISION_HINT": inference_precision(),
-        "NUM_STREAMS": "1",
-        "INFERENCE_NUM_THREADS": "1",
-        "PERF_COUNT": "YES",
-        "DYNAMIC_QUANTIZATION_GROUP_SIZE": str(INT8_GROUP_SIZE if weights == "int8" else 0),
-    }
+    config = compile_config(weights, precision=inference_precision(), streams=1, threads=1)
+    config["PERF_COUNT"] = "YES"
     core = ov.Core()
     request = core.compile_model(core.read_model(str(model_file)), "CPU", config)
     request = request.create_infer_request()
