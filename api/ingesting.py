@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from analyzer.store import Store
+from analyzer.store.database import Store
 
 # Canonical fields of a posted record and the frame column each one becomes.
 RECORD_COLUMNS = (

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from analyzer.errors import InputError
-from analyzer.store import Store
+from analyzer.store.database import Store
 
 PREFIX = "cp_"
 _KEY_RE = re.compile(r"^cp_([0-9a-f]{12})\.([A-Za-z0-9_-]{32,128})$")

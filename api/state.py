@@ -14,8 +14,6 @@ import logging
 import queue
 import re
 import threading
-import time
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
@@ -24,9 +22,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analyzer.common.clock import new_run_id
 from analyzer.config import Settings
 from analyzer.errors import InputError
-from analyzer.store import Store
+from analyzer.store.database import Store
 from api.ratelimit import RateLimiter
 
 log = logging.getLogger("civicpulse.api")
@@ -221,7 +220,7 @@ class TaggerService:
             if self._tagger is not None:
                 return self._tagger
             try:
-                from analyzer.tagging import load_tagger
+                from analyzer.tagging.supervised import load_tagger
 
                 # Supervised or zero-shot, whichever the bundle holds.
                 self._tagger = load_tagger(self.folder, embed_backend=self.embed_backend)
@@ -334,7 +333,7 @@ class AnalysisRunner:
         with self._lock:
             if self.busy():
                 raise AnalysisBusyError(self._run_id or "")
-            run_id = time.strftime("%Y%m%d-%H%M%S-", time.gmtime()) + uuid.uuid4().hex[:6]
+            run_id = new_run_id()
             store = self.app_state.store
             # The row exists before the thread starts, so GET /v1/runs/{id} never 404s in between.
             store.start_run(run_id, "analyze", {"requested_by_key": key_id, "refit": refit})
@@ -349,7 +348,7 @@ class AnalysisRunner:
     def _run(self, run_id: str, refit: bool) -> None:
         store = self.app_state.store
         try:
-            from analyzer.pipeline import run_analysis
+            from analyzer.analysis.pipeline import run_analysis
 
             run_analysis(store, self.app_state.settings, run_id=run_id, refit=refit)
             log.info("analysis done", extra={"event": "analysis", "run_id": run_id})

@@ -85,7 +85,7 @@ def prepare(
 
     from analyzer.config import load_settings
     from analyzer.ingest import ingest_file
-    from analyzer.store import Store
+    from analyzer.store.database import Store
 
     df = pd.read_csv(SAMPLE, dtype=str, keep_default_na=False)
     df = df[df["description"].str.strip() != ""]
@@ -105,8 +105,8 @@ def prepare(
     trained = False
     train_s = 0.0
     if not (model / "manifest.json").is_file():
-        from analyzer.privacy import redact_many
-        from analyzer.tagging import Tagger
+        from analyzer.ingest.privacy.redact import redact_many
+        from analyzer.tagging.supervised import Tagger
 
         train = df.sample(n=min(train_rows, len(df)), random_state=seed + 1)
         t0 = time.perf_counter()
@@ -117,7 +117,7 @@ def prepare(
         train_s = time.perf_counter() - t0
         trained = True
     if backend and backend != "torch":
-        from analyzer.embed import get_embedder
+        from analyzer.embedding.embedder import get_embedder
 
         # Builds (or checks) the cached ONNX model now, not during the server's warm-up.
         get_embedder(backend=backend).embed(["warm-up"])

@@ -82,7 +82,7 @@ def tweeteval(split: str) -> tuple[list[str], np.ndarray]:
 
 def cached_embeddings(name: str, texts: Sequence[str], *, backend: str = "torch") -> np.ndarray:
     """Embeddings of ``texts`` with the packaged model, cached on disk under var/cache/embeddings."""
-    from analyzer.embed import get_embedder
+    from analyzer.embedding.embedder import get_embedder
 
     key = hashlib.blake2b("\x1f".join(texts).encode("utf-8"), digest_size=8).hexdigest()
     CACHE.mkdir(parents=True, exist_ok=True)

@@ -55,7 +55,7 @@ def run_local(embedder: Any, texts: list[str]) -> dict[str, Any]:
 
 
 def run_ray(embedder: Any, texts: list[str], cpus: int, chunk_rows: int) -> dict[str, Any]:
-    from analyzer.distributed import RayOptions, map_records, ray_session
+    from analyzer.analysis.ray_engine import RayOptions, map_records, ray_session
 
     options = RayOptions(local_cpus=cpus, workers=cpus, chunk_rows=chunk_rows)
     keys = [f"{i:08d}" for i in range(len(texts))]
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         print("[distributed] skipped: ray is not installed (pip install '.[distributed]')")
         return 0
     from analyzer.config import load_settings
-    from analyzer.embed import get_embedder
+    from analyzer.embedding.embedder import get_embedder
 
     settings = load_settings()
     embedder = get_embedder(

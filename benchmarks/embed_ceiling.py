@@ -70,8 +70,8 @@ def compiled_for_profile(weights: str, texts: list[str]) -> tuple[Any, list[dict
     calls its encoder makes of ``texts`` (the same rows as a bulk run), kernels compiled."""
     import openvino as ov
 
-    from analyzer.embed import packaged_model_path
-    from analyzer.ov_embed import (
+    from analyzer.embedding.embedder import packaged_model_path
+    from analyzer.embedding.openvino_backend import (
         OpenVinoEncoder,
         compile_config,
         ensure_model,
@@ -130,9 +130,9 @@ def ceilings(prof: dict[str, Any], tokens: float, macs: int, cores: int) -> dict
 
 
 def run(n: int, rounds: int) -> dict[str, Any]:
-    from analyzer.embed import packaged_model_path
-    from analyzer.fast_embed import default_threads
-    from analyzer.ov_embed import openvino_encoder
+    from analyzer.embedding.embedder import packaged_model_path
+    from analyzer.embedding.onnx_backend import default_threads
+    from analyzer.embedding.openvino_backend import openvino_encoder
 
     model_path = packaged_model_path()
     macs = linear_macs_per_token(model_path)

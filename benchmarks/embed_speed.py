@@ -2,8 +2,8 @@
 
 The fast backends: OpenVINO bfloat16, OpenVINO with int8 weights and dynamically quantised
 activations, and OpenVINO with int8 weights and activations at scales calibrated at build time
-(the default; ``analyzer.ov_embed``), and ONNX Runtime float32 and dynamic int8
-(``analyzer.fast_embed``).
+(the default; ``analyzer.embedding.openvino_backend``), and ONNX Runtime float32 and dynamic int8
+(``analyzer.embedding.onnx_backend``).
 
 One process, the same texts, the variants interleaved run by run (so a noisy neighbour slows
 all of them alike); the figure is the median of the runs. Texts: real Boston 311 descriptions,
@@ -17,7 +17,7 @@ to the fp32 baseline per text (mean, 1st percentile, min), on the timed texts an
 engagement comments (Polis conversations, none of them in data_samples/, which the static int8
 model is calibrated on). Quality, on the Boston stratified
 2,000 with service_name as labels: macro-F1 of a logistic regression (5-fold stratified CV) and
-NMI of KMeans k=5 (mean of 5 seeds) and of ``analyzer.themes.cluster_texts`` top-level themes
+NMI of KMeans k=5 (mean of 5 seeds) and of ``analyzer.themes.model.cluster_texts`` top-level themes
 (mean of 3 seeds).
 
     nice python -m benchmarks.embed_speed            # 5,000 texts, 3 runs
@@ -111,16 +111,16 @@ def speed_texts(n: int, seed: int = 0) -> list[str]:
 
 
 def make_encoder(backend: str, quant: str | None, bucketing: bool) -> Encoder:
-    from analyzer.embed import _torch_encoder, packaged_model_path
+    from analyzer.embedding.embedder import _torch_encoder, packaged_model_path
 
     path = packaged_model_path()
     if backend == "torch":
         return _torch_encoder(str(path), "cpu", 64)
     if backend == "openvino":
-        from analyzer.ov_embed import openvino_encoder
+        from analyzer.embedding.openvino_backend import openvino_encoder
 
         return openvino_encoder(path, 64, weights=quant or "full")
-    from analyzer.fast_embed import onnx_encoder
+    from analyzer.embedding.onnx_backend import onnx_encoder
 
     enc = onnx_encoder(path, 64, quant=quant)
     if not bucketing and quant == "int8":
@@ -209,7 +209,7 @@ def quality(emb: np.ndarray, labels: np.ndarray, texts: list[str]) -> dict[str, 
     ]
     themes_nmis: list[float] = []
     try:
-        from analyzer.themes import cluster_texts
+        from analyzer.themes.model import cluster_texts
 
         # Theme NMI moves with the seed too; three seeds show how much.
         for seed in (42, 0, 1):
@@ -221,7 +221,7 @@ def quality(emb: np.ndarray, labels: np.ndarray, texts: list[str]) -> dict[str, 
                 float(normalized_mutual_info_score(labels, themes["parent_theme_id"]))
             )
     except Exception as exc:  # another engineer's module: report, don't fail
-        print(f"  (analyzer.themes.cluster_texts unavailable: {type(exc).__name__}: {exc})")
+        print(f"  (analyzer.themes.model.cluster_texts unavailable: {type(exc).__name__}: {exc})")
     return {
         "tagging_macro_f1": float(f1_score(labels, pred, average="macro")),
         "kmeans_nmi": float(np.mean(nmis)),
@@ -236,8 +236,8 @@ def quality(emb: np.ndarray, labels: np.ndarray, texts: list[str]) -> dict[str, 
 
 def run(n: int, runs: int, memory: bool, corpus: str, ablation: bool) -> dict[str, Any]:
     texts = natural_texts(n) if corpus == "natural" else speed_texts(n)
-    from analyzer import ov_embed
-    from analyzer.fast_embed import default_threads, ensure_model
+    from analyzer.embedding import openvino_backend as ov_embed
+    from analyzer.embedding.onnx_backend import default_threads, ensure_model
 
     for quant in ("fp32", "int8"):
         built = ensure_model(None, quant)  # build outside the timings

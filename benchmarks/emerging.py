@@ -1,7 +1,7 @@
 """Emerging-needs benchmark: EmergingDetector beside a naive z-score detector on real Boston 311.
 
 1. Planted bursts. Real weekly theme series (50,000 Boston "Other" requests; themes from
-   ``analyzer.themes.ThemeModel`` when it imports and fits, else MiniBatchKMeans k=30 on the same
+   ``analyzer.themes.model.ThemeModel`` when it imports and fits, else MiniBatchKMeans k=30 on the same
    cached embeddings). Each replicate plants one burst per theme (themes with a usual week of >= 5
    requests) in a random week: copies of real requests of that theme, spread over the week,
    adding uniform(0.5, 3.0) x the theme's usual weekly count (the mean of the 8 weeks before).
@@ -61,7 +61,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analyzer.trends import EmergingDetector, benjamini_hochberg, theme_counts
+from analyzer.trends.detector import EmergingDetector, benjamini_hochberg, theme_counts
 from benchmarks.common import (
     BOSTON_FILES,
     boston_other_50k,
@@ -139,7 +139,7 @@ def assign_themes(
     t0 = time.perf_counter()
     if mode in {"auto", "thememodel"}:
         try:
-            from analyzer.themes import ThemeModel
+            from analyzer.themes.model import ThemeModel
 
             model = ThemeModel(seed=seed).fit(emb, texts)
             ids = np.asarray(model.labels_, dtype=object)
@@ -471,10 +471,12 @@ def planted_benchmark(
 
 def _redact(texts: list[str]) -> tuple[list[str], str]:
     try:
-        from analyzer.privacy import redact
+        from analyzer.ingest.privacy.redact import redact
     except ImportError:
-        return [f"<{len(t)} characters>" for t in texts], "lengths only (no analyzer.privacy)"
-    return [redact(t).text for t in texts], "analyzer.privacy.redact"
+        return [
+            f"<{len(t)} characters>" for t in texts
+        ], "lengths only (no analyzer.ingest.privacy.redact)"
+    return [redact(t).text for t in texts], "analyzer.ingest.privacy.redact.redact"
 
 
 def covid_check(df: pd.DataFrame, labels: dict[str, str], **detector: Any) -> dict[str, Any]:

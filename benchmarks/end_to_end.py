@@ -134,7 +134,7 @@ def last_manifest(store: Path) -> dict[str, Any]:
 
 def baseline_embed_rate(backend: str, texts_n: int = 2000) -> dict[str, float]:
     """sentence-transformers fp32 encode on 2,000 real texts, and the fast backend beside it."""
-    from analyzer.embed import Embedder
+    from analyzer.embedding.embedder import Embedder
     from benchmarks.embed_speed import natural_texts
 
     texts = natural_texts(texts_n, seed=11)
@@ -167,7 +167,14 @@ def main(argv: list[str] | None = None) -> int:
         backend = load_settings().embed_backend
         if backend != "torch":
             subprocess.run(
-                [sys.executable, "-m", "analyzer.fast_embed", "build", "--backend", backend],
+                [
+                    sys.executable,
+                    "-m",
+                    "analyzer.embedding.onnx_backend",
+                    "build",
+                    "--backend",
+                    backend,
+                ],
                 check=True,
                 cwd=ROOT,
                 env=env,

@@ -5,7 +5,7 @@
 
 For every file, in one process and into a fresh temporary DuckDB store:
 - civicpulse: ``analyzer.ingest.ingest_file`` (sniff, parse, validate, strip HTML, redact with
-  ``analyzer.privacy``, stage, de-duplicate, upsert), with the time inside the redactor measured
+  ``analyzer.ingest.privacy.redact``, stage, de-duplicate, upsert), with the time inside the redactor measured
   separately so the cost of privacy is visible;
 - baseline: ``pandas.read_csv`` + ``INSERT INTO t SELECT * FROM df`` into DuckDB, no validation,
   no redaction.
@@ -66,10 +66,10 @@ class PeakRSS:
 
 
 class RedactionTimer:
-    """Wraps analyzer.privacy's functions to add up the seconds spent redacting."""
+    """Wraps analyzer.ingest.privacy.redact's functions to add up the seconds spent redacting."""
 
     def __init__(self) -> None:
-        import analyzer.privacy as privacy
+        import analyzer.ingest.privacy.redact as privacy
 
         self.privacy = privacy
         self.seconds = 0.0
@@ -156,8 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     raw = require_data_raw("ingest") / "boston_open311"
-    from analyzer.privacy import redact_many
-    from analyzer.store import Store
+    from analyzer.ingest.privacy.redact import redact_many
+    from analyzer.store.database import Store
 
     t = time.perf_counter()
     # load the NER model now (it loads on the first name candidate): it is not per-file work

@@ -105,13 +105,13 @@ def score(records: Sequence[dict[str, Any]], predicted: Sequence[Sequence[Span]]
 
 
 def ours(texts: list[str]) -> list[list[Span]]:
-    from analyzer.privacy import redact_many
+    from analyzer.ingest.privacy.redact import redact_many
 
     return [[(f.start, f.end, f.kind) for f in r.findings] for r in redact_many(texts)]
 
 
 def regex_only(texts: list[str]) -> list[list[Span]]:
-    from analyzer import privacy
+    from analyzer.ingest.privacy import redact as privacy
 
     out = []
     for t in texts:
@@ -176,7 +176,7 @@ def boston_sample(n: int = 20_000, seed: int = 0) -> list[str] | None:
 
 
 def throughput(fn: Callable[[list[str]], Any], texts: list[str], runs: int = 3) -> dict[str, float]:
-    from analyzer import privacy
+    from analyzer.ingest.privacy import redact as privacy
 
     walls, cpus = [], []
     for _ in range(runs):
@@ -218,7 +218,7 @@ def print_quality(name: str, result: dict[str, Any]) -> None:
 
 
 def build_lexicon(out: Path = LEXICON, *, per_word: int = 12, min_docs: int = 5) -> None:
-    """Rebuild the data-derived word lists used by analyzer.privacy (needs ../shared/data_raw).
+    """Rebuild the data-derived word lists used by analyzer.ingest.privacy.redact (needs ../shared/data_raw).
 
     - street_names: street base names from the Boston ``address`` column ("mellen" from
       "Mellen St"),
@@ -235,7 +235,7 @@ def build_lexicon(out: Path = LEXICON, *, per_word: int = 12, min_docs: int = 5)
 
     import pandas as pd
 
-    from analyzer.privacy import _nlp
+    from analyzer.ingest.privacy.redact import _nlp
 
     base = data_raw()
     if base is None:
@@ -379,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     q_ours = score(records, ours(texts))
     print(f"[privacy] fixture: {len(records)} texts ({time.perf_counter() - t0:.1f}s incl. load)")
-    print_quality("analyzer.privacy (patterns + gated spaCy NER)", q_ours)
+    print_quality("analyzer.ingest.privacy.redact (patterns + gated spaCy NER)", q_ours)
     if args.show_errors:
         for m in q_ours["misses"]:
             print("  MISS    ", m)

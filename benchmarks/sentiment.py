@@ -7,7 +7,7 @@ the same cached MiniLM embeddings:
 
 - VADER 3.3.2 with its standard rule (compound >= 0.05 positive, <= -0.05 negative);
 - logistic regression on the embeddings alone (class_weight="balanced"), trained on val;
-- ``analyzer.sentiment.load_default()``: the shipped models/sentiment bundle.
+- ``analyzer.sentiment.model.load_default()``: the shipped models/sentiment bundle.
 
 The same shipped model is also scored on the test tweets embedded by the onnx and openvino
 backends (the pipeline's faster embedders), so the figure holds for whichever backend is configured.
@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analyzer.sentiment import LABELS, load_default
-from analyzer.sentiment_lexicon import _uncap, preprocess, vader_labels
+from analyzer.sentiment.lexicon import _uncap, preprocess, vader_labels
+from analyzer.sentiment.model import LABELS, load_default
 from benchmarks.common import ROOT, cached_embeddings, data_raw, tweeteval, write_result
 
 OTHER_BACKENDS = ("onnx", "openvino", "openvino-int8", "openvino-int8-static")
@@ -106,7 +106,7 @@ def tweeteval_section() -> dict[str, Any]:
     results[f"CivicPulse {model.model_id}"] = {**metrics(y_true, pred), "texts_per_s": rate}
 
     # The model was trained on the reference (torch) vectors; the pipeline may embed with a faster
-    # backend (analyzer.embed BACKENDS), whose vectors differ slightly: score the same model on them.
+    # backend (analyzer.embedding.embedder BACKENDS), whose vectors differ slightly: score the same model on them.
     for backend in OTHER_BACKENDS:
         try:
             emb = cached_embeddings("tweeteval-test", test_texts, backend=backend)
@@ -119,7 +119,7 @@ def tweeteval_section() -> dict[str, Any]:
             "texts_per_s": rate,
         }
 
-    from analyzer.embed import get_embedder
+    from analyzer.embedding.embedder import get_embedder
 
     sample = [preprocess(t) for t in test_texts[:512]]
     embedder = get_embedder()

@@ -1,7 +1,7 @@
 """Why the static int8 model is built the way it is: its recipe against the alternatives.
 
 Every recipe quantises the same float model on the same calibration calls
-(``analyzer.ov_embed.calibration_feeds``: 1,000 texts from data_samples/), into a temporary
+(``analyzer.embedding.openvino_backend.calibration_feeds``: 1,000 texts from data_samples/), into a temporary
 folder, and is then measured on texts it was not calibrated on, against sentence-transformers
 (float32): cosine per text on 2,000 balanced Boston descriptions (embed_speed's) and on 1,500
 engagement comments (Polis conversations not in data_samples/), mean / 1st percentile / min;
@@ -10,7 +10,7 @@ timed beside them as the reference).
 
 Recipes: NNCF's transformer defaults; the first layer's FFN output projection kept in floating
 point (``keep_first_ffn``); SmoothQuant's alpha (``smooth_alpha``: NNCF's default, 0.85, 0.75).
-The shipped one is ``analyzer.ov_quantize``'s defaults.
+The shipped one is ``analyzer.embedding.quantize``'s defaults.
 
     python -m benchmarks.static_int8_recipes
 
@@ -41,9 +41,9 @@ RECIPES: dict[str, dict[str, Any]] = {
 def run() -> dict[str, Any]:
     import openvino as ov
 
-    from analyzer.embed import packaged_model_path
-    from analyzer.ov_embed import OpenVinoEncoder, calibration_feeds, ensure_model
-    from analyzer.ov_quantize import quantize_static
+    from analyzer.embedding.embedder import packaged_model_path
+    from analyzer.embedding.openvino_backend import OpenVinoEncoder, calibration_feeds, ensure_model
+    from analyzer.embedding.quantize import quantize_static
 
     texts, comments = speed_texts(2000), polis_comments(1500)
     reference = make_encoder("torch", None, True)

@@ -2,13 +2,13 @@
 
 Real Boston 311 data (five services), time-based split: up to 1,000 described requests per
 service drawn uniformly over each service's history; within each service the earliest 80% (by
-requested_datetime) train and the latest 20% test (``analyzer.tagging.time_split`` says why the
+requested_datetime) train and the latest 20% test (``analyzer.tagging.supervised.time_split`` says why the
 cut is per service). Every model sees the same texts and the same cached MiniLM embeddings.
 The tagger's review threshold is chosen on the training period only (time-ordered validation
 and a Clopper-Pearson lower bound on precision); the test period measures whether it holds.
 
 Speed: a batch of 2,000+ real requests through embedding + ``Tagger.predict_detailed`` (what
-``civicpulse tag predict`` does), for each embedding backend from ``analyzer.embed.get_embedder``
+``civicpulse tag predict`` does), for each embedding backend from ``analyzer.embedding.embedder.get_embedder``
 (torch, ONNX, OpenVINO bf16 and int8), medians over interleaved rounds; and the tagger's
 macro-F1 when fed each backend's embeddings (it is trained on torch float32 ones). Run timed
 benchmarks alone:
@@ -131,7 +131,7 @@ def boston_history(
 
 def export_history(path: Path, per_class: int) -> None:
     """Write the shipped bundle's training file: redacted, without the data_samples rows."""
-    from analyzer.privacy import redact_many
+    from analyzer.ingest.privacy.redact import redact_many
 
     exclude = shipped_sample_ids()
     df = boston_history(per_class, seed=0, exclude=exclude)
@@ -280,7 +280,7 @@ def tagger_part(
 ) -> tuple[Any, dict[str, Any]]:
     from sklearn.metrics import f1_score
 
-    from analyzer.tagging import Tagger, expected_calibration_error
+    from analyzer.tagging.supervised import Tagger, expected_calibration_error
 
     x_tr = [t for t, m in zip(texts, tr, strict=True) if m]
     x_te = [t for t, m in zip(texts, te, strict=True) if m]
@@ -344,7 +344,7 @@ def tagger_part(
 def zero_shot_part(
     texts: list[str], y: np.ndarray, emb: np.ndarray, tr: np.ndarray, te: np.ndarray
 ) -> dict[str, Any]:
-    from analyzer.tagging import ZeroShotTagger
+    from analyzer.tagging.supervised import ZeroShotTagger
 
     x_te = [t for t, m in zip(texts, te, strict=True) if m]
     zs = ZeroShotTagger(BOSTON_SERVICES).fit()
@@ -373,7 +373,7 @@ def zero_shot_part(
 
 def novelty_part(y: np.ndarray, emb: np.ndarray, tr: np.ndarray, te: np.ndarray) -> dict[str, Any]:
     """Leave one service out of training: how often are its later requests flagged as new?"""
-    from analyzer.tagging import Tagger, class_centroids
+    from analyzer.tagging.supervised import Tagger, class_centroids
 
     q = Tagger().novelty_quantile
     out = {}
@@ -409,7 +409,7 @@ SPEED_BACKENDS = ("torch", "onnx", "openvino", "openvino-int8", "openvino-int8-s
 
 def _available_embedders(backends: Sequence[str]) -> dict[str, Any]:
     """backend -> a warmed-up embedder from ``get_embedder``; an absent backend is reported."""
-    from analyzer.embed import get_embedder
+    from analyzer.embedding.embedder import get_embedder
 
     out: dict[str, Any] = {}
     for backend in backends:
@@ -519,7 +519,7 @@ def duplicates_part(n_queries: int = 300, seed: int = 0) -> dict[str, Any]:
     returned. Random requests not closed as duplicates show how many candidates a person would see
     for an ordinary request. Every record is closed by now, so the open-status filter is off here.
     """
-    from analyzer.duplicates import duplicate_candidates
+    from analyzer.tagging.duplicates import duplicate_candidates
 
     cols = [
         "service_request_id",
@@ -631,7 +631,7 @@ def main(argv: list[str] | None = None) -> None:
         export_history(args.export_history, args.per_class or 1500)
         return
 
-    from analyzer.tagging import time_split
+    from analyzer.tagging.supervised import time_split
 
     per_class = args.per_class or PER_CLASS
     df = boston_history(per_class, seed=0)

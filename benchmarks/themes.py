@@ -55,7 +55,7 @@ def _cpu() -> float:
 
 
 def run_theme_model(texts: Sequence[str], emb: np.ndarray, seed: int = 42) -> dict[str, Any]:
-    from analyzer.themes import ThemeModel
+    from analyzer.themes.model import ThemeModel
 
     t0, c0 = time.perf_counter(), _cpu()
     model = ThemeModel(seed=seed).fit(emb, list(texts))

@@ -1,4 +1,4 @@
-"""Rebuild the three data samples from ../shared/data_raw, redacted with analyzer.privacy.
+"""Rebuild the three data samples from ../shared/data_raw, redacted with analyzer.ingest.privacy.redact.
 
     python data_samples/build_samples.py            # writes data_samples/*.csv, prints counts
     python data_samples/build_samples.py --check    # rebuild in memory, compare with the files
@@ -73,7 +73,7 @@ def _sha256(path: Path) -> str:
 
 def _redact_column(values: pd.Series) -> tuple[pd.Series, int]:
     """Each distinct non-empty value redacted once; returns the column and the cells changed."""
-    from analyzer.privacy import redact_many
+    from analyzer.ingest.privacy.redact import redact_many
 
     uniq = sorted({v for v in values if v.strip()})
     mapping = {u: r.text for u, r in zip(uniq, redact_many(uniq), strict=True)}
@@ -113,7 +113,7 @@ def build_boston(raw: Path) -> tuple[pd.DataFrame, dict[str, object]]:
     sample = pd.concat(parts).sort_values(["requested_datetime", "service_request_id"])
     sample = sample.reset_index(drop=True)
 
-    from analyzer.privacy import redact_address
+    from analyzer.ingest.privacy.redact import redact_address
 
     sample["description"], stats["descriptions_changed"] = _redact_column(sample["description"])
     sample["status_notes"], stats["status_notes_changed"] = _redact_column(sample["status_notes"])

@@ -19,7 +19,7 @@ needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data_ra
 
 @pytest.fixture()
 def tmp_store(tmp_path: Path):
-    from analyzer.store import Store
+    from analyzer.store.database import Store
 
     with Store(tmp_path / "store.duckdb") as store:
         yield store
@@ -27,7 +27,7 @@ def tmp_store(tmp_path: Path):
 
 @pytest.fixture(scope="session")
 def embedder():
-    from analyzer.embed import get_embedder
+    from analyzer.embedding.embedder import get_embedder
 
     return get_embedder()
 

@@ -9,8 +9,8 @@ import pandas as pd
 import streamlit as st
 
 # One colour per theme, shared with the exported reports (re-exported for the pages).
-from analyzer.colors import PALETTE as PALETTE
-from analyzer.colors import theme_color as theme_color
+from analyzer.reports.colors import PALETTE as PALETTE
+from analyzer.reports.colors import theme_color as theme_color
 from ui.client import ApiError, Client, get_client
 
 FILTER_KEYS = ("source", "since", "until", "area", "category")

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from analyzer.config import Settings, load_settings
 from analyzer.errors import InputError
-from analyzer.store import Store
+from analyzer.store.database import Store
 
 console = Console(stderr=True)
 

@@ -17,7 +17,7 @@ from rich.table import Table
 from analyzer.cli import app
 from analyzer.cli.common import console, open_store, settings
 from analyzer.errors import InputError
-from analyzer.export import neutralise_formula
+from analyzer.reports.export import neutralise_formula
 
 if TYPE_CHECKING:
     from analyzer.ingest import IngestReport

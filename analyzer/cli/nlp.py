@@ -36,7 +36,7 @@ StoreOpt = Annotated[
 
 
 def _embedder():
-    from analyzer.embed import get_embedder
+    from analyzer.embedding.embedder import get_embedder
 
     s = settings()
     return get_embedder(s.embed_model or None, s.embed_backend, s.embed_batch_size)
@@ -66,8 +66,8 @@ def cluster(
     seed: Annotated[int, typer.Option(help="random seed (deterministic output)")] = 42,
 ) -> None:
     """Add theme_id, theme_label (finest level), parent_theme_id, parent_theme_label. No store."""
-    from analyzer.privacy import redact_many
-    from analyzer.themes import cluster_texts
+    from analyzer.ingest.privacy.redact import redact_many
+    from analyzer.themes.model import cluster_texts
 
     df = read_input_table(input, text_col)
     texts = texts_of(df, text_col)
@@ -91,7 +91,7 @@ def sentiment(
     output: Annotated[Path, typer.Option("--output", "-o")],
 ) -> None:
     """Add sentiment (negative, neutral, positive) and sentiment_score in [-1, 1]."""
-    from analyzer.sentiment import analyze_sentiment
+    from analyzer.sentiment.model import analyze_sentiment
 
     df = read_input_table(input, text_col)
     texts = texts_of(df, text_col)
@@ -127,8 +127,8 @@ def analyze(
     ] = None,
 ) -> None:
     """Embed what is new, update themes, sentiment and emerging needs; record a run manifest."""
-    from analyzer.distributed import check_engine
-    from analyzer.pipeline import run_analysis
+    from analyzer.analysis.pipeline import run_analysis
+    from analyzer.analysis.ray_engine import check_engine
 
     check_engine(engine)
     if engine != "ray" and (address or workers or ray_cpus):
@@ -314,7 +314,7 @@ def themes_export(
 ) -> None:
     """Write a theme's records as CSV: redacted text only, formula-injection safe, streamed."""
     from analyzer.queries import ThemeNotFoundError
-    from analyzer.report import write_theme_records_csv
+    from analyzer.reports.report import write_theme_records_csv
 
     path = _out_path(out, (".csv",))
     filters = _theme_filters(source, since, until, area, category)
@@ -339,7 +339,7 @@ def themes_report(
 ) -> None:
     """Write a one-page HTML report on a theme (charts included; opens offline)."""
     from analyzer.queries import ThemeNotFoundError
-    from analyzer.report import theme_report_html
+    from analyzer.reports.report import theme_report_html
 
     path = _out_path(out, (".html", ".htm"))
     filters = _theme_filters(source, since, until, area, category)

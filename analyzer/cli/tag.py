@@ -20,6 +20,7 @@ from analyzer.cli.common import (
     texts_of,
     write_output_table,
 )
+from analyzer.common.hashing import sha256_file
 from analyzer.errors import InputError
 
 tag_app = typer.Typer(
@@ -60,7 +61,7 @@ def _evaluate(
     """Macro-F1, accuracy, ECE before/after and the auto-accept share on held-out rows."""
     from sklearn.metrics import accuracy_score, f1_score
 
-    from analyzer.tagging import expected_calibration_error
+    from analyzer.tagging.supervised import expected_calibration_error
 
     known = np.isin(labels, tagger.classes_)
     texts = [t for t, k in zip(texts, known, strict=True) if k]
@@ -101,7 +102,7 @@ def _print_metrics(title: str, m: dict[str, Any]) -> None:
 
 
 def _load_embeddings(path: Path, n_rows: int) -> np.ndarray:
-    from analyzer.embed import EMBED_DIM
+    from analyzer.embedding.embedder import EMBED_DIM
 
     try:
         arr = np.load(path, allow_pickle=False)
@@ -113,16 +114,6 @@ def _load_embeddings(path: Path, n_rows: int) -> np.ndarray:
             file=str(path),
         )
     return arr.astype(np.float32, copy=False)
-
-
-def _sha256_file(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 @tag_app.command("train")
@@ -156,8 +147,8 @@ def train(
     ] = None,
 ) -> None:
     """Write a tagger bundle; print cross-validated metrics (and time-split with --time-col)."""
-    from analyzer.embed import get_embedder
-    from analyzer.tagging import Tagger, load_corrections, time_split, training_data_hash
+    from analyzer.embedding.embedder import get_embedder
+    from analyzer.tagging.supervised import Tagger, load_corrections, time_split, training_data_hash
 
     if with_corrections and extra_col:
         raise InputError("--with-corrections cannot be combined with --extra-col")
@@ -251,7 +242,7 @@ def train(
         times=None if train_times is None else train_times.to_numpy(),
     )
     _print_metrics(f"validated ({tagger.metrics_['validation']})", tagger.metrics_)
-    metrics["input"] = {"file": input.name, "sha256": _sha256_file(input), "rows_used": len(texts)}
+    metrics["input"] = {"file": input.name, "sha256": sha256_file(input), "rows_used": len(texts)}
     tagger.save(
         out,
         metrics=metrics,
@@ -280,9 +271,9 @@ def predict(
     workers: Annotated[int | None, typer.Option(help="Ray actors (default: its CPUs)")] = None,
 ) -> None:
     """Add predicted_label, confidence, needs_review, alternatives (JSON), possible_new_category."""
-    from analyzer.distributed import check_engine
-    from analyzer.embed import get_embedder
-    from analyzer.tagging import ZeroShotTagger, load_tagger
+    from analyzer.analysis.ray_engine import check_engine
+    from analyzer.embedding.embedder import get_embedder
+    from analyzer.tagging.supervised import ZeroShotTagger, load_tagger
 
     check_engine(engine)
     embed_model, backend = _embedder_settings()
@@ -332,9 +323,9 @@ def _predict_on_ray(
     extra: pd.DataFrame | None,
 ) -> list[dict[str, Any]]:
     """Tagger rows from a Ray Data job (identical texts once); tags on the driver with --extra-col."""
-    from analyzer.distributed import RayOptions, process_texts
-    from analyzer.embed import get_embedder
-    from analyzer.tagging import load_tagger
+    from analyzer.analysis.ray_engine import RayOptions, process_texts
+    from analyzer.embedding.embedder import get_embedder
+    from analyzer.tagging.supervised import load_tagger
 
     embedder = get_embedder(embed_model or None, backend=backend)
     options = RayOptions(address=address, workers=workers)
@@ -374,7 +365,7 @@ def correct(
     store: StoreOpt = None,
 ) -> None:
     """Store a correction; `tag train --with-corrections` uses it."""
-    from analyzer.tagging import record_correction
+    from analyzer.tagging.supervised import record_correction
 
     with open_store(store) as st:
         cid = record_correction(st, text, label, record_id=record_id)

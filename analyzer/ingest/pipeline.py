@@ -27,7 +27,7 @@ from analyzer.ingest.profiles import (
 from analyzer.ingest.validate import prepare_chunk
 
 if TYPE_CHECKING:
-    from analyzer.store import Store
+    from analyzer.store.database import Store
 
 log = logging.getLogger("analyzer.ingest")
 

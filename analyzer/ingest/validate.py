@@ -1,7 +1,7 @@
 """One chunk of raw rows -> canonical, redacted records plus rejected rows with their reasons.
 
 Redaction happens here, before anything is written: the text, every attribute column that may
-hold prose, and the content kept for rejected rows all pass through :mod:`analyzer.privacy`, each
+hold prose, and the content kept for rejected rows all pass through :mod:`analyzer.ingest.privacy.redact`, each
 distinct string once per chunk.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analyzer.embed import text_hash
+from analyzer.common.hashing import text_hash
 from analyzer.ingest.clean import (
     ATTRIBUTE_CAP,
     TEXT_CAP,
@@ -79,7 +79,7 @@ def _joined_text(frame: pd.DataFrame, cols: tuple[str, ...]) -> pd.Series:
 
 
 def _redact_unique(values: list[str]) -> dict[str, str]:
-    from analyzer.privacy import redact_many
+    from analyzer.ingest.privacy.redact import redact_many
 
     todo = [v for v in values if v and not _PLAIN_VALUE.fullmatch(v)]
     out = {v: v for v in values}
@@ -90,7 +90,7 @@ def _redact_unique(values: list[str]) -> dict[str, str]:
 
 
 def _redact_addresses(values: pd.Series) -> pd.Series:
-    from analyzer.privacy import redact_address
+    from analyzer.ingest.privacy.redact import redact_address
 
     uniq = pd.unique(values)
     mapping = {u: (redact_address(u) or "") if u else "" for u in uniq}

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from analyzer.errors import InputError
-from analyzer.store import Store
+from analyzer.store.database import Store
 
 MAX_PAGE = 1000
 CLOSED_STATUSES = ("closed", "close", "resolved", "completed", "done")

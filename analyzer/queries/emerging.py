@@ -17,7 +17,7 @@ from analyzer.queries._common import (
     _ts,
     _utc,
 )
-from analyzer.store import Store
+from analyzer.store.database import Store
 
 
 def latest_emerging_run(store: Store) -> str | None:

@@ -21,7 +21,7 @@ from analyzer.queries._common import (
     _ts,
 )
 from analyzer.queries.emerging import latest_emerging_run
-from analyzer.store import Store
+from analyzer.store.database import Store
 
 
 def stats(store: Store, filters: Filters | None = None) -> dict[str, Any]:

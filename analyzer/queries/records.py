@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from analyzer.common.vectors import decode_vectors
 from analyzer.queries._common import (
     _ID_IN,
     _RECORD_COLUMNS,
@@ -20,14 +21,14 @@ from analyzer.queries._common import (
     _records_where,
     _theme_ids,
 )
-from analyzer.store import Store, decode_vectors
+from analyzer.store.database import Store
 
 # Similarity search reads cached vectors in chunks of this many rows to bound memory.
 SEARCH_CHUNK = 20_000
 
 
 class TextEmbedder(Protocol):
-    """What similarity search needs from an embedder (``analyzer.embed.Embedder`` fits)."""
+    """What similarity search needs from an embedder (``analyzer.embedding.embedder.Embedder`` fits)."""
 
     model_id: str
 

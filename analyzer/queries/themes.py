@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from analyzer.common.vectors import decode_vectors, normalise_rows
 from analyzer.errors import InputError
 from analyzer.queries._common import (
     _RECORD_COLUMNS,
@@ -32,7 +33,7 @@ from analyzer.queries._common import (
     _themes_table,
     _ts,
 )
-from analyzer.store import Store, decode_vectors
+from analyzer.store.database import Store
 
 # Growth compares the last GROWTH_WINDOW of the filtered period with the window before it.
 GROWTH_WINDOW = timedelta(days=28)
@@ -458,9 +459,7 @@ def _vectors_for(
     mat = decode_vectors(df["vector"])
     if mat.shape[1] != dim:
         return None
-    norms = np.linalg.norm(mat, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return mat / norms, {h: i for i, h in enumerate(df["text_hash"])}
+    return normalise_rows(mat), {h: i for i, h in enumerate(df["text_hash"])}
 
 
 # -- theme overrides (explorer edits) --------------------------------------------------------

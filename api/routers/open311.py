@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from analyzer import queries
-from analyzer.store import Store
+from analyzer.store.database import Store
 from api.deps import StateDep
 from api.ingesting import ingest_open311
 from api.keys import verify_key

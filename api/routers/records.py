@@ -21,7 +21,7 @@ log = logging.getLogger("civicpulse.api")
 def _embedder(state: StateDep) -> queries.TextEmbedder | None:
     """The configured sentence embedder, or None when it cannot load (search falls back to
     matching words)."""
-    from analyzer.embed import get_embedder
+    from analyzer.embedding.embedder import get_embedder
     from analyzer.errors import InputError
 
     s = state.settings

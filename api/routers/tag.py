@@ -16,8 +16,8 @@ router = APIRouter(prefix="/v1", tags=["tagging"])
 
 def find_duplicates(state: AppState, item: TagItem) -> list[dict[str, Any]]:
     """Open requests this one likely repeats: within 150 m and 7 days before it, similar text."""
-    from analyzer.duplicates import duplicates_in_store
-    from analyzer.embed import get_embedder
+    from analyzer.embedding.embedder import get_embedder
+    from analyzer.tagging.duplicates import duplicates_in_store
 
     s = state.settings
     found = duplicates_in_store(

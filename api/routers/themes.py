@@ -8,7 +8,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import HTMLResponse, StreamingResponse
 
-from analyzer import queries, report
+from analyzer import queries
+from analyzer.reports import report
 from api.deps import FiltersDep, KeyDep, PageDep, StoreDep
 from api.schemas import (
     MAX_SHORT,

@@ -8,7 +8,7 @@ from typing import Any
 import plotly.express as px
 import streamlit as st
 
-from analyzer.export import safe_filename
+from analyzer.reports.export import safe_filename
 from ui.client import ApiError, Client
 from ui.common import cached_get, client, fetch, filters_sidebar, frame, theme_color
 

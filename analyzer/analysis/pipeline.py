@@ -1,0 +1,388 @@
+"""``civicpulse analyze``: embed what is new, update themes, sentiment and emerging needs, incrementally.
+
+Steps (DESIGN.md data flow): records -> embeddings (cache) -> sentiment (new records only) -> themes
+(re-fitted per source when enough is new, else new records join the nearest existing sub-theme) ->
+emerging needs. Every run writes a manifest (input hash, model ids, parameters, seed, code version,
+timings) to the ``runs`` table. Results are written in one transaction: a crash leaves the previous
+analysis in place.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from analyzer import __version__
+from analyzer.analysis.theme_stage import run_themes, source_prefix, write_themes
+from analyzer.common.clock import new_run_id
+from analyzer.config import Settings
+from analyzer.embedding.embedder import EMBED_DIM, get_embedder
+from analyzer.store.database import Store, drain
+
+if TYPE_CHECKING:
+    from analyzer.trends.detector import EmergingDetector
+
+log = logging.getLogger("civicpulse.pipeline")
+
+# Re-fit a source's themes when at least this share of its records is new since the last fit.
+REFIT_SHARE = 0.05
+EXAMPLES_PER_ALERT = 5
+
+ProgressFn = Callable[[str, float], None]
+
+
+@dataclass
+class StageTimer:
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def run(self, name: str, fn: Callable[[], Any]) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            self.timings[name] = round(time.perf_counter() - t0, 3)
+
+
+def code_version() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+        if out.returncode == 0:
+            return f"{__version__}+{out.stdout.strip()}"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return __version__
+
+
+def _input_hash(store: Store) -> str:
+    return store.scalar(
+        "SELECT coalesce(md5(string_agg(id || ':' || text_hash, ',' ORDER BY id)), '') FROM records"
+    )
+
+
+def _load_records(store: Store, sentiment_model_id: str) -> pd.DataFrame:
+    """Every record, with whether it already has a theme assignment and a score from the given
+    sentiment model (one query, so the flags match the rows even while records arrive)."""
+    return store.query_df(
+        "SELECT r.id, r.source, r.text, r.text_hash, r.created_at, r.area, r.category, "
+        "a.record_id IS NOT NULL AS has_assignment, s.record_id IS NOT NULL AS has_sentiment "
+        "FROM records r LEFT JOIN assignments a ON a.record_id = r.id "
+        "LEFT JOIN sentiment s ON s.record_id = r.id AND s.model_id = ? ORDER BY r.id",
+        [sentiment_model_id],
+    )
+
+
+def run_analysis(
+    store: Store,
+    settings: Settings,
+    *,
+    run_id: str | None = None,
+    refit: bool = False,
+    progress: bool | ProgressFn = False,
+    engine: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
+    ray_cpus: int | None = None,
+) -> dict[str, Any]:
+    """Run the whole analysis on the store; returns the run manifest (also stored in ``runs``).
+
+    ``engine="ray"`` runs embedding and sentiment as Ray Data jobs (``analyzer.analysis.ray_engine``) on
+    the cluster at ``address``, or on a local Ray with ``ray_cpus`` CPUs; ``workers`` actors.
+    """
+    from analyzer.analysis.ray_engine import check_engine
+
+    check_engine(engine)
+    run_id = run_id or new_run_id()
+    report = progress if callable(progress) else None
+    show_bars = progress is True
+    timer = StageTimer()
+    t_start = time.perf_counter()
+    embedder = get_embedder(
+        settings.embed_model or None, settings.embed_backend, settings.embed_batch_size
+    )
+    manifest: dict[str, Any] = {
+        "run_id": run_id,
+        "code_version": code_version(),
+        "seed": settings.seed,
+        "parameters": {
+            "refit_share": REFIT_SHARE,
+            "refit": refit,
+            "period": "W",
+            "emerging": _emerging_detector().get_params(),
+        },
+        "models": {"embedding": embedder.model_id, "embedding_sha256": embedder.weights_sha256_},
+        "engine": {"name": engine},
+    }
+    if not _run_exists(store, run_id):
+        store.start_run(run_id, "analyze", manifest)
+
+    def step(name: str, share: float) -> None:
+        store.update_run(run_id, progress=share, message=name)
+        if report:
+            report(name, share)
+        log.info("analysis step", extra={"run_id": run_id, "step": name})
+
+    try:
+        step("loading records", 0.02)
+        manifest["input_hash"] = _input_hash(store)
+        from analyzer.sentiment.model import load_default
+
+        sentiment_model = load_default()
+        records = timer.run(
+            "load", lambda: _load_records(store, getattr(sentiment_model, "model_id", "sentiment"))
+        )
+        if records.empty:
+            raise_empty()
+        step("embedding", 0.05)
+        n_cached_before = store.scalar(
+            "SELECT count(*) FROM embeddings WHERE model_id = ?", [embedder.model_id]
+        )
+        plan = timer.run("plan", lambda: _plan(store, records, refit, sentiment_model))
+        if engine == "ray":
+            from analyzer.analysis.ray_engine import DEFAULT_LOCAL_CPUS, RayOptions, analyze_records
+
+            options = RayOptions(
+                address=address, workers=workers, local_cpus=ray_cpus or DEFAULT_LOCAL_CPUS
+            )
+            # one Ray job embeds and scores sentiment; its time is the "embed" stage
+            on_ray = timer.run(
+                "embed",
+                lambda: analyze_records(store, records, embedder, options, progress=show_bars),
+            )
+            vectors, manifest["engine"] = on_ray.vectors, on_ray.engine
+        else:
+            vectors = timer.run(
+                "embed",
+                lambda: _embed_needed(embedder, records, plan.needs_vectors, store, show_bars),
+            )
+        n_cached_after = store.scalar(
+            "SELECT count(*) FROM embeddings WHERE model_id = ?", [embedder.model_id]
+        )
+        step("sentiment", 0.45)
+        if engine == "ray":
+            sentiment_rows, sentiment_id = on_ray.sentiment_rows, on_ray.sentiment_model
+        else:
+            sentiment_rows, sentiment_id = timer.run(
+                "sentiment", lambda: _sentiment_for_new(records, vectors, plan)
+            )
+        manifest["models"]["sentiment"] = sentiment_id
+        step("themes", 0.55)
+        theme_result = timer.run(
+            "themes",
+            lambda: run_themes(store, records, vectors, settings, run_id, plan),
+        )
+        step("emerging needs", 0.85)
+        alerts = timer.run("emerging", lambda: _emerging(store, records, theme_result, run_id))
+        step("writing results", 0.95)
+
+        def write() -> None:
+            with store.transaction() as con:
+                _write_sentiment(con, sentiment_rows)
+                write_themes(con, theme_result, run_id)
+                _write_alerts(con, alerts)
+
+        timer.run("write", write)
+        timer.timings["total"] = round(time.perf_counter() - t_start, 3)
+        manifest["timings_s"] = timer.timings
+        manifest["counts"] = {
+            "records": len(records),
+            "embedded_new": int(n_cached_after - n_cached_before),
+            "sentiment_new": len(sentiment_rows),
+            "themes": int(sum(r["n_top"] for r in theme_result["per_source"].values())),
+            "subthemes": int(sum(r["n_sub"] for r in theme_result["per_source"].values())),
+            "alerts": len(alerts),
+        }
+        manifest["themes"] = theme_result["per_source"]
+        store.update_run(run_id, status="done", progress=1.0, message="done", manifest=manifest)
+        return manifest
+    except BaseException as exc:
+        store.update_run(run_id, status="failed", message=f"{type(exc).__name__}: {exc}"[:300])
+        raise
+
+
+@dataclass
+class Plan:
+    """What this run must (re)compute, decided before embedding so that a small increment loads
+    only the vectors it uses (the next day's 300 requests, not the store's 300,000)."""
+
+    refit_sources: set[str]
+    previous: pd.DataFrame  # active themes of the last run
+    assigned: np.ndarray  # bool per record: has an assignment from an earlier run
+    sentiment_model: Any
+    sentiment_todo: np.ndarray  # bool per record: no score from this sentiment model yet
+    needs_vectors: np.ndarray  # bool per record
+
+
+def _plan(store: Store, records: pd.DataFrame, refit: bool, sentiment_model: Any) -> Plan:
+    """``records`` as ``_load_records`` gives them (with their assignment and sentiment flags)."""
+    previous = store.query_df("SELECT * FROM themes WHERE status = 'active'")
+    assigned = records["has_assignment"].to_numpy(dtype=bool)
+    refit_sources: set[str] = set()
+    needs = ~assigned
+    for source, idx in records.groupby("source").indices.items():
+        prefix = source_prefix(str(source))
+        has_themes = previous["theme_id"].str.match(rf"^{prefix}\d").any()
+        new_share = 1.0 - assigned[idx].sum() / max(len(idx), 1)
+        if refit or not has_themes or new_share >= REFIT_SHARE:
+            refit_sources.add(str(source))
+            needs[idx] = True
+    todo = ~records["has_sentiment"].to_numpy(dtype=bool)
+    return Plan(refit_sources, previous, assigned, sentiment_model, todo, needs | todo)
+
+
+def _embed_needed(
+    embedder: Any, records: pd.DataFrame, needed: np.ndarray, store: Store, progress: bool
+) -> np.ndarray:
+    """Vectors for the records that need one (embedded or read from the cache); the other rows
+    stay zero and no step reads them."""
+    if needed.all():
+        return embedder.embed(records["text"].tolist(), store=store, progress=progress)
+    rows = np.flatnonzero(needed)
+    part = embedder.embed(records["text"].iloc[rows].tolist(), store=store, progress=progress)
+    # np.zeros maps untouched pages lazily: the unused rows cost no memory
+    out = np.zeros((len(records), part.shape[1] if len(part) else EMBED_DIM), dtype=np.float32)
+    out[rows] = part
+    return out
+
+
+def _run_exists(store: Store, run_id: str) -> bool:
+    return bool(store.scalar("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]))
+
+
+def raise_empty() -> None:
+    from analyzer.errors import InputError
+
+    raise InputError("the store has no records; run `civicpulse ingest FILE` first")
+
+
+# -- sentiment ---------------------------------------------------------------------------------
+
+
+def _sentiment_for_new(
+    records: pd.DataFrame, vectors: np.ndarray, plan: Plan
+) -> tuple[pd.DataFrame, str]:
+    from analyzer.sentiment.model import analyze_sentiment
+
+    model = plan.sentiment_model
+    model_id = getattr(model, "model_id", "sentiment")
+    mask = plan.sentiment_todo
+    if not mask.any():
+        return pd.DataFrame(columns=["record_id", "model_id", "label", "score"]), model_id
+    texts = records.loc[mask, "text"].tolist()
+    result = analyze_sentiment(texts, embeddings=vectors[mask], model=model)
+    rows = pd.DataFrame(
+        {
+            "record_id": records.loc[mask, "id"].to_numpy(),
+            "model_id": model_id,
+            "label": result["sentiment"].to_numpy(),
+            "score": result["sentiment_score"].astype(float).to_numpy(),
+        }
+    )
+    return rows, model_id
+
+
+def _write_sentiment(con: Any, rows: pd.DataFrame) -> None:
+    if rows.empty:
+        return
+    con.register("_sent", rows)
+    try:
+        drain(
+            con.execute(
+                "INSERT OR REPLACE INTO sentiment SELECT record_id, model_id, label, score FROM _sent"
+            )
+        )
+    finally:
+        con.unregister("_sent")
+
+
+# -- emerging needs ----------------------------------------------------------------------------
+
+
+def _emerging_detector() -> EmergingDetector:
+    """The detector every analysis run uses (its parameters go into the run manifest)."""
+    from analyzer.trends.detector import EmergingDetector
+
+    # the last 4 weeks, not just the last one: a need that began rising 2-3 weeks ago has already
+    # lifted its own recent baseline, so the last week alone would hide it
+    return EmergingDetector(period="W", windows=4)
+
+
+def _emerging(
+    store: Store, records: pd.DataFrame, theme_result: dict[str, Any], run_id: str
+) -> pd.DataFrame:
+    assignments = (
+        pd.concat(theme_result["assignments"], ignore_index=True)
+        if theme_result["assignments"]
+        else pd.DataFrame(columns=["record_id", "theme_id"])
+    )
+    # each record's theme: this run's assignment where it made one, else the stored one (a join
+    # in DuckDB: pandas' concat/dedupe/merge on 300,000 string ids took seconds)
+    df = store.query_with(
+        "SELECT r.id AS record_id, r.source, r.created_at, r.area, r.text, "
+        "CASE WHEN n.record_id IS NOT NULL THEN n.theme_id ELSE a.theme_id END AS theme_id "
+        "FROM _rec r LEFT JOIN _new n ON n.record_id = r.id "
+        "LEFT JOIN assignments a ON a.record_id = r.id "
+        "WHERE r.created_at IS NOT NULL "
+        "AND (CASE WHEN n.record_id IS NOT NULL THEN n.theme_id ELSE a.theme_id END) IS NOT NULL "
+        "ORDER BY r.id",
+        {
+            "_rec": records[["id", "source", "created_at", "area", "text"]],
+            "_new": assignments[["record_id", "theme_id"]].astype({"theme_id": object}),
+        },
+    )
+    if df.empty:
+        return pd.DataFrame()
+    labels = {t["theme_id"]: t["label"] for t in theme_result["themes"]}
+    labels.update(
+        {
+            k: v
+            for k, v in store.query_df("SELECT theme_id, label FROM themes").itertuples(index=False)
+            if k not in labels
+        }
+    )
+    frames = []
+    for _source, part in df.groupby("source"):
+        detector = _emerging_detector()
+        frame = part[["record_id", "theme_id", "created_at", "area", "text"]]
+        alerts = detector.fit(frame).detect(frame, theme_labels=labels)
+        if not alerts.empty:
+            frames.append(alerts)
+    if not frames:
+        return pd.DataFrame()
+    alerts = pd.concat(frames, ignore_index=True)
+    alerts["run_id"] = run_id
+    return alerts
+
+
+def _emerging_columns() -> tuple[str, ...]:
+    from analyzer.trends.detector import ALERT_COLUMNS
+
+    return ("run_id", *ALERT_COLUMNS)
+
+
+def _write_alerts(con: Any, alerts: pd.DataFrame) -> None:
+    if alerts.empty:
+        return
+    frame = alerts.reindex(columns=list(_emerging_columns())).copy()
+    frame["examples"] = frame["examples"].map(
+        lambda xs: json.dumps(list(xs) if xs is not None else [])
+    )
+    con.register("_alerts", frame)
+    try:
+        drain(con.execute("INSERT INTO emerging SELECT * FROM _alerts"))
+    finally:
+        con.unregister("_alerts")

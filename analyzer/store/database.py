@@ -1,0 +1,318 @@
+"""The store: one DuckDB file, one writer process.
+
+Every step of the data flow owns its tables (see DESIGN.md). Writes that must be atomic go through
+``Store.transaction()``: a crash inside it leaves the store as it was before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from analyzer.common.vectors import decode_vectors, encode_vector
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+
+-- canonical records; text is already redacted; raw_text only with --keep-raw and never served
+CREATE TABLE IF NOT EXISTS records (
+    id VARCHAR PRIMARY KEY,
+    source VARCHAR NOT NULL,
+    text VARCHAR NOT NULL,
+    created_at TIMESTAMPTZ,
+    updated_at TIMESTAMPTZ,
+    category VARCHAR,
+    status VARCHAR,
+    lat DOUBLE,
+    lon DOUBLE,
+    area VARCHAR,
+    attributes JSON,
+    text_hash VARCHAR NOT NULL,
+    raw_text VARCHAR,
+    file_hash VARCHAR,
+    ingested_at TIMESTAMPTZ DEFAULT current_timestamp
+);
+
+CREATE TABLE IF NOT EXISTS rejects (
+    file VARCHAR,
+    file_hash VARCHAR,
+    row_number BIGINT,
+    column_name VARCHAR,
+    reason VARCHAR,
+    content VARCHAR,
+    rejected_at TIMESTAMPTZ DEFAULT current_timestamp
+);
+
+CREATE TABLE IF NOT EXISTS files (
+    file_hash VARCHAR PRIMARY KEY,
+    path VARCHAR,
+    profile VARCHAR,
+    rows_read BIGINT,
+    rows_loaded BIGINT,
+    rows_rejected BIGINT,
+    ingested_at TIMESTAMPTZ DEFAULT current_timestamp
+);
+
+-- embedding cache keyed by model id and text hash; float16 to keep it compact
+CREATE TABLE IF NOT EXISTS embeddings (
+    model_id VARCHAR,
+    text_hash VARCHAR,
+    vector BLOB,
+    PRIMARY KEY (model_id, text_hash)
+);
+
+CREATE TABLE IF NOT EXISTS sentiment (
+    record_id VARCHAR PRIMARY KEY,
+    model_id VARCHAR,
+    label VARCHAR,
+    score DOUBLE
+);
+
+CREATE TABLE IF NOT EXISTS themes (
+    theme_id VARCHAR PRIMARY KEY,
+    parent_id VARCHAR,
+    level INTEGER,
+    label VARCHAR,
+    keywords JSON,
+    size BIGINT,
+    examples JSON,
+    breakdown JSON,
+    sentiment DOUBLE,
+    centroid BLOB,
+    status VARCHAR,
+    run_id VARCHAR,
+    first_seen_run VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS assignments (
+    record_id VARCHAR PRIMARY KEY,
+    theme_id VARCHAR,
+    subtheme_id VARCHAR,
+    x REAL,
+    y REAL,
+    run_id VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS theme_lineage (
+    run_id VARCHAR,
+    theme_id VARCHAR,
+    event VARCHAR,
+    related JSON
+);
+
+CREATE TABLE IF NOT EXISTS theme_overrides (
+    theme_id VARCHAR PRIMARY KEY,
+    label VARCHAR,
+    merged_into VARCHAR,
+    updated_at TIMESTAMPTZ DEFAULT current_timestamp
+);
+
+CREATE TABLE IF NOT EXISTS emerging (
+    run_id VARCHAR,
+    theme_id VARCHAR,
+    theme_label VARCHAR,
+    kind VARCHAR,
+    period VARCHAR,
+    window_start TIMESTAMPTZ,
+    window_end TIMESTAMPTZ,
+    area VARCHAR,
+    count BIGINT,
+    baseline DOUBLE,
+    ratio DOUBLE,
+    p_value DOUBLE,
+    q_value DOUBLE,
+    examples JSON
+);
+
+CREATE TABLE IF NOT EXISTS runs (
+    run_id VARCHAR PRIMARY KEY,
+    kind VARCHAR,
+    status VARCHAR,
+    started_at TIMESTAMPTZ,
+    finished_at TIMESTAMPTZ,
+    progress DOUBLE,
+    message VARCHAR,
+    manifest JSON
+);
+
+CREATE TABLE IF NOT EXISTS corrections (
+    id VARCHAR,
+    text VARCHAR,
+    label VARCHAR,
+    record_id VARCHAR,
+    created_at TIMESTAMPTZ DEFAULT current_timestamp
+);
+
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id VARCHAR PRIMARY KEY,
+    name VARCHAR,
+    key_hash VARCHAR,
+    created_at TIMESTAMPTZ DEFAULT current_timestamp,
+    revoked BOOLEAN DEFAULT false
+);
+"""
+
+
+def drain(result: Any) -> None:
+    """Consume a statement's result: DuckDB 2 refuses new work on a connection with one pending."""
+    with contextlib.suppress(duckdb.InvalidInputException, duckdb.ResourceInUseException):
+        result.fetchall()
+
+
+class Store:
+    """A DuckDB-backed store. Open one per process; use ``with Store(path) as s``."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.con = duckdb.connect(str(self.path), read_only=read_only)
+        drain(self.con.execute("SET TimeZone = 'UTC'"))
+        self._lock = threading.RLock()
+        if not read_only:
+            drain(self.con.execute(SCHEMA))
+            drain(
+                self.con.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                    [str(SCHEMA_VERSION)],
+                )
+            )
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """All or nothing: commit on success, roll back on any exception (or a killed process)."""
+        with self._lock:
+            drain(self.con.execute("BEGIN TRANSACTION"))
+            try:
+                yield self.con
+            except BaseException:
+                drain(self.con.execute("ROLLBACK"))
+                raise
+            else:
+                drain(self.con.execute("COMMIT"))
+
+    # -- generic helpers -------------------------------------------------------------------
+    def query_df(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
+        with self._lock:
+            return self.con.execute(sql, params or []).df()
+
+    def query_with(
+        self, sql: str, frames: dict[str, pd.DataFrame], params: list[Any] | None = None
+    ) -> pd.DataFrame:
+        """``query_df`` with in-memory frames visible to the query under the given names."""
+        with self._lock:
+            for name, frame in frames.items():
+                self.con.register(name, frame)
+            try:
+                return self.con.execute(sql, params or []).df()
+            finally:
+                for name in frames:
+                    self.con.unregister(name)
+
+    def execute(self, sql: str, params: list[Any] | None = None) -> None:
+        with self._lock:
+            drain(self.con.execute(sql, params or []))
+
+    def scalar(self, sql: str, params: list[Any] | None = None) -> Any:
+        with self._lock:
+            rows = self.con.execute(sql, params or []).fetchall()
+        return rows[0][0] if rows else None
+
+    # -- embeddings cache ------------------------------------------------------------------
+    def cached_embeddings(self, model_id: str, hashes: list[str]) -> dict[str, np.ndarray]:
+        """Vectors already in the cache for these text hashes (float32)."""
+        found, mat = self.cached_embedding_matrix(model_id, hashes)
+        return dict(zip(found, mat, strict=True))
+
+    def cached_embedding_matrix(
+        self, model_id: str, hashes: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(hashes found, their float32 vectors as one matrix): no per-vector Python objects."""
+        if len(hashes) == 0:
+            return np.array([], dtype=object), np.zeros((0, 0), dtype=np.float32)
+        wanted = pd.DataFrame({"text_hash": pd.unique(np.asarray(hashes, dtype=object))})
+        df = self.query_with(
+            "SELECT e.text_hash, e.vector FROM embeddings e JOIN _wanted w "
+            "USING (text_hash) WHERE e.model_id = ?",
+            {"_wanted": wanted},
+            [model_id],
+        )
+        if df.empty:
+            return np.array([], dtype=object), np.zeros((0, 0), dtype=np.float32)
+        return np.asarray(df["text_hash"], dtype=object), decode_vectors(df["vector"])
+
+    def put_embeddings(self, model_id: str, hashes: list[str], vectors: np.ndarray) -> None:
+        if not hashes:
+            return
+        df = pd.DataFrame(
+            {
+                "model_id": model_id,
+                "text_hash": hashes,
+                "vector": [encode_vector(v) for v in vectors],
+            }
+        )
+        with self._lock:
+            self.con.register("_new_emb", df)
+            try:
+                drain(
+                    self.con.execute(
+                        "INSERT OR IGNORE INTO embeddings SELECT model_id, text_hash, vector FROM _new_emb"
+                    )
+                )
+            finally:
+                self.con.unregister("_new_emb")
+
+    # -- runs ------------------------------------------------------------------------------
+    def start_run(self, run_id: str, kind: str, manifest: dict[str, Any]) -> None:
+        self.execute(
+            "INSERT INTO runs VALUES (?, ?, 'running', current_timestamp, NULL, 0, '', ?)",
+            [run_id, kind, json.dumps(manifest, default=str)],
+        )
+
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        status: str | None = None,
+        progress: float | None = None,
+        message: str | None = None,
+        manifest: dict[str, Any] | None = None,
+    ) -> None:
+        sets, params = [], []
+        if status is not None:
+            sets.append("status = ?")
+            params.append(status)
+            if status in {"done", "failed"}:
+                sets.append("finished_at = current_timestamp")
+        if progress is not None:
+            sets.append("progress = ?")
+            params.append(progress)
+        if message is not None:
+            sets.append("message = ?")
+            params.append(message)
+        if manifest is not None:
+            sets.append("manifest = ?")
+            params.append(json.dumps(manifest, default=str))
+        if sets:
+            self.execute(f"UPDATE runs SET {', '.join(sets)} WHERE run_id = ?", [*params, run_id])

@@ -1,0 +1,628 @@
+"""Themes: two-level clustering of text embeddings, readable labels, ids that persist across runs.
+
+How a fit works (each step measured in benchmarks/themes.py):
+
+1. PCA to ``n_components`` dimensions (fitted on a seeded sample), rows re-normalised so that
+   Euclidean k-means on them behaves like cosine clustering. 384 -> 50 dimensions keeps the topical
+   structure and makes every later step about 8x cheaper.
+2. Over-cluster into many small "fine" clusters with k-means (about 2 sqrt(n), at most
+   ``max_top_themes`` x ``max_subthemes``). Every text belongs to one: nothing is thrown away as
+   noise here (BERTopic's HDBSCAN leaves about a third of 311 texts as outliers).
+3. Merge fine clusters into top-level themes by weighted Ward merging of their centres until there
+   are at most ``max_top_themes`` themes and each holds at least ``min_topic_share`` of the texts
+   (and ``min_theme_size`` texts). The count is size-based: silhouette was tried and rejected,
+   because on these embeddings its curve is flat and its maximum jumped between 4 and 29 themes
+   from one seed to the next.
+4. Inside each theme its fine clusters are merged the same way into at most ``max_subthemes``
+   sub-themes of at least ``min_subtheme_share`` of the theme; a theme made of one fine cluster is
+   split in two, so every theme has sub-themes.
+5. A text is unassigned only when it lies far from its fine cluster's centre compared with the
+   rest of that cluster (beyond median + ``outlier_mads`` robust deviations), and never more than
+   ``max_unassigned`` of the texts.
+6. Labels and keywords come from ``analyzer.themes.labels`` (c-TF-IDF over spaCy noun chunks) on the
+   texts nearest each centre; five examples are picked by maximal marginal relevance.
+
+``analyzer.themes.lineage.match_themes`` carries ids from one run to the next (Hungarian
+assignment on centroid similarity and member overlap) and records the lineage: same, merged, split,
+new, retired.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+
+from analyzer.common.vectors import normalise_rows
+from analyzer.themes.labels import ThemeLabel, describe_classes, extract_terms, make_unique
+
+log = logging.getLogger(__name__)
+
+UNASSIGNED_LABEL = "unassigned"
+BREAKDOWN_COLUMNS = ("source", "area", "category")
+
+
+@dataclass
+class Theme:
+    """One theme (level 1) or sub-theme (level 2)."""
+
+    theme_id: str
+    parent_id: str | None
+    level: int
+    label: str
+    keywords: list[str]
+    size: int
+    examples: list[str]
+    breakdown: dict[str, dict[str, int]] = field(default_factory=dict)
+    sentiment: float | None = None
+    centroid: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32), repr=False)
+
+
+@dataclass(frozen=True)
+class LineageEvent:
+    """What happened to a theme id between two runs; ``related`` are the ids on the other side."""
+
+    theme_id: str
+    event: str  # "same" | "merged" | "split" | "new" | "retired"
+    related: tuple[str, ...] = ()
+    level: int = 1
+
+
+def theme_id(number: int, prefix: str = "T") -> str:
+    return f"{prefix}{number:04d}"
+
+
+def subtheme_id(parent: str, number: int) -> str:
+    return f"{parent}.{number:02d}"
+
+
+class ThemeModel:
+    """Two-level themes over L2-normalised text embeddings (scikit-learn style).
+
+    Parameters are stored as given; learned state ends in ``_``:
+
+    - ``labels_``: top-level theme id per row (``None`` when unassigned); ``sublabels_`` likewise.
+    - ``themes_``: list of :class:`Theme`, level-1 themes first (largest first), then sub-themes.
+    - ``unassigned_share_``, ``n_themes_``, ``n_subthemes_``, ``timings_`` (seconds per step).
+    """
+
+    def __init__(
+        self,
+        *,
+        min_topic_share: float = 0.02,
+        min_theme_size: int = 10,
+        min_subtheme_share: float = 0.03,
+        max_top_themes: int = 40,
+        max_subthemes: int = 10,
+        max_unassigned: float = 0.10,
+        outlier_mads: float = 3.0,
+        n_components: int = 50,
+        n_fine: int | None = None,
+        label_docs: int = 100,
+        label_max_docs: int = 2500,
+        n_examples: int = 5,
+        id_prefix: str = "T",
+        seed: int = 42,
+        label: bool = True,
+    ) -> None:
+        self.min_topic_share = min_topic_share
+        self.min_theme_size = min_theme_size
+        self.min_subtheme_share = min_subtheme_share
+        self.max_top_themes = max_top_themes
+        self.max_subthemes = max_subthemes
+        self.max_unassigned = max_unassigned
+        self.outlier_mads = outlier_mads
+        self.n_components = n_components
+        self.n_fine = n_fine
+        self.label_docs = label_docs
+        self.label_max_docs = label_max_docs
+        self.n_examples = n_examples
+        self.id_prefix = id_prefix
+        self.seed = seed
+        self.label = label
+
+    # -- fitting ---------------------------------------------------------------------------
+    def fit(
+        self,
+        embeddings: np.ndarray,
+        texts: Sequence[str],
+        *,
+        meta: pd.DataFrame | None = None,
+    ) -> ThemeModel:
+        """Learn themes from ``embeddings`` (one row per text) and describe them with ``texts``."""
+        x = normalise_rows(embeddings)
+        n = x.shape[0]
+        if len(texts) != n:
+            raise ValueError(f"{len(texts)} texts for {n} embeddings")
+        if meta is not None and len(meta) != n:
+            raise ValueError(f"meta has {len(meta)} rows for {n} embeddings")
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        if n == 0:
+            self._fit_empty(x)
+            return self
+        rng = np.random.default_rng(self.seed)
+
+        # 1. reduce
+        z = self._fit_reduce(x, rng)
+        timings["reduce"] = time.perf_counter() - t0
+
+        # 2. fine clusters
+        t = time.perf_counter()
+        fine, centers = self._fine_clusters(z)
+        timings["fine"] = time.perf_counter() - t
+
+        # 3. top level
+        t = time.perf_counter()
+        top_of_fine = self._top_level(centers, fine, n)
+        timings["top"] = time.perf_counter() - t
+
+        # 4. sub-themes (may split fine clusters, so centres and labels can change)
+        t = time.perf_counter()
+        fine, centers, top_of_fine, sub_of_fine = self._sub_level(z, fine, centers, top_of_fine)
+        timings["sub"] = time.perf_counter() - t
+
+        # 5. unassigned
+        t = time.perf_counter()
+        self.fine_centers_ = centers
+        fine, dist = self._nearest_fine(z)
+        self.fine_threshold_ = self._thresholds(fine, dist, len(centers))
+        outlier = dist > self.fine_threshold_[fine]
+        self.unassigned_share_ = float(outlier.mean())
+        timings["unassigned"] = time.perf_counter() - t
+
+        # ids: themes ranked by size (largest first) so that ids are deterministic and readable
+        top_codes = top_of_fine[fine]
+        sub_codes = sub_of_fine[fine]
+        top_order = self._rank(top_codes[~outlier], n_codes=int(top_of_fine.max()) + 1)
+        top_ids = {code: theme_id(rank + 1, self.id_prefix) for rank, code in enumerate(top_order)}
+        sub_ids: dict[int, str] = {}
+        for code in top_order:
+            members = ~outlier & (top_codes == code)
+            subs = self._rank(sub_codes[members], n_codes=int(sub_of_fine.max()) + 1)
+            for rank, sub in enumerate(subs):
+                sub_ids[sub] = subtheme_id(top_ids[code], rank + 1)
+        self.fine_top_ = np.array([top_ids.get(int(c)) for c in top_of_fine], dtype=object)
+        self.fine_sub_ = np.array([sub_ids.get(int(c)) for c in sub_of_fine], dtype=object)
+        # a fine cluster whose sub-theme lost every member to the outliers leads nowhere
+        self.fine_top_[np.equal(self.fine_sub_, None)] = None
+        labels = self.fine_top_[fine].copy()
+        sublabels = self.fine_sub_[fine].copy()
+        labels[outlier] = None
+        sublabels[outlier] = None
+        self.labels_ = labels
+        self.sublabels_ = sublabels
+
+        # 6. describe
+        t = time.perf_counter()
+        self.themes_ = self._describe(x, texts, meta)
+        timings["describe"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - t0
+        self.n_themes_ = sum(1 for th in self.themes_ if th.level == 1)
+        self.n_subthemes_ = sum(1 for th in self.themes_ if th.level == 2)
+        self.timings_ = timings
+        log.info(
+            "themes: %d rows, %d themes, %d sub-themes, %.1f%% unassigned, %.1fs",
+            n,
+            self.n_themes_,
+            self.n_subthemes_,
+            100 * self.unassigned_share_,
+            timings["total"],
+        )
+        return self
+
+    def _fit_empty(self, x: np.ndarray) -> None:
+        dim = x.shape[1] if x.ndim == 2 else 0
+        self.mean_ = np.zeros(dim, dtype=np.float32)
+        self.components_ = np.eye(dim, dtype=np.float32)
+        self.fine_centers_ = np.zeros((0, dim), dtype=np.float32)
+        self.fine_threshold_ = np.zeros(0)
+        self.fine_top_ = np.zeros(0, dtype=object)
+        self.fine_sub_ = np.zeros(0, dtype=object)
+        self.labels_ = np.zeros(0, dtype=object)
+        self.sublabels_ = np.zeros(0, dtype=object)
+        self.themes_ = []
+        self.unassigned_share_ = 0.0
+        self.n_themes_ = self.n_subthemes_ = 0
+        self.timings_ = {"total": 0.0}
+
+    @staticmethod
+    def _sample(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+        if n <= size:
+            return np.arange(n)
+        return np.sort(rng.choice(n, size=size, replace=False))
+
+    def _fit_reduce(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        n, dim = x.shape
+        k = min(self.n_components, dim, max(n - 1, 1))
+        if k >= dim or n < 3:
+            self.mean_ = np.zeros(dim, dtype=np.float32)
+            self.components_ = np.eye(dim, dtype=np.float32)
+        else:
+            # PCA on at most 20k rows: the principal directions are stable long before that
+            fit_rows = x[self._sample(n, 20_000, rng)]
+            pca = PCA(n_components=k, svd_solver="randomized", random_state=self.seed).fit(fit_rows)
+            self.mean_ = pca.mean_.astype(np.float32)
+            self.components_ = pca.components_.astype(np.float32)
+        return self._reduce(x)
+
+    def _reduce(self, x: np.ndarray) -> np.ndarray:
+        return normalise_rows((x - self.mean_) @ self.components_.T)
+
+    def _fine_count(self, n_distinct: int) -> int:
+        if self.n_fine is not None:
+            k = self.n_fine
+        else:
+            # about 2 sqrt(n): 90 for 2,000 texts, 400 (the cap) for 40,000 and more; enough that a
+            # theme is several fine clusters, few enough that each has tens of texts
+            k = round(2 * np.sqrt(n_distinct))
+            k = min(k, self.max_top_themes * self.max_subthemes)
+        return int(max(1, min(k, n_distinct)))
+
+    def _fine_clusters(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n_distinct = len(np.unique(np.round(z, 5), axis=0)) if len(z) <= 5000 else len(z)
+        k = self._fine_count(n_distinct)
+        if k == 1:
+            return np.zeros(len(z), dtype=np.int64), normalise_rows(z.mean(axis=0, keepdims=True))
+        km = KMeans(n_clusters=k, n_init=1, max_iter=100, random_state=self.seed).fit(z)
+        centers = normalise_rows(km.cluster_centers_)
+        labels = np.argmax(z @ centers.T, axis=1)
+        return labels, centers
+
+    def _top_level(self, centers: np.ndarray, fine: np.ndarray, n: int) -> np.ndarray:
+        weights = np.bincount(fine, minlength=len(centers)).astype(np.float64)
+        min_size = max(self.min_topic_share * n, self.min_theme_size, 1.0)
+        return ward_groups(centers, weights, self.max_top_themes, min_size)
+
+    def _sub_level(
+        self,
+        z: np.ndarray,
+        fine: np.ndarray,
+        centers: np.ndarray,
+        top_of_fine: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        centers = centers.copy()
+        top_of_fine = top_of_fine.copy()
+        fine = fine.copy()
+        # a theme made of a single fine cluster is split in two so that every theme has sub-themes
+        for top in np.unique(top_of_fine):
+            members_fine = np.flatnonzero(top_of_fine == top)
+            if len(members_fine) != 1:
+                continue
+            f = int(members_fine[0])
+            rows = np.flatnonzero(fine == f)
+            if len(rows) < 4 or len(np.unique(np.round(z[rows], 5), axis=0)) < 2:
+                continue
+            km = KMeans(n_clusters=2, n_init=1, random_state=self.seed).fit(z[rows])
+            two = normalise_rows(km.cluster_centers_)
+            side = np.argmax(z[rows] @ two.T, axis=1)
+            if len(np.unique(side)) < 2:
+                continue
+            centers[f] = two[0]
+            centers = np.vstack([centers, two[1:2]])
+            top_of_fine = np.append(top_of_fine, top)
+            fine[rows[side == 1]] = len(centers) - 1
+        sub_of_fine = np.zeros(len(centers), dtype=np.int64)
+        weights = np.bincount(fine, minlength=len(centers)).astype(np.float64)
+        next_code = 0
+        for top in np.unique(top_of_fine):
+            members_fine = np.flatnonzero(top_of_fine == top)
+            min_size = max(self.min_subtheme_share * weights[members_fine].sum(), 2.0)
+            groups = ward_groups(
+                centers[members_fine], weights[members_fine], self.max_subthemes, min_size
+            )
+            sub_of_fine[members_fine] = groups + next_code
+            next_code += int(groups.max()) + 1
+        return fine, centers, top_of_fine, sub_of_fine
+
+    def _nearest_fine(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        sims = z @ self.fine_centers_.T
+        idx = np.argmax(sims, axis=1)
+        dist = 1.0 - sims[np.arange(len(z)), idx]
+        return idx, dist
+
+    def _thresholds(self, fine: np.ndarray, dist: np.ndarray, n_fine: int) -> np.ndarray:
+        """Per fine cluster: distance beyond which a text is an outlier of that cluster."""
+        thr = np.full(n_fine, np.inf)
+        for f in range(n_fine):
+            d = dist[fine == f]
+            if len(d) < 5:
+                continue
+            med = float(np.median(d))
+            mad = 1.4826 * float(np.median(np.abs(d - med)))
+            thr[f] = med + self.outlier_mads * max(mad, 1e-6)
+        over = dist - thr[fine]
+        cap = int(np.floor(self.max_unassigned * len(dist)))
+        if int((over > 0).sum()) > cap:
+            # keep only the ``cap`` farthest (relative to their cluster's threshold): raise every
+            # threshold by the same margin
+            margin = float(np.sort(over)[::-1][cap]) if cap < len(over) else 0.0
+            thr = thr + max(margin, 0.0)
+        return thr
+
+    @staticmethod
+    def _rank(codes: np.ndarray, n_codes: int) -> list[int]:
+        counts = np.bincount(codes, minlength=n_codes) if len(codes) else np.zeros(n_codes, int)
+        order = sorted((c for c in range(n_codes) if counts[c] > 0), key=lambda c: (-counts[c], c))
+        return order
+
+    # -- describing ------------------------------------------------------------------------
+    def _describe(
+        self, x: np.ndarray, texts: Sequence[str], meta: pd.DataFrame | None
+    ) -> list[Theme]:
+        rows_top = _rows_by_id(self.labels_)
+        rows_sub = _rows_by_id(self.sublabels_)
+        top_ids, sub_ids = sorted(rows_top), sorted(rows_sub)
+        parent = {s: s.rsplit(".", 1)[0] for s in sub_ids}
+        centroid = {
+            k: normalise_rows(x[r].mean(0, keepdims=True))[0]
+            for k, r in {**rows_top, **rows_sub}.items()
+        }
+
+        # texts for the labeller: those nearest each sub-theme's centre, split by size within a
+        # theme; a theme's sample is the union of its sub-themes' (spaCy runs once per text)
+        per_top = max(10, min(self.label_docs, self.label_max_docs // max(len(top_ids), 1)))
+        label_rows: dict[str, np.ndarray] = {}
+        for s in sub_ids:
+            r = rows_sub[s]
+            share = len(r) / len(rows_top[parent[s]])
+            want = int(min(len(r), max(5, round(per_top * share))))
+            order = np.argsort(-(x[r] @ centroid[s]), kind="stable")
+            label_rows[s] = r[order[:want]]
+        labels: dict[str, ThemeLabel] = {}
+        if self.label and sub_ids:
+            used = np.unique(np.concatenate([label_rows[s] for s in sub_ids]))
+            pos = {int(r): i for i, r in enumerate(used)}
+            table = extract_terms([texts[int(r)] for r in used])
+            top_classes = [
+                [pos[int(r)] for s in sub_ids if parent[s] == t for r in label_rows[s]]
+                for t in top_ids
+            ]
+            sub_classes = [[pos[int(r)] for r in label_rows[s]] for s in sub_ids]
+            top_labels = describe_classes(table, top_classes)
+            sub_labels = describe_classes(table, sub_classes, use_template_keys=False)
+            labels.update(dict(zip(top_ids, top_labels, strict=True)))
+            labels.update(dict(zip(sub_ids, sub_labels, strict=True)))
+            for tid, name in zip(top_ids, make_unique(top_labels), strict=True):
+                labels[tid] = replace(labels[tid], label=name)
+            for t in top_ids:
+                kids = [s for s in sub_ids if parent[s] == t]
+                names = make_unique([labels[s] for s in kids])
+                for s, name in zip(kids, names, strict=True):
+                    labels[s] = replace(labels[s], label=name)
+
+        themes: list[Theme] = []
+        for tid in [*top_ids, *sub_ids]:
+            rows = rows_top.get(tid, rows_sub.get(tid))
+            lab = labels.get(tid, ThemeLabel(label=tid, keywords=[]))
+            themes.append(
+                Theme(
+                    theme_id=tid,
+                    parent_id=parent.get(tid),
+                    level=2 if tid in parent else 1,
+                    label=lab.label,
+                    keywords=list(lab.keywords),
+                    size=len(rows),
+                    examples=representative_texts(
+                        x[rows], centroid[tid], [texts[i] for i in rows], self.n_examples
+                    ),
+                    breakdown=_breakdown(meta, rows),
+                    sentiment=_mean_sentiment(meta, rows),
+                    centroid=centroid[tid].astype(np.float32),
+                )
+            )
+        return themes
+
+    # -- using a fitted model --------------------------------------------------------------
+    def transform(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(theme ids, sub-theme ids) for new rows; ``None`` where a row is far from every theme."""
+        x = normalise_rows(embeddings)
+        if len(x) == 0 or len(self.fine_centers_) == 0:
+            empty = np.full(len(x), None, dtype=object)
+            return empty, empty.copy()
+        z = self._reduce(x)
+        fine, dist = self._nearest_fine(z)
+        far = dist > self.fine_threshold_[fine]
+        top = self.fine_top_[fine].copy()
+        sub = self.fine_sub_[fine].copy()
+        top[far] = None
+        sub[far] = None
+        return top, sub
+
+    def theme(self, theme_id: str) -> Theme:
+        for th in self.themes_:
+            if th.theme_id == theme_id:
+                return th
+        raise KeyError(theme_id)
+
+    def members(self, record_ids: Sequence[Hashable]) -> dict[str, set[Hashable]]:
+        """Record ids per theme and sub-theme (the ``*_members`` argument of ``match_themes``)."""
+        if len(record_ids) != len(self.labels_):
+            raise ValueError(f"{len(record_ids)} record ids for {len(self.labels_)} fitted rows")
+        out: dict[str, set[Hashable]] = {th.theme_id: set() for th in self.themes_}
+        for rid, top, sub in zip(record_ids, self.labels_, self.sublabels_, strict=True):
+            if top is not None:
+                out[top].add(rid)
+                out[sub].add(rid)
+        return out
+
+    def apply_ids(self, id_map: dict[str, str]) -> ThemeModel:
+        """Rename themes (e.g. with ``match_themes``' id_map) everywhere in the fitted state."""
+
+        def ren(values: np.ndarray) -> np.ndarray:
+            return np.array([None if v is None else id_map.get(v, v) for v in values], dtype=object)
+
+        self.labels_, self.sublabels_ = ren(self.labels_), ren(self.sublabels_)
+        self.fine_top_, self.fine_sub_ = ren(self.fine_top_), ren(self.fine_sub_)
+        self.themes_ = [
+            replace(
+                th,
+                theme_id=id_map.get(th.theme_id, th.theme_id),
+                parent_id=None if th.parent_id is None else id_map.get(th.parent_id, th.parent_id),
+            )
+            for th in self.themes_
+        ]
+        return self
+
+
+def ward_groups(
+    centers: np.ndarray, weights: np.ndarray, max_groups: int, min_size: float
+) -> np.ndarray:
+    """Group rows of ``centers`` (cluster centres with ``weights`` = sizes) by weighted Ward
+    merging.
+
+    Merging stops at the first point where there are at most ``max_groups`` groups and none is
+    smaller than ``min_size`` (then the smallest group is merged with its cheapest partner). Ward's
+    cost, w_a w_b / (w_a + w_b) ||mu_a - mu_b||^2, merges small and close groups first, which keeps
+    themes of comparable size instead of one catch-all theme. Returns a group index per row (0..k-1,
+    numbered by first appearance). Deterministic: ties go to the lowest indices.
+    """
+    m = len(centers)
+    if m == 0:
+        return np.zeros(0, dtype=np.int64)
+    mu = np.asarray(centers, dtype=np.float64).copy()
+    w = np.asarray(weights, dtype=np.float64).copy()
+    w = np.maximum(w, 1e-9)
+    owner = np.arange(m)
+    active = np.ones(m, dtype=bool)
+
+    def cost_row(a: int) -> np.ndarray:
+        d2 = ((mu - mu[a]) ** 2).sum(axis=1)
+        row = (w * w[a]) / (w + w[a]) * d2
+        row[~active] = np.inf
+        row[a] = np.inf
+        return row
+
+    cost = np.full((m, m), np.inf)
+    for a in range(m):
+        cost[a] = cost_row(a)
+    k = m
+    while k > 1:
+        if k > max_groups:
+            flat = int(np.argmin(cost))
+            a, b = divmod(flat, m)
+        else:
+            live = np.flatnonzero(active)
+            small = live[np.argmin(w[live])]
+            if w[small] >= min_size:
+                break
+            a, b = int(small), int(np.argmin(cost[small]))
+        a, b = min(a, b), max(a, b)
+        mu[a] = (w[a] * mu[a] + w[b] * mu[b]) / (w[a] + w[b])
+        w[a] += w[b]
+        active[b] = False
+        owner[owner == b] = a
+        cost[b, :] = np.inf
+        cost[:, b] = np.inf
+        cost[a] = cost_row(a)
+        cost[:, a] = cost[a]
+        k -= 1
+    _, groups = np.unique(owner, return_inverse=True)
+    return groups.astype(np.int64)
+
+
+def representative_texts(
+    vectors: np.ndarray,
+    center: np.ndarray,
+    texts: Sequence[str],
+    k: int = 5,
+    *,
+    pool: int = 50,
+    diversity: float = 0.3,
+) -> list[str]:
+    """``k`` texts that are central and not alike: maximal marginal relevance over the ``pool``
+    texts nearest the centre. Identical texts (after case and whitespace) count once."""
+    if len(texts) == 0:
+        return []
+    sims = vectors @ center
+    order = np.argsort(-sims, kind="stable")
+    cand: list[int] = []
+    seen: set[str] = set()
+    for i in order:
+        key = " ".join(str(texts[i]).lower().split())
+        if key in seen or not key:
+            continue
+        seen.add(key)
+        cand.append(int(i))
+        if len(cand) >= pool:
+            break
+    chosen: list[int] = []
+    while cand and len(chosen) < k:
+        if not chosen:
+            best = cand[0]
+        else:
+            redund = (vectors[cand] @ vectors[chosen].T).max(axis=1)
+            score = (1 - diversity) * sims[cand] - diversity * redund
+            best = cand[int(np.argmax(score))]
+        chosen.append(best)
+        cand.remove(best)
+    return [str(texts[i]) for i in chosen]
+
+
+def _rows_by_id(ids: np.ndarray) -> dict[str, np.ndarray]:
+    """Row indices per id (``None`` rows left out), in one pass."""
+    arr = np.asarray(ids, dtype=object)
+    rows = np.flatnonzero(pd.notna(arr))
+    if len(rows) == 0:
+        return {}
+    positions = pd.Series(rows).groupby(arr[rows].astype(str)).indices
+    return {str(k): rows[np.asarray(v, dtype=np.int64)] for k, v in positions.items()}
+
+
+def _breakdown(
+    meta: pd.DataFrame | None, rows: np.ndarray, top: int = 10
+) -> dict[str, dict[str, int]]:
+    if meta is None:
+        return {}
+    out: dict[str, dict[str, int]] = {}
+    for col in BREAKDOWN_COLUMNS:
+        if col not in meta.columns:
+            continue
+        counts = meta[col].iloc[rows].fillna("(none)").astype(str).value_counts()
+        counts = counts.sort_index().sort_values(ascending=False, kind="stable")
+        head = {str(k): int(v) for k, v in counts.head(top).items()}
+        rest = int(counts.iloc[top:].sum())
+        if rest:
+            head["(other)"] = rest
+        out[col] = head
+    return out
+
+
+def _mean_sentiment(meta: pd.DataFrame | None, rows: np.ndarray) -> float | None:
+    if meta is None:
+        return None
+    for col in ("sentiment_score", "sentiment"):
+        if col in meta.columns and pd.api.types.is_numeric_dtype(meta[col]):
+            vals = meta[col].iloc[rows].dropna()
+            return float(vals.mean()) if len(vals) else None
+    return None
+
+
+# -- the stateless `civicpulse cluster` contract ---------------------------------------------
+def cluster_texts(
+    texts: Sequence[str], embeddings: np.ndarray, seed: int = 42, **params: Any
+) -> pd.DataFrame:
+    """theme_id, theme_label (the sub-theme), parent_theme_id, parent_theme_label per input row.
+
+    Unassigned rows get theme_id "" and theme_label "unassigned" (parent columns "" and
+    "unassigned").
+    """
+    model = ThemeModel(seed=seed, **params).fit(embeddings, list(texts))
+    names = {th.theme_id: th.label for th in model.themes_}
+    sub = ["" if s is None else s for s in model.sublabels_]
+    top = ["" if t is None else t for t in model.labels_]
+    return pd.DataFrame(
+        {
+            "theme_id": sub,
+            "theme_label": [names[s] if s else UNASSIGNED_LABEL for s in sub],
+            "parent_theme_id": top,
+            "parent_theme_label": [names[t] if t else UNASSIGNED_LABEL for t in top],
+        }
+    )
