@@ -9,7 +9,6 @@ analysis in place.
 
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 import time
@@ -22,19 +21,19 @@ import numpy as np
 import pandas as pd
 
 from analyzer import __version__
-from analyzer.analysis.theme_stage import run_themes, source_prefix, write_themes
+from analyzer.analysis.plan import REFIT_SHARE, Plan, make_plan
+from analyzer.analysis.theme_stage import run_themes
 from analyzer.common.clock import new_run_id
 from analyzer.config import Settings
 from analyzer.embedding.embedder import EMBED_DIM, get_embedder
-from analyzer.store.database import Store, drain
+from analyzer.store.database import Store
+from analyzer.store.writers import write_alerts, write_sentiment, write_themes
 
 if TYPE_CHECKING:
     from analyzer.trends.detector import EmergingDetector
 
 log = logging.getLogger("civicpulse.pipeline")
 
-# Re-fit a source's themes when at least this share of its records is new since the last fit.
-REFIT_SHARE = 0.05
 EXAMPLES_PER_ALERT = 5
 
 ProgressFn = Callable[[str, float], None]
@@ -74,7 +73,7 @@ def _input_hash(store: Store) -> str:
     )
 
 
-def _load_records(store: Store, sentiment_model_id: str) -> pd.DataFrame:
+def load_records(store: Store, sentiment_model_id: str) -> pd.DataFrame:
     """Every record, with whether it already has a theme assignment and a score from the given
     sentiment model (one query, so the flags match the rows even while records arrive)."""
     return store.query_df(
@@ -143,7 +142,7 @@ def run_analysis(
 
         sentiment_model = load_default()
         records = timer.run(
-            "load", lambda: _load_records(store, getattr(sentiment_model, "model_id", "sentiment"))
+            "load", lambda: load_records(store, getattr(sentiment_model, "model_id", "sentiment"))
         )
         if records.empty:
             raise_empty()
@@ -151,7 +150,7 @@ def run_analysis(
         n_cached_before = store.scalar(
             "SELECT count(*) FROM embeddings WHERE model_id = ?", [embedder.model_id]
         )
-        plan = timer.run("plan", lambda: _plan(store, records, refit, sentiment_model))
+        plan = timer.run("plan", lambda: make_plan(store, records, refit, sentiment_model))
         if engine == "ray":
             from analyzer.analysis.ray_engine import DEFAULT_LOCAL_CPUS, RayOptions, analyze_records
 
@@ -191,9 +190,9 @@ def run_analysis(
 
         def write() -> None:
             with store.transaction() as con:
-                _write_sentiment(con, sentiment_rows)
+                write_sentiment(con, sentiment_rows)
                 write_themes(con, theme_result, run_id)
-                _write_alerts(con, alerts)
+                write_alerts(con, alerts)
 
         timer.run("write", write)
         timer.timings["total"] = round(time.perf_counter() - t_start, 3)
@@ -212,36 +211,6 @@ def run_analysis(
     except BaseException as exc:
         store.update_run(run_id, status="failed", message=f"{type(exc).__name__}: {exc}"[:300])
         raise
-
-
-@dataclass
-class Plan:
-    """What this run must (re)compute, decided before embedding so that a small increment loads
-    only the vectors it uses (the next day's 300 requests, not the store's 300,000)."""
-
-    refit_sources: set[str]
-    previous: pd.DataFrame  # active themes of the last run
-    assigned: np.ndarray  # bool per record: has an assignment from an earlier run
-    sentiment_model: Any
-    sentiment_todo: np.ndarray  # bool per record: no score from this sentiment model yet
-    needs_vectors: np.ndarray  # bool per record
-
-
-def _plan(store: Store, records: pd.DataFrame, refit: bool, sentiment_model: Any) -> Plan:
-    """``records`` as ``_load_records`` gives them (with their assignment and sentiment flags)."""
-    previous = store.query_df("SELECT * FROM themes WHERE status = 'active'")
-    assigned = records["has_assignment"].to_numpy(dtype=bool)
-    refit_sources: set[str] = set()
-    needs = ~assigned
-    for source, idx in records.groupby("source").indices.items():
-        prefix = source_prefix(str(source))
-        has_themes = previous["theme_id"].str.match(rf"^{prefix}\d").any()
-        new_share = 1.0 - assigned[idx].sum() / max(len(idx), 1)
-        if refit or not has_themes or new_share >= REFIT_SHARE:
-            refit_sources.add(str(source))
-            needs[idx] = True
-    todo = ~records["has_sentiment"].to_numpy(dtype=bool)
-    return Plan(refit_sources, previous, assigned, sentiment_model, todo, needs | todo)
 
 
 def _embed_needed(
@@ -293,20 +262,6 @@ def _sentiment_for_new(
         }
     )
     return rows, model_id
-
-
-def _write_sentiment(con: Any, rows: pd.DataFrame) -> None:
-    if rows.empty:
-        return
-    con.register("_sent", rows)
-    try:
-        drain(
-            con.execute(
-                "INSERT OR REPLACE INTO sentiment SELECT record_id, model_id, label, score FROM _sent"
-            )
-        )
-    finally:
-        con.unregister("_sent")
 
 
 # -- emerging needs ----------------------------------------------------------------------------
@@ -366,23 +321,3 @@ def _emerging(
     alerts = pd.concat(frames, ignore_index=True)
     alerts["run_id"] = run_id
     return alerts
-
-
-def _emerging_columns() -> tuple[str, ...]:
-    from analyzer.trends.detector import ALERT_COLUMNS
-
-    return ("run_id", *ALERT_COLUMNS)
-
-
-def _write_alerts(con: Any, alerts: pd.DataFrame) -> None:
-    if alerts.empty:
-        return
-    frame = alerts.reindex(columns=list(_emerging_columns())).copy()
-    frame["examples"] = frame["examples"].map(
-        lambda xs: json.dumps(list(xs) if xs is not None else [])
-    )
-    con.register("_alerts", frame)
-    try:
-        drain(con.execute("INSERT INTO emerging SELECT * FROM _alerts"))
-    finally:
-        con.unregister("_alerts")

@@ -385,7 +385,7 @@ def analyze_records(
     progress: bool = False,
 ) -> RecordResults:
     """Embed (cache first) and score sentiment for ``records`` on Ray (id, text, and
-    has_sentiment for the default sentiment model, as ``pipeline._load_records`` gives them).
+    has_sentiment for the default sentiment model, as ``pipeline.load_records`` gives them).
 
     Returns the vectors of every record, in order (L2-normalised float32, as the local engine's
     ``Embedder.embed``), and the sentiment rows of records without one for the current model.

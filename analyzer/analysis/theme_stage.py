@@ -13,23 +13,15 @@ import pandas as pd
 
 from analyzer.common.vectors import decode_vectors, encode_vector
 from analyzer.config import Settings
-from analyzer.store.database import Store, drain
+from analyzer.store.database import Store
+from analyzer.store.writers import THEME_COLUMNS
+from analyzer.themes.ids import source_prefix
 
 if TYPE_CHECKING:
-    from analyzer.analysis.pipeline import Plan
+    from analyzer.analysis.plan import Plan
 
 # Below this many records a source gets no themes (too few to say anything useful).
 MIN_RECORDS_FOR_THEMES = 30
-
-# Theme ids are letters + number ("REQ0007", sub-theme "REQ0007.03"): one letter prefix per source.
-SOURCE_PREFIXES = {"311": "REQ", "survey": "SRV", "engagement": "ENG"}
-
-
-def source_prefix(source: str) -> str:
-    if source in SOURCE_PREFIXES:
-        return SOURCE_PREFIXES[source]
-    letters = "".join(ch for ch in source.upper() if "A" <= ch <= "Z")
-    return (letters[:3] or "SRC") + "X"
 
 
 def run_themes(
@@ -275,73 +267,3 @@ def _assign_incrementally(
         "summary": summary,
         "incremental": True,
     }
-
-
-THEME_COLUMNS = (
-    "theme_id",
-    "parent_id",
-    "level",
-    "label",
-    "keywords",
-    "size",
-    "examples",
-    "breakdown",
-    "sentiment",
-    "centroid",
-    "status",
-    "run_id",
-)
-
-
-def write_themes(con: Any, result: dict[str, Any], run_id: str) -> None:
-    themes = pd.DataFrame(result["themes"], columns=list(THEME_COLUMNS))
-    assignments = (
-        pd.concat(result["assignments"], ignore_index=True)
-        if result["assignments"]
-        else pd.DataFrame()
-    )
-    if themes.empty:
-        return
-    themes["first_seen_run"] = run_id
-    con.register("_themes", themes)
-    con.register("_assign", assignments)
-    try:
-        # Themes that disappeared in a re-fit are kept, marked retired, so their ids are never reused.
-        drain(
-            con.execute(
-                "UPDATE themes SET status = 'retired' WHERE theme_id NOT IN (SELECT theme_id FROM _themes) "
-                "AND split_part(theme_id, '-', 1) IN (SELECT DISTINCT split_part(theme_id, '-', 1) FROM _themes)"
-            )
-        )
-        drain(
-            con.execute(
-                "INSERT INTO themes SELECT theme_id, parent_id, level, label, keywords, size, examples, "
-                "breakdown, sentiment, centroid, status, run_id, first_seen_run FROM _themes "
-                "ON CONFLICT (theme_id) DO UPDATE SET parent_id = excluded.parent_id, level = excluded.level, "
-                "label = excluded.label, keywords = excluded.keywords, size = excluded.size, "
-                "examples = excluded.examples, breakdown = excluded.breakdown, sentiment = excluded.sentiment, "
-                "centroid = excluded.centroid, status = 'active', run_id = excluded.run_id"
-            )
-        )
-        if not assignments.empty:
-            # Incremental rows carry no projection; keep the map position of the nearest neighbours' theme.
-            drain(
-                con.execute(
-                    "INSERT INTO assignments SELECT record_id, theme_id, subtheme_id, x, y, run_id FROM _assign "
-                    "ON CONFLICT (record_id) DO UPDATE SET theme_id = excluded.theme_id, "
-                    "subtheme_id = excluded.subtheme_id, x = coalesce(excluded.x, assignments.x), "
-                    "y = coalesce(excluded.y, assignments.y), run_id = excluded.run_id"
-                )
-            )
-        if result["lineage"]:
-            lin = pd.DataFrame(result["lineage"])
-            con.register("_lin", lin)
-            drain(
-                con.execute(
-                    "INSERT INTO theme_lineage SELECT run_id, theme_id, event, related FROM _lin"
-                )
-            )
-            con.unregister("_lin")
-    finally:
-        con.unregister("_themes")
-        con.unregister("_assign")

@@ -12,7 +12,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from analyzer.common.vectors import normalise_rows
-from analyzer.themes.model import LineageEvent, Theme, subtheme_id, theme_id
+from analyzer.themes.ids import subtheme_id, theme_id
+from analyzer.themes.model import LineageEvent, Theme
 
 _ID_RE = re.compile(r"^([A-Za-z]+)(\d+)(?:\.(\d+))?$")
 

@@ -41,6 +41,7 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
 from analyzer.common.vectors import normalise_rows
+from analyzer.themes.ids import subtheme_id, theme_id
 from analyzer.themes.labels import ThemeLabel, describe_classes, extract_terms, make_unique
 
 log = logging.getLogger(__name__)
@@ -73,14 +74,6 @@ class LineageEvent:
     event: str  # "same" | "merged" | "split" | "new" | "retired"
     related: tuple[str, ...] = ()
     level: int = 1
-
-
-def theme_id(number: int, prefix: str = "T") -> str:
-    return f"{prefix}{number:04d}"
-
-
-def subtheme_id(parent: str, number: int) -> str:
-    return f"{parent}.{number:02d}"
 
 
 class ThemeModel:
