@@ -17,15 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from analyzer import __version__
-from analyzer.analysis.plan import REFIT_SHARE, Plan, make_plan
+from analyzer.analysis.plan import REFIT_SHARE, make_plan
 from analyzer.analysis.theme_stage import run_themes
 from analyzer.common.clock import new_run_id
 from analyzer.config import Settings
-from analyzer.embedding.embedder import EMBED_DIM, get_embedder
+from analyzer.embedding.embedder import get_embedder
 from analyzer.store.database import Store
 from analyzer.store.writers import write_alerts, write_sentiment, write_themes
 
@@ -102,9 +101,9 @@ def run_analysis(
     ``engine="ray"`` runs embedding and sentiment as Ray Data jobs (``analyzer.analysis.ray_engine``) on
     the cluster at ``address``, or on a local Ray with ``ray_cpus`` CPUs; ``workers`` actors.
     """
-    from analyzer.analysis.ray_engine import check_engine
+    from analyzer.analysis.engines import make_engine
 
-    check_engine(engine)
+    runner = make_engine(engine, address=address, workers=workers, local_cpus=ray_cpus)
     run_id = run_id or new_run_id()
     report = progress if callable(progress) else None
     show_bars = progress is True
@@ -151,33 +150,18 @@ def run_analysis(
             "SELECT count(*) FROM embeddings WHERE model_id = ?", [embedder.model_id]
         )
         plan = timer.run("plan", lambda: make_plan(store, records, refit, sentiment_model))
-        if engine == "ray":
-            from analyzer.analysis.ray_engine import DEFAULT_LOCAL_CPUS, RayOptions, analyze_records
-
-            options = RayOptions(
-                address=address, workers=workers, local_cpus=ray_cpus or DEFAULT_LOCAL_CPUS
-            )
-            # one Ray job embeds and scores sentiment; its time is the "embed" stage
-            on_ray = timer.run(
-                "embed",
-                lambda: analyze_records(store, records, embedder, options, progress=show_bars),
-            )
-            vectors, manifest["engine"] = on_ray.vectors, on_ray.engine
-        else:
-            vectors = timer.run(
-                "embed",
-                lambda: _embed_needed(embedder, records, plan.needs_vectors, store, show_bars),
-            )
+        done = runner.analyze_records(
+            store, records, embedder, plan, timed=timer.run, step=step, progress=show_bars
+        )
+        vectors, sentiment_rows, sentiment_id = (
+            done.vectors,
+            done.sentiment_rows,
+            done.sentiment_model,
+        )
+        manifest["engine"] = done.engine
         n_cached_after = store.scalar(
             "SELECT count(*) FROM embeddings WHERE model_id = ?", [embedder.model_id]
         )
-        step("sentiment", 0.45)
-        if engine == "ray":
-            sentiment_rows, sentiment_id = on_ray.sentiment_rows, on_ray.sentiment_model
-        else:
-            sentiment_rows, sentiment_id = timer.run(
-                "sentiment", lambda: _sentiment_for_new(records, vectors, plan)
-            )
         manifest["models"]["sentiment"] = sentiment_id
         step("themes", 0.55)
         theme_result = timer.run(
@@ -213,21 +197,6 @@ def run_analysis(
         raise
 
 
-def _embed_needed(
-    embedder: Any, records: pd.DataFrame, needed: np.ndarray, store: Store, progress: bool
-) -> np.ndarray:
-    """Vectors for the records that need one (embedded or read from the cache); the other rows
-    stay zero and no step reads them."""
-    if needed.all():
-        return embedder.embed(records["text"].tolist(), store=store, progress=progress)
-    rows = np.flatnonzero(needed)
-    part = embedder.embed(records["text"].iloc[rows].tolist(), store=store, progress=progress)
-    # np.zeros maps untouched pages lazily: the unused rows cost no memory
-    out = np.zeros((len(records), part.shape[1] if len(part) else EMBED_DIM), dtype=np.float32)
-    out[rows] = part
-    return out
-
-
 def _run_exists(store: Store, run_id: str) -> bool:
     return bool(store.scalar("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]))
 
@@ -236,32 +205,6 @@ def raise_empty() -> None:
     from analyzer.errors import InputError
 
     raise InputError("the store has no records; run `civicpulse ingest FILE` first")
-
-
-# -- sentiment ---------------------------------------------------------------------------------
-
-
-def _sentiment_for_new(
-    records: pd.DataFrame, vectors: np.ndarray, plan: Plan
-) -> tuple[pd.DataFrame, str]:
-    from analyzer.sentiment.model import analyze_sentiment
-
-    model = plan.sentiment_model
-    model_id = getattr(model, "model_id", "sentiment")
-    mask = plan.sentiment_todo
-    if not mask.any():
-        return pd.DataFrame(columns=["record_id", "model_id", "label", "score"]), model_id
-    texts = records.loc[mask, "text"].tolist()
-    result = analyze_sentiment(texts, embeddings=vectors[mask], model=model)
-    rows = pd.DataFrame(
-        {
-            "record_id": records.loc[mask, "id"].to_numpy(),
-            "model_id": model_id,
-            "label": result["sentiment"].to_numpy(),
-            "score": result["sentiment_score"].astype(float).to_numpy(),
-        }
-    )
-    return rows, model_id
 
 
 # -- emerging needs ----------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from analyzer.analysis.results import SENTIMENT_COLUMNS, RecordResults
 from analyzer.errors import InputError
 
 if TYPE_CHECKING:
@@ -44,12 +45,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("civicpulse.distributed")
 
-ENGINES = ("local", "ray")
 DEFAULT_LOCAL_CPUS = 2
 # How long to wait for a cluster's address to answer before saying it is unreachable (ray.init
 # itself retries for minutes on a wrong address).
 CONNECT_TIMEOUT_S = 5.0
-SENTIMENT_COLUMNS = ["record_id", "model_id", "label", "score"]
 
 
 @dataclass(frozen=True)
@@ -86,12 +85,6 @@ class RayOptions:
             raise InputError("cpus per worker must be at least 1 and chunk rows not negative")
         if self.vector_dtype not in ("float32", "float16"):
             raise InputError(f"vector dtype must be float32 or float16, got {self.vector_dtype}")
-
-
-def check_engine(engine: str) -> str:
-    if engine not in ENGINES:
-        raise InputError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
-    return engine
 
 
 def import_ray() -> Any:
@@ -366,16 +359,6 @@ def _job_errors() -> Iterator[None]:
 # -- the analysis stage ------------------------------------------------------------------------
 
 
-@dataclass
-class RecordResults:
-    """What the embedding and sentiment stages of ``run_analysis`` need, from Ray."""
-
-    vectors: np.ndarray
-    sentiment_rows: pd.DataFrame
-    sentiment_model: str
-    engine: dict[str, Any]
-
-
 def analyze_records(
     store: Store,
     records: pd.DataFrame,
@@ -434,7 +417,10 @@ def analyze_records(
     engine = stats.as_manifest(options)
     if not hashes:
         return RecordResults(
-            np.zeros((0, 0), np.float32), pd.DataFrame(columns=SENTIMENT_COLUMNS), model_id, engine
+            np.zeros((0, 0), np.float32),
+            pd.DataFrame(columns=list(SENTIMENT_COLUMNS)),
+            model_id,
+            engine,
         )
     matrix = normalise_rows(np.vstack([vectors[h] for h in hashes]))
 
@@ -461,7 +447,7 @@ def analyze_records(
             "label": labels[need].astype(str),
             "score": scores[need],
         },
-        columns=SENTIMENT_COLUMNS,
+        columns=list(SENTIMENT_COLUMNS),
     )
     return RecordResults(matrix, rows, model_id, engine)
 

@@ -127,12 +127,11 @@ def analyze(
     ] = None,
 ) -> None:
     """Embed what is new, update themes, sentiment and emerging needs; record a run manifest."""
+    from analyzer.analysis.engines import make_engine
     from analyzer.analysis.pipeline import run_analysis
-    from analyzer.analysis.ray_engine import check_engine
 
-    check_engine(engine)
-    if engine != "ray" and (address or workers or ray_cpus):
-        raise InputError("--address, --workers and --ray-cpus need --engine ray")
+    # checked before the store is opened: a wrong flag costs nothing
+    make_engine(engine, address=address, workers=workers, local_cpus=ray_cpus)
     s = settings(store)
     if seed is not None:
         s = s.with_overrides(seed=seed)

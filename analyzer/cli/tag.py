@@ -271,11 +271,11 @@ def predict(
     workers: Annotated[int | None, typer.Option(help="Ray actors (default: its CPUs)")] = None,
 ) -> None:
     """Add predicted_label, confidence, needs_review, alternatives (JSON), possible_new_category."""
-    from analyzer.analysis.ray_engine import check_engine
+    from analyzer.analysis.engines import make_engine
     from analyzer.embedding.embedder import get_embedder
-    from analyzer.tagging.supervised import ZeroShotTagger, load_tagger
+    from analyzer.tagging.supervised import load_tagger
 
-    check_engine(engine)
+    runner = make_engine(engine, address=address, workers=workers)
     embed_model, backend = _embedder_settings()
     tagger = load_tagger(model, embed_backend=backend)
     df = read_input_table(input, text_col)
@@ -288,16 +288,10 @@ def predict(
             raise InputError(f"the model needs the columns {missing}", file=str(input))
         extra = df[extra_columns].astype(str)
     started = time.perf_counter()
-    if texts and engine == "ray":
-        rows = _predict_on_ray(model, texts, embed_model, backend, address, workers, extra)
-    elif texts:
-        emb = get_embedder(embed_model or None, backend=backend).embed(texts, progress=True)
-        if isinstance(tagger, ZeroShotTagger):
-            rows = tagger.predict_detailed(texts, embeddings=emb)
-        else:
-            rows = tagger.predict_detailed(texts, extra=extra, embeddings=emb)
-    else:
-        rows = []
+    embedder = get_embedder(embed_model or None, backend=backend)
+    rows = runner.tag_texts(
+        model, texts, embedder, extra=extra, embed_backend=backend, tagger=tagger
+    )
     seconds = time.perf_counter() - started
     clashes = [c for c in OUTPUT_COLUMNS if c in df.columns]
     if clashes:
@@ -311,48 +305,6 @@ def predict(
     review = float(np.mean(df["needs_review"])) if len(df) else 0.0
     rate = len(df) / seconds if seconds > 0 and len(df) else 0.0
     console.print(f"wrote {output}: {len(df)} rows, {review:.1%} need review, {rate:.0f} texts/s")
-
-
-def _predict_on_ray(
-    model: Path,
-    texts: list[str],
-    embed_model: str,
-    backend: str,
-    address: str | None,
-    workers: int | None,
-    extra: pd.DataFrame | None,
-) -> list[dict[str, Any]]:
-    """Tagger rows from a Ray Data job (identical texts once); tags on the driver with --extra-col."""
-    from analyzer.analysis.ray_engine import RayOptions, process_texts
-    from analyzer.embedding.embedder import get_embedder
-    from analyzer.tagging.supervised import load_tagger
-
-    embedder = get_embedder(embed_model or None, backend=backend)
-    options = RayOptions(address=address, workers=workers)
-    on_ray = extra is None  # extra columns are per row, not per text: tag those here
-    cols, _ = process_texts(
-        texts, embedder, options, tagger_path=str(model.resolve()) if on_ray else None
-    )
-    if not on_ray:
-        tagger = load_tagger(model, embed_backend=backend)
-        return tagger.predict_detailed(texts, extra=extra, embeddings=cols["embedding"])
-    return [
-        {
-            "predicted_label": str(label),
-            "confidence": float(conf),
-            "needs_review": bool(review),
-            "alternatives": json.loads(alts),
-            "possible_new_category": bool(new),
-        }
-        for label, conf, review, alts, new in zip(
-            cols["predicted_label"],
-            cols["confidence"],
-            cols["needs_review"],
-            cols["alternatives"],
-            cols["possible_new_category"],
-            strict=True,
-        )
-    ]
 
 
 @tag_app.command("correct")
