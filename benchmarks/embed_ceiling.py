@@ -70,7 +70,7 @@ def compiled_for_profile(weights: str, texts: list[str]) -> tuple[Any, list[dict
     calls its encoder makes of ``texts`` (the same rows as a bulk run), kernels compiled."""
     import openvino as ov
 
-    from analyzer.embedding.embedder import packaged_model_path
+    from analyzer.embedding.model_files import packaged_model_path
     from analyzer.embedding.openvino_backend import (
         OpenVinoEncoder,
         compile_config,
@@ -130,8 +130,8 @@ def ceilings(prof: dict[str, Any], tokens: float, macs: int, cores: int) -> dict
 
 
 def run(n: int, rounds: int) -> dict[str, Any]:
-    from analyzer.embedding.embedder import packaged_model_path
-    from analyzer.embedding.onnx_backend import default_threads
+    from analyzer.embedding.batching import default_threads
+    from analyzer.embedding.model_files import packaged_model_path
     from analyzer.embedding.openvino_backend import openvino_encoder
 
     model_path = packaged_model_path()

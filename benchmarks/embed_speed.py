@@ -111,11 +111,12 @@ def speed_texts(n: int, seed: int = 0) -> list[str]:
 
 
 def make_encoder(backend: str, quant: str | None, bucketing: bool) -> Encoder:
-    from analyzer.embedding.embedder import _torch_encoder, packaged_model_path
+    from analyzer.embedding.model_files import packaged_model_path
+    from analyzer.embedding.torch_backend import torch_encoder
 
     path = packaged_model_path()
     if backend == "torch":
-        return _torch_encoder(str(path), "cpu", 64)
+        return torch_encoder(str(path), "cpu", 64)
     if backend == "openvino":
         from analyzer.embedding.openvino_backend import openvino_encoder
 
@@ -237,7 +238,8 @@ def quality(emb: np.ndarray, labels: np.ndarray, texts: list[str]) -> dict[str, 
 def run(n: int, runs: int, memory: bool, corpus: str, ablation: bool) -> dict[str, Any]:
     texts = natural_texts(n) if corpus == "natural" else speed_texts(n)
     from analyzer.embedding import openvino_backend as ov_embed
-    from analyzer.embedding.onnx_backend import default_threads, ensure_model
+    from analyzer.embedding.batching import default_threads
+    from analyzer.embedding.onnx_backend import ensure_model
 
     for quant in ("fp32", "int8"):
         built = ensure_model(None, quant)  # build outside the timings

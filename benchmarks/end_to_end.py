@@ -170,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
                 [
                     sys.executable,
                     "-m",
-                    "analyzer.embedding.onnx_backend",
+                    "analyzer.cli",
+                    "models",
                     "build",
                     "--backend",
                     backend,

@@ -235,7 +235,7 @@ def build_lexicon(out: Path = LEXICON, *, per_word: int = 12, min_docs: int = 5)
 
     import pandas as pd
 
-    from analyzer.ingest.privacy.redact import _nlp
+    from analyzer.ingest.privacy.redact import ner_pipeline
 
     base = data_raw()
     if base is None:
@@ -286,7 +286,7 @@ def build_lexicon(out: Path = LEXICON, *, per_word: int = 12, min_docs: int = 5)
     print(f"[privacy] NER over {len(windows)} contexts of {len({m[0] for m in meta})} words ...")
     person: Counter[str] = Counter()
     total: Counter[str] = Counter()
-    for (w, s, e), doc in zip(meta, _nlp().pipe(windows, batch_size=256), strict=True):
+    for (w, s, e), doc in zip(meta, ner_pipeline().pipe(windows, batch_size=256), strict=True):
         total[w] += 1
         if any(x.label_ == "PERSON" and x.start_char <= s and e <= x.end_char for x in doc.ents):
             person[w] += 1

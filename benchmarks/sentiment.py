@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analyzer.sentiment.lexicon import _uncap, preprocess, vader_labels
+from analyzer.sentiment.lexicon import lower_if_mostly_caps, preprocess, vader_labels
 from analyzer.sentiment.model import LABELS, load_default
 from benchmarks.common import ROOT, cached_embeddings, data_raw, tweeteval, write_result
 
@@ -202,7 +202,7 @@ def austin_section(examples: int = 3, seed: int = 0) -> dict[str, Any]:
     emb = cached_embeddings("austin-survey", texts)
     model = load_default()
     labels, scores = model.predict_with_score(texts, emb)
-    caps = np.array([_uncap(t) != t for t in texts])
+    caps = np.array([lower_if_mostly_caps(t) != t for t in texts])
     vader_raw = vader_labels(texts)
     vader_low = vader_labels(texts, uncap=True)
 

@@ -41,7 +41,7 @@ RECIPES: dict[str, dict[str, Any]] = {
 def run() -> dict[str, Any]:
     import openvino as ov
 
-    from analyzer.embedding.embedder import packaged_model_path
+    from analyzer.embedding.model_files import packaged_model_path
     from analyzer.embedding.openvino_backend import OpenVinoEncoder, calibration_feeds, ensure_model
     from analyzer.embedding.quantize import quantize_static
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,34 @@ def tmp_store(tmp_path: Path):
 
     with Store(tmp_path / "store.duckdb") as store:
         yield store
+
+
+def copy_store_file(src: Path, folder: Path, name: str = "store.duckdb") -> Path:
+    """A copy of a closed DuckDB store (and of its write-ahead log, if one was left) in ``folder``.
+
+    Expensive stores are built once per module or session and copied per test, so that no test
+    sees what another one wrote."""
+    dest = folder / name
+    shutil.copyfile(src, dest)
+    wal = src.with_name(src.name + ".wal")
+    if wal.exists():
+        shutil.copyfile(wal, dest.with_name(dest.name + ".wal"))
+    return dest
+
+
+@pytest.fixture(scope="session")
+def copy_store() -> Callable[..., Path]:
+    """``copy_store(path, folder)``: see ``copy_store_file``."""
+    return copy_store_file
+
+
+@pytest.fixture(scope="session")
+def api_store_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The API tests' store (tests/integration/api_support.py), built once per session. Closed and
+    never written to: tests copy it (``copy_store``) first."""
+    from tests.integration.api_support import build_store
+
+    return build_store(tmp_path_factory.mktemp("api-store"))
 
 
 @pytest.fixture(scope="session")

@@ -230,7 +230,7 @@ def embed_needed(
 ) -> np.ndarray:
     """Vectors for the records that need one (embedded or read from the cache); the other rows
     stay zero and no step reads them."""
-    from analyzer.embedding.embedder import EMBED_DIM
+    from analyzer.embedding import EMBED_DIM
 
     if needed.all():
         return embedder.embed(records["text"].tolist(), store=store, progress=progress)

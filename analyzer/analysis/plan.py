@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 
 from analyzer.store.database import Store
-from analyzer.themes.ids import source_prefix
 
 # Re-fit a source's themes when at least this share of its records is new since the last fit.
 REFIT_SHARE = 0.05
@@ -21,7 +20,7 @@ class Plan:
     only the vectors it uses (the next day's 300 requests, not the store's 300,000)."""
 
     refit_sources: set[str]
-    previous: pd.DataFrame  # active themes of the last run
+    previous: pd.DataFrame  # active themes of the last run (a ``source`` column says whose)
     assigned: np.ndarray  # bool per record: has an assignment from an earlier run
     sentiment_model: Any
     sentiment_todo: np.ndarray  # bool per record: no score from this sentiment model yet
@@ -30,13 +29,13 @@ class Plan:
 
 def make_plan(store: Store, records: pd.DataFrame, refit: bool, sentiment_model: Any) -> Plan:
     """``records`` as ``pipeline.load_records`` gives them (with their assignment and sentiment flags)."""
-    previous = store.query_df("SELECT * FROM themes WHERE status = 'active'")
+    previous = store.query_df("SELECT * FROM themes WHERE status = 'active' ORDER BY theme_id")
     assigned = records["has_assignment"].to_numpy(dtype=bool)
     refit_sources: set[str] = set()
     needs = ~assigned
+    with_themes = set(previous["source"].dropna().astype(str))
     for source, idx in records.groupby("source").indices.items():
-        prefix = source_prefix(str(source))
-        has_themes = previous["theme_id"].str.match(rf"^{prefix}\d").any()
+        has_themes = str(source) in with_themes
         new_share = 1.0 - assigned[idx].sum() / max(len(idx), 1)
         if refit or not has_themes or new_share >= REFIT_SHARE:
             refit_sources.add(str(source))

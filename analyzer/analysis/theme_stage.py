@@ -1,11 +1,12 @@
 """The themes stage of ``civicpulse analyze``, per source: re-fit (ids matched to the previous
-run's, lineage recorded) or assign new records to the nearest existing sub-theme; and writing the
-themes, assignments and lineage."""
+run's, lineage recorded) or place new records with the existing themes (``ThemeModel.transform``
+over the stored themes); rows for ``analyzer.store.writers.write_themes``.
+
+Every theme row carries its source: the previous themes of a source are those stored with it."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from analyzer.themes.ids import source_prefix
 
 if TYPE_CHECKING:
     from analyzer.analysis.plan import Plan
+    from analyzer.themes.model import Theme, ThemeModel
 
 # Below this many records a source gets no themes (too few to say anything useful).
 MIN_RECORDS_FOR_THEMES = 30
@@ -38,19 +40,18 @@ def run_themes(
     prev_assign: pd.DataFrame | None = None
     sentiment: pd.DataFrame | None = None
     out: dict[str, Any] = {"themes": [], "assignments": [], "lineage": [], "per_source": {}}
-    for source, idx in records.groupby("source").indices.items():
-        prefix = source_prefix(str(source))
+    for key, idx in records.groupby("source").indices.items():
+        source = str(key)
         if len(idx) < MIN_RECORDS_FOR_THEMES:
             continue
         sub = records.iloc[idx].reset_index(drop=True)
-        prev_src = previous[previous["theme_id"].str.match(rf"^{prefix}\d")]
-        if str(source) not in plan.refit_sources:
+        prev_src = previous[previous["source"] == source]
+        if source not in plan.refit_sources:
             new = ~plan.assigned[idx]
             # only the new records' vectors: copying all of a source's rows cost a second
-            res = _assign_incrementally(sub, new, vectors[idx[new]], prev_src, run_id)
-            out["per_source"][str(source)] = {"mode": "incremental", **res["summary"]}
+            res = _assign_incrementally(sub, new, vectors[idx[new]], prev_src, run_id, source)
+            out["per_source"][source] = {"mode": "incremental", **res["summary"]}
         else:
-            from analyzer.themes.lineage import match_themes
             from analyzer.themes.model import ThemeModel
 
             emb = vectors[idx]
@@ -64,12 +65,10 @@ def run_themes(
             meta["sentiment"] = sub["id"].map(
                 dict(zip(sentiment["record_id"], sentiment["score"], strict=True))
             )
-            model = ThemeModel(seed=settings.seed, id_prefix=prefix)
+            model = ThemeModel(seed=settings.seed, id_prefix=source_prefix(source))
             model.fit(emb, sub["text"].tolist(), meta=meta)
-            res = _fitted_to_rows(
-                model, sub, emb, prefix, prev_src, prev_assign, run_id, match_themes, store
-            )
-            out["per_source"][str(source)] = {"mode": "refit", **res["summary"]}
+            res = _fitted_to_rows(model, sub, emb, source, prev_src, prev_assign, run_id, store)
+            out["per_source"][source] = {"mode": "refit", **res["summary"]}
         out["themes"].extend(res["themes"])
         out["assignments"].append(res["assignments"])
         out["lineage"].extend(res["lineage"])
@@ -86,40 +85,32 @@ def _projection(emb: np.ndarray, seed: int) -> np.ndarray:
 
 
 def _fitted_to_rows(
-    model: Any,
+    model: ThemeModel,
     sub: pd.DataFrame,
     emb: np.ndarray,
-    prefix: str,
+    source: str,
     prev_src: pd.DataFrame,
     prev_assign: pd.DataFrame,
     run_id: str,
-    match_themes: Callable[..., Any],
     store: Store,
 ) -> dict[str, Any]:
+    from analyzer.themes.lineage import match_themes, members_by_theme
+
     current = list(model.themes_)
     top_ids = [None if v is None else str(v) for v in model.labels_]
     sub_ids = [None if v is None else str(v) for v in model.sublabels_]
     # Members per theme, by record id, for matching against the previous run.
-    cur_members: dict[str, set[str]] = {}
-    for rid, t, s in zip(sub["id"], top_ids, sub_ids, strict=True):
-        if t:
-            cur_members.setdefault(t, set()).add(rid)
-        if s:
-            cur_members.setdefault(s, set()).add(rid)
-    prev_themes = [_theme_from_row(r) for r in prev_src.itertuples(index=False)]
-    prev_members: dict[str, set[str]] = {}
-    for r in prev_assign.itertuples(index=False):
-        if r.theme_id:
-            prev_members.setdefault(r.theme_id, set()).add(r.record_id)
-        if r.subtheme_id:
-            prev_members.setdefault(r.subtheme_id, set()).add(r.record_id)
+    cur_members = members_by_theme(sub["id"], top_ids, sub_ids)
+    prev_members = members_by_theme(
+        prev_assign["record_id"], prev_assign["theme_id"], prev_assign["subtheme_id"]
+    )
     id_map, lineage = match_themes(
-        prev_themes,
+        [_theme_from_row(r) for r in prev_src.itertuples(index=False)],
         current,
         prev_members,
         cur_members,
-        used_ids=_used_ids(store, prefix),
-        prefix=prefix,
+        used_ids=_used_ids(store, source),
+        prefix=source_prefix(source),
     )
     themes = []
     for th in current:
@@ -139,6 +130,7 @@ def _fitted_to_rows(
                 "centroid": encode_vector(th.centroid),
                 "status": "active",
                 "run_id": run_id,
+                "source": source,
             }
         )
     xy = _projection(emb, 0)
@@ -158,6 +150,7 @@ def _fitted_to_rows(
             "theme_id": ev.theme_id,
             "event": ev.event,
             "related": json.dumps(list(ev.related)),
+            "source": source,
         }
         for ev in lineage
     ]
@@ -174,16 +167,23 @@ def _fitted_to_rows(
     return {"themes": themes, "assignments": assignments, "lineage": lin, "summary": summary}
 
 
-def _used_ids(store: Store, prefix: str) -> list[str]:
-    """Every id ever issued for this source (retired ones included), so none is reused."""
+def _used_ids(store: Store, source: str) -> list[str]:
+    """Every id ever issued under this source's id prefix (retired ones included), so none is
+    reused: this source's themes and lineage, and those of any source sharing its prefix."""
+    prefix = source_prefix(source)
+    stored = store.query_df(
+        "SELECT DISTINCT source FROM themes WHERE source IS NOT NULL UNION "
+        "SELECT DISTINCT source FROM theme_lineage WHERE source IS NOT NULL"
+    )["source"]
+    sharing = sorted({source} | {str(s) for s in stored if source_prefix(str(s)) == prefix})
     return store.query_df(
-        "SELECT theme_id FROM themes WHERE regexp_matches(theme_id, ?) UNION "
-        "SELECT theme_id FROM theme_lineage WHERE regexp_matches(theme_id, ?)",
-        [f"^{prefix}[0-9]", f"^{prefix}[0-9]"],
+        "SELECT theme_id FROM themes WHERE source IN (SELECT unnest(?::VARCHAR[])) UNION "
+        "SELECT theme_id FROM theme_lineage WHERE source IN (SELECT unnest(?::VARCHAR[]))",
+        [sharing, sharing],
     )["theme_id"].tolist()
 
 
-def _theme_from_row(r: Any) -> Any:
+def _theme_from_row(r: Any) -> Theme:
     from analyzer.themes.model import Theme
 
     return Theme(
@@ -200,42 +200,24 @@ def _theme_from_row(r: Any) -> Any:
     )
 
 
-# A new text joins an existing sub-theme only if it is at least this similar to its centroid;
-# farther ones stay unassigned until the next re-fit.
-MIN_CENTROID_COSINE = 0.35
-
-
-def assign_to_centroids(
-    embeddings: np.ndarray, centroids: np.ndarray, min_cosine: float = MIN_CENTROID_COSINE
-) -> np.ndarray:
-    """Index of the nearest centroid (cosine) per row, -1 where none is close enough."""
-    if len(embeddings) == 0 or len(centroids) == 0:
-        return np.full(len(embeddings), -1, dtype=int)
-    c = centroids / np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
-    sims = embeddings @ c.T
-    best = sims.argmax(axis=1)
-    best[sims[np.arange(len(best)), best] < min_cosine] = -1
-    return best
-
-
 def _assign_incrementally(
     sub: pd.DataFrame,
     new_mask: np.ndarray,
     new_emb: np.ndarray,
     prev_src: pd.DataFrame,
     run_id: str,
+    source: str,
 ) -> dict[str, Any]:
-    """New records (``new_mask``; their vectors ``new_emb``) join the nearest existing sub-theme
-    (and its parent); themes keep their ids."""
-    subs = prev_src[prev_src["level"] == 2].reset_index(drop=True)
-    parent_of = dict(zip(subs["theme_id"], subs["parent_id"], strict=True))
-    centroids = decode_vectors(subs["centroid"].tolist())
-    nearest = assign_to_centroids(new_emb, centroids)
-    sub_ids = [subs["theme_id"][i] if i >= 0 else None for i in nearest]
+    """New records (``new_mask``; their vectors ``new_emb``) are placed with the source's stored
+    (active) themes by ``ThemeModel.transform``; themes keep their ids."""
+    from analyzer.themes.model import ThemeModel
+
+    model = ThemeModel.from_themes(_theme_from_row(r) for r in prev_src.itertuples(index=False))
+    top_ids, sub_ids = model.transform(new_emb)
     assignments = pd.DataFrame(
         {
             "record_id": sub.loc[new_mask, "id"].to_numpy(),
-            "theme_id": [parent_of.get(s) if s else None for s in sub_ids],
+            "theme_id": top_ids,
             "subtheme_id": sub_ids,
             "x": np.nan,
             "y": np.nan,
@@ -250,6 +232,7 @@ def _assign_incrementally(
         row = r._asdict()
         row["size"] = int(r.size) + extra
         row["run_id"] = run_id
+        row["source"] = source
         themes.append({k: row[k] for k in THEME_COLUMNS})
     summary = {
         "n_records": len(sub),
@@ -257,7 +240,7 @@ def _assign_incrementally(
         "n_top": int((prev_src["level"] == 1).sum()),
         "n_sub": int((prev_src["level"] == 2).sum()),
         "unassigned_share_new": round(
-            float(np.mean([s is None for s in sub_ids])) if sub_ids else 0.0, 4
+            float(np.mean([s is None for s in sub_ids])) if len(sub_ids) else 0.0, 4
         ),
     }
     return {

@@ -25,7 +25,7 @@ app = typer.Typer(
 )
 
 # Command modules; each registers its commands on ``app`` at import.
-COMMAND_MODULES = ("ingest", "nlp", "tag", "serve")
+COMMAND_MODULES = ("ingest", "nlp", "tag", "serve", "models")
 
 
 def _register() -> None:
@@ -40,7 +40,8 @@ def _register() -> None:
 def main(argv: list[str] | None = None) -> int:
     _register()
     try:
-        app(args=argv, standalone_mode=False)
+        # without standalone mode, click returns a command's typer.Exit(code) instead of raising it
+        code = app(args=argv, standalone_mode=False)
     except InputError as exc:
         print(f"error: {exc.one_line()}", file=sys.stderr)
         return _exit(2)
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
         return _exit(1)
-    return _exit(0)
+    return _exit(code if isinstance(code, int) else 0)
 
 
 def _exit(code: int | None) -> int:

@@ -11,7 +11,10 @@ from analyzer.config import Settings, load_settings
 from analyzer.errors import InputError
 from analyzer.store.database import Store
 
-console = Console(stderr=True)
+# Status and error lines on stderr, as plain text: never wrapped or cropped at the terminal's width
+# (a line is one line however narrow the terminal or however long a path in it), and never read
+# as Rich markup (a path or a theme label may hold square brackets).
+console = Console(stderr=True, soft_wrap=True, markup=False)
 
 
 def settings(store: Path | None = None) -> Settings:

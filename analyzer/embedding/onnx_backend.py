@@ -1,4 +1,4 @@
-"""A fast embedding backend: the packaged sentence-transformers model run by ONNX Runtime.
+"""The ONNX embedding backend: the packaged sentence-transformers model run by ONNX Runtime.
 
 The ONNX model is built here, from the local weights, never downloaded:
 
@@ -16,78 +16,59 @@ The result is cached under ``$CIVICPULSE_CACHE/onnx`` (default ``~/.cache/civicp
 folder named by the source weights' hash and the mode, with a manifest holding the sha256 of the
 source weights and of the built ``.onnx``. A file that no longer matches its manifest (corrupt,
 truncated, or built from other weights) is rebuilt. Builds write to a temporary folder and are
-moved in with ``os.replace`` under a file lock, so a concurrent process never loads half a file.
+moved in with ``os.replace`` under a file lock (``analyzer.embedding.model_files``), so a
+concurrent process never loads half a file.
 
-At run time texts are tokenised once with the fast ``tokenizers`` library, truncated at the
-model's ``max_seq_length`` (256), sorted by token length and batched with others of similar length,
-so a batch carries almost no padding, then put back in input order. int8 runs one text per call
-(no padding at all; see ``onnx_encoder``), float32 small sorted batches; both keep the cores busy
-with one single-threaded run per core.
+At run time ``OnnxEncoder`` (an ``analyzer.embedding.batching.BatchingEncoder``) sorts texts by
+token length and batches them with others of similar length, so a batch carries almost no padding.
+int8 runs one text per call (no padding at all; see ``onnx_encoder``), float32 small sorted
+batches; both keep the cores busy with one single-threaded run per core.
 
-``python -m analyzer.embedding.onnx_backend build`` builds the model explicitly (``make run`` calls it).
+``civicpulse models build --backend onnx [--quant fp32|int8|all]`` builds the model explicitly.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import json
 import logging
 import os
-import shutil
-import sys
-import tempfile
-import threading
 import time
 import warnings
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from analyzer.embedding.embedder import (
-    OPENVINO_WEIGHTS,
+from analyzer.common.hashing import sha256_file
+from analyzer.embedding.backend import EmbeddingBackend, Encoder, ModelFiles, register_backend
+from analyzer.embedding.batching import BatchingEncoder
+from analyzer.embedding.model_files import (
+    MANIFEST_FILE,
+    BuiltModel,
+    cache_base,
+    ensure_built,
+    load_transformer,
     packaged_model_path,
-    sha256_file,
-    verify_packaged_model,
+    publish,
+    read_manifest,
+    read_model_config,
+    source_sha256,
+    staging_folder,
 )
 from analyzer.errors import ModelBundleError
 
 log = logging.getLogger(__name__)
 
-CACHE_ENV = "CIVICPULSE_CACHE"
 QUANT_ENV = "CIVICPULSE_ONNX_QUANT"
-THREADS_ENV = "CIVICPULSE_ONNX_THREADS"
 QUANT_MODES = ("fp32", "int8")
 DEFAULT_QUANT = "int8"
 # Bump when the build recipe changes the numbers it produces: old cache folders are then ignored.
 BUILD_VERSION = 2
 OPSET = 17
 MODEL_FILE = "model.onnx"
-MANIFEST_FILE = "manifest.json"
-# Only these modules are reproduced by the export; anything else (a Dense head, say) would be
-# silently dropped, so such models are refused instead.
-_SUPPORTED_MODULES = {
-    "sentence_transformers.models.Transformer",
-    "sentence_transformers.models.Pooling",
-    "sentence_transformers.models.Normalize",
-}
 
 
-# --------------------------------------------------------------------------- cache and hashes
-
-
-def cache_base() -> Path:
-    """CivicPulse's cache: ``$CIVICPULSE_CACHE``, else ``~/.cache/civicpulse``."""
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "civicpulse"
+# --------------------------------------------------------------------------- cache
 
 
 def cache_root() -> Path:
@@ -111,31 +92,6 @@ def _check_quant(quant: str) -> str:
         modes = ", ".join(QUANT_MODES)
         raise ValueError(f"unknown ONNX quantisation mode {quant!r} (one of {modes})")
     return quant
-
-
-def _source_weights(model_path: Path) -> Path:
-    for pattern in ("model.safetensors", "*.safetensors", "pytorch_model.bin"):
-        found = sorted(model_path.glob(pattern))
-        if found:
-            return found[0]
-    raise ModelBundleError(f"{model_path} holds no model weights (*.safetensors)")
-
-
-def source_sha256(model_path: Path) -> str:
-    """sha256 of the weights an ONNX model is built from (the packaged ones are also verified)."""
-    model_path = Path(model_path)
-    with contextlib.suppress(ModelBundleError):
-        if model_path.resolve() == packaged_model_path().resolve():
-            return verify_packaged_model()
-    weights = _source_weights(model_path)
-    stat = weights.stat()
-    return _sha256_cached(str(weights.resolve()), stat.st_size, stat.st_mtime_ns)
-
-
-@lru_cache(maxsize=16)
-def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
-    # size and mtime are part of the key so that a replaced file is hashed again.
-    return sha256_file(path)
 
 
 def model_dir(model_path: Path, quant: str) -> Path:
@@ -163,32 +119,6 @@ def verify_built(folder: Path, source_sha: str, quant: str) -> str | None:
     return None
 
 
-@contextlib.contextmanager
-def _build_lock(folder: Path) -> Iterator[None]:
-    """An exclusive lock so that concurrent processes build once and wait for each other."""
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX; the atomic rename still protects readers
-        yield
-        return
-    with open(folder / ".lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-@dataclass(frozen=True)
-class BuiltModel:
-    """A verified ONNX model on disk and what it was built from."""
-
-    path: Path
-    manifest: dict[str, Any]
-    rebuilt: bool
-
-
 def ensure_model(
     model_path: Path | None = None, quant: str | None = None, *, force: bool = False
 ) -> BuiltModel:
@@ -197,59 +127,17 @@ def ensure_model(
     quant = _check_quant(quant or default_quant())
     source_sha = source_sha256(model_path)
     folder = model_dir(model_path, quant)
-    if not force and verify_built(folder, source_sha, quant) is None:
-        return _built(folder, rebuilt=False)
-    with _build_lock(folder):
-        # Another process may have finished the build while this one waited for the lock.
-        reason = "forced" if force else verify_built(folder, source_sha, quant)
-        if reason is None:
-            return _built(folder, rebuilt=False)
-        log.info("building ONNX model in %s (%s)", folder, reason)
-        _build(model_path, quant, source_sha, folder)
-        problem = verify_built(folder, source_sha, quant)
-        if problem is not None:  # pragma: no cover - disk trouble
-            raise ModelBundleError(f"the ONNX model just built does not verify: {problem}")
-        return _built(folder, rebuilt=True)
-
-
-def _built(folder: Path, *, rebuilt: bool) -> BuiltModel:
-    manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
-    return BuiltModel(folder / MODEL_FILE, manifest, rebuilt)
+    return ensure_built(
+        folder,
+        MODEL_FILE,
+        verify=lambda: verify_built(folder, source_sha, quant),
+        build=lambda: _build(model_path, quant, source_sha, folder),
+        what="ONNX model",
+        force=force,
+    )
 
 
 # --------------------------------------------------------------------------- build
-
-
-def read_model_config(model_path: Path) -> dict[str, Any]:
-    """max_seq_length, pooling and transformer sizes of a local sentence-transformers folder."""
-    model_path = Path(model_path)
-    modules_file = model_path / "modules.json"
-    if modules_file.is_file():
-        modules = json.loads(modules_file.read_text(encoding="utf-8"))
-        unsupported = sorted({m["type"] for m in modules} - _SUPPORTED_MODULES)
-        if unsupported:
-            raise ModelBundleError(
-                f"{model_path}: the ONNX backend does not reproduce {', '.join(unsupported)}"
-            )
-    pooling_file = model_path / "1_Pooling" / "config.json"
-    if pooling_file.is_file():
-        pooling = json.loads(pooling_file.read_text(encoding="utf-8"))
-        modes = [k for k, v in pooling.items() if k.startswith("pooling_mode_") and v]
-        if modes != ["pooling_mode_mean_tokens"]:
-            raise ModelBundleError(f"{pooling_file}: only mean pooling is supported, not {modes}")
-    st_config = model_path / "sentence_bert_config.json"
-    max_seq = 256
-    if st_config.is_file():
-        max_seq = int(json.loads(st_config.read_text(encoding="utf-8")).get("max_seq_length", 256))
-    config = json.loads((model_path / "config.json").read_text(encoding="utf-8"))
-    max_seq = min(max_seq, int(config.get("max_position_embeddings", max_seq)))
-    return {
-        "max_seq_length": max_seq,
-        "num_heads": int(config["num_attention_heads"]),
-        "hidden_size": int(config["hidden_size"]),
-        "num_layers": int(config["num_hidden_layers"]),
-        "model_type": str(config.get("model_type", "bert")),
-    }
 
 
 def _build(model_path: Path, quant: str, source_sha: str, folder: Path) -> None:
@@ -260,11 +148,8 @@ def _build(model_path: Path, quant: str, source_sha: str, folder: Path) -> None:
         raise ModelBundleError(
             "building the ONNX model needs the onnx package (pip install onnx==1.23.2)"
         ) from None
-    folder.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    # A sibling temporary folder: same file system, so os.replace below is an atomic rename.
-    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=folder.parent))
-    try:
+    with staging_folder(folder) as tmp:
         final = tmp / MODEL_FILE
         if quant == "int8":
             # Quantise the verified float32 build rather than export twice.
@@ -289,13 +174,7 @@ def _build(model_path: Path, quant: str, source_sha: str, folder: Path) -> None:
             "build_seconds": round(time.perf_counter() - started, 1),
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
-        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        # Model first, manifest last: a reader that sees the new model with the old manifest finds
-        # a hash mismatch and waits on the lock rather than using a file it cannot vouch for.
-        os.replace(final, folder / MODEL_FILE)
-        os.replace(tmp / MANIFEST_FILE, folder / MANIFEST_FILE)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        publish(tmp, folder, [MODEL_FILE], manifest)
 
 
 def _versions() -> dict[str, str]:
@@ -308,20 +187,6 @@ def _versions() -> dict[str, str]:
         "transformers": transformers.__version__,
         "onnxruntime": onnxruntime.__version__,
     }
-
-
-def load_transformer(model_path: Path) -> Any:
-    """The packaged transformer (no pooling) as a torch module in eval mode, from local files."""
-    import transformers
-    from transformers import AutoModel
-
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
-    # "eager" attention exports as plain MatMul/Softmax, the pattern ORT's fusion recognises;
-    # it also takes a ready 4D additive mask as is (analyzer.embedding.openvino_backend's packed rows).
-    return AutoModel.from_pretrained(
-        str(model_path), attn_implementation="eager", local_files_only=True
-    ).eval()
 
 
 def mean_pooled_module(model_path: Path) -> tuple[Any, tuple[Any, Any]]:
@@ -429,18 +294,8 @@ def _quantise(src: Path, out: Path) -> None:
 # --------------------------------------------------------------------------- run time
 
 
-def default_threads() -> int:
-    env = os.environ.get(THREADS_ENV)
-    if env:
-        return max(1, int(env))
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
-
-
-class OnnxEncoder:
-    """Callable ``list[str] -> (n, dim) float32`` of L2-normalised sentence embeddings.
+class OnnxEncoder(BatchingEncoder):
+    """``BatchingEncoder`` over an ONNX Runtime session of the mean-pooled model.
 
     Batches are small on purpose: measured here (int8, one core), 8 texts or ~512 padded tokens
     per batch ran 1.5x faster than 64 texts, because a batch's activations then stay in the
@@ -452,6 +307,7 @@ class OnnxEncoder:
     """
 
     width_multiple = 1  # ORT needs no shape rounding: its kernels are not compiled per shape
+    thread_name_prefix = "onnx-embed"
 
     def __init__(
         self,
@@ -465,7 +321,7 @@ class OnnxEncoder:
         workers: int | None = None,
         chunk_size: int = 4096,
     ) -> None:
-        self._init_batching(
+        super().__init__(
             model_file,
             tokenizer_file,
             max_seq_length=max_seq_length,
@@ -490,156 +346,15 @@ class OnnxEncoder:
         )
         self.dim = int(self.session.get_outputs()[0].shape[-1])
 
-    def _init_batching(
-        self,
-        model_file: Path,
-        tokenizer_file: Path,
-        *,
-        max_seq_length: int,
-        batch_size: int,
-        max_batch_tokens: int,
-        threads: int | None,
-        workers: int | None,
-        chunk_size: int,
-    ) -> None:
-        """Tokenizer, batch limits and worker count: everything but the runtime session."""
-        from tokenizers import Tokenizer
-
-        self.model_file = Path(model_file)
-        self.max_seq_length = max_seq_length
-        self.batch_size = max(1, batch_size)
-        self.max_batch_tokens = max(1, max_batch_tokens)
-        self.chunk_size = max(chunk_size, self.batch_size)
-        self.threads = threads or default_threads()
-        self.workers = max(1, min(workers or self.threads, self.threads))
-        tok = Tokenizer.from_file(str(tokenizer_file))
-        # tokenizer.json ships with fixed padding and truncation at 128; sentence-transformers
-        # truncates at max_seq_length and pads per batch, so do the same.
-        tok.no_padding()
-        tok.enable_truncation(max_length=max_seq_length)
-        self.tokenizer = tok
-        self._pool: ThreadPoolExecutor | None = None
-        self._first_call = threading.Lock()
-        self._warmed = False
-
-    def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        # Chunks bound the memory held by tokenizer output on very large inputs; bucketing inside
-        # a chunk of a few thousand texts is nearly as tight as over the whole input.
-        for start in range(0, len(texts), self.chunk_size):
-            part = texts[start : start + self.chunk_size]
-            chunk = [t if isinstance(t, str) else "" for t in part]
-            out[start : start + len(chunk)] = self._encode_chunk(chunk)
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        norms[norms == 0] = 1.0
-        return out / norms
-
-    def tokenize(self, texts: list[str]) -> list[list[int]]:
-        return [enc.ids for enc in self.tokenizer.encode_batch(texts, add_special_tokens=True)]
-
-    # A batch's longest text is at most this many times its shortest (plus one width step):
-    # padding costs as much as real tokens, and batching itself saves little on a CPU (measured:
-    # 16 texts of 40 tokens in one call 75 ms, one at a time 6 ms each), so a few random texts
-    # (an API micro-batch) split by length rather than all padding to the longest.
-    max_pad_ratio = 1.25
-
-    def batches(self, lengths: np.ndarray) -> list[np.ndarray]:
-        """Index batches over texts sorted by token length, each within the batch limits."""
-        order = np.argsort(lengths, kind="stable")
-        sorted_lengths = lengths[order]
-        batches: list[np.ndarray] = []
-        start = 0
-        while start < len(order):
-            # Sorted ascending, so the last row of a candidate batch is its padded length.
-            stop = min(start + self.batch_size, len(order))
-            first = int(sorted_lengths[start])
-            limit = max(first * self.max_pad_ratio, first + self.width_multiple)
-            stop = max(
-                start + 1,
-                min(stop, int(np.searchsorted(sorted_lengths, limit, side="right"))),
-            )
-            while stop - start > 1:
-                width = int(lengths[order[stop - 1]])
-                if (stop - start) * width <= self.max_batch_tokens:
-                    break
-                # Strictly shrinks (budget // width < rows here) and stops at one row.
-                stop = start + max(1, self.max_batch_tokens // width)
-            batches.append(order[start:stop])
-            start = stop
-        return batches
-
-    def _run(self, ids: list[list[int]], lengths: np.ndarray, batch: np.ndarray) -> np.ndarray:
-        width = int(lengths[batch].max())
-        # Widths rounded up to a multiple: fewer distinct shapes for runtimes that compile a
-        # kernel per shape; the padding is masked, so the vectors do not change.
-        width = -(-width // self.width_multiple) * self.width_multiple
-        input_ids = np.zeros((len(batch), width), dtype=np.int64)
-        mask = np.zeros((len(batch), width), dtype=np.int64)
-        for row, index in enumerate(batch):
-            n = lengths[index]
-            input_ids[row, :n] = ids[index]
-            mask[row, :n] = 1
-        return self._infer(input_ids, mask)
+    def _run(self, ids: list[list[int]], lengths: np.ndarray, unit: np.ndarray) -> np.ndarray:
+        return self._infer(*self.padded(ids, lengths, unit))
 
     def _infer(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"input_ids": input_ids, "attention_mask": mask})[0]
 
-    def _warm(self) -> None:
-        """One inference, by one thread, before any other: the first call of the process.
-
-        OpenVINO's and ONNX Runtime's Python bindings (pybind11) set up their numpy bridge on the
-        process's first call; two threads making that first call at once deadlocked here (each
-        waiting for the other, no CPU used): pool threads, or two callers of one encoder (the
-        API's tagging workers). One call under a lock takes that out of the race.
-        """
-        if self._warmed:
-            return
-        with self._first_call:
-            if not self._warmed:
-                self._first_inference()
-                self._warmed = True
-
     def _first_inference(self) -> None:
         ids = np.zeros((1, self.width_multiple), dtype=np.int64)
         self._infer(ids, np.ones_like(ids))
-
-    def _parallel(self) -> ThreadPoolExecutor:
-        """The worker pool (created once, after the first inference)."""
-        with self._first_call:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="onnx-embed")
-            return self._pool
-
-    # The units of work, one inference call each: here index batches (``batches``); an encoder
-    # with another input layout (``analyzer.embedding.openvino_backend``'s packed rows) overrides these four.
-    def plan(self, lengths: np.ndarray) -> list[Any]:
-        """One unit per inference call over texts of these token lengths."""
-        return self.batches(lengths)
-
-    def _cost(self, unit: Any, lengths: np.ndarray) -> int:
-        """A unit's padded tokens (what its call costs)."""
-        return len(unit) * int(lengths[unit].max())
-
-    def _texts_of(self, unit: Any) -> Any:
-        """The indices of a unit's texts, in the order ``_run`` returns their vectors."""
-        return unit
-
-    def _encode_chunk(self, texts: list[str]) -> np.ndarray:
-        self._warm()
-        ids = self.tokenize(texts)
-        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        units = self.plan(lengths)
-        if self.workers > 1 and len(units) > 1:
-            # Costliest first: the last unit to start is then a short one, so the streams finish
-            # together instead of one running the longest unit alone at the end.
-            units.sort(key=lambda u: -self._cost(u, lengths))
-            results = self._parallel().map(lambda u: self._run(ids, lengths, u), units)
-        else:
-            results = (self._run(ids, lengths, u) for u in units)
-        for unit, vectors in zip(units, results, strict=True):
-            out[self._texts_of(unit)] = vectors
-        return out
 
 
 def onnx_encoder(
@@ -671,72 +386,35 @@ def onnx_encoder(
     )
 
 
-# --------------------------------------------------------------------------- CLI
+@register_backend("onnx")
+class OnnxBackend(EmbeddingBackend):
+    """ONNX Runtime; its quantisation mode (``$CIVICPULSE_ONNX_QUANT``) is part of the model id,
+    as fp32 and int8 give different vectors."""
 
+    def id_suffix(self) -> str:
+        return model_id_suffix()
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m analyzer.embedding.onnx_backend",
-        description="Build or check the local ONNX and OpenVINO embedding models.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("build", "build (or reuse) the models"), ("verify", "check the cache")):
-        cmd = sub.add_parser(name, help=text)
-        cmd.add_argument("--backend", choices=["onnx", *OPENVINO_WEIGHTS, "all"], default="all")
-        cmd.add_argument("--quant", choices=[*QUANT_MODES, "all"], default=None, help="ONNX only")
-        cmd.add_argument("--model", default=None, help="local sentence-transformers folder")
-        if name == "build":
-            cmd.add_argument("--force", action="store_true", help="rebuild even if verified")
-    args = parser.parse_args(argv)
-    # The quantiser logs every tensor at INFO on the root logger; only this module's lines matter.
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    log.setLevel(logging.INFO)
-    model_path = Path(args.model) if args.model else packaged_model_path()
-    quants = list(QUANT_MODES) if args.quant == "all" else [args.quant or default_quant()]
-    status = 0
-    try:
-        if args.backend in ("onnx", "all"):
-            for quant in quants:
-                status = _build_or_verify(args, model_path, quant) or status
-        for backend in OPENVINO_WEIGHTS:
-            if args.backend in (backend, "all"):
-                status = _build_or_verify(args, model_path, None, backend) or status
-    except ModelBundleError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return status
+    def encoder(self, model_path: Path, *, batch_size: int, device: str) -> Encoder:
+        return onnx_encoder(model_path, batch_size)
 
+    def variants(self, requested: str | None = None) -> list[str | None]:
+        if requested == "all":
+            return list(QUANT_MODES)
+        return [_check_quant(requested or default_quant())]
 
-def _build_or_verify(
-    args: argparse.Namespace, model_path: Path, quant: str | None, ov_backend: str = "openvino"
-) -> int:
-    """Build or verify one model: an ONNX ``quant`` mode, or the IR of the OpenVINO backend
-    ``ov_backend`` when ``quant`` is None."""
-    from analyzer.embedding import openvino_backend as ov_embed
+    def build(
+        self, model_path: Path, *, variant: str | None = None, force: bool = False
+    ) -> ModelFiles:
+        built = ensure_model(model_path, variant, force=force)
+        digests = {MODEL_FILE: built.manifest["onnx_sha256"]}
+        return ModelFiles(self._label(variant), built.path.parent, digests, built.rebuilt)
 
-    weights = OPENVINO_WEIGHTS[ov_backend]
-    what = f"onnx {quant}" if quant else ov_backend
-    if args.command == "build":
-        started = time.perf_counter()
-        if quant:
-            built = ensure_model(model_path, quant, force=args.force)
-            path, digest, rebuilt = built.path, built.manifest["onnx_sha256"], built.rebuilt
-        else:
-            ir = ov_embed.ensure_model(model_path, weights=weights, force=args.force)
-            path, digest, rebuilt = ir.path, ir.manifest["sha256"]["model.bin"], ir.rebuilt
-        done = "built" if rebuilt else "verified"
-        print(f"{what}: {done} {path} sha256 {digest[:16]} ({time.perf_counter() - started:.1f} s)")
-        return 0
-    source = source_sha256(model_path)
-    if quant:
+    def verify(self, model_path: Path, *, variant: str | None = None) -> ModelFiles:
+        quant = _check_quant(variant or default_quant())
         folder = model_dir(model_path, quant)
-        problem = verify_built(folder, source, quant)
-    else:
-        folder = ov_embed.model_dir(model_path, weights)
-        problem = ov_embed.verify_built(folder, source, weights)
-    print(f"{what}: {folder}: {problem or 'ok'}")
-    return 1 if problem else 0
+        problem = verify_built(folder, source_sha256(model_path), quant)
+        digests = {} if problem else {MODEL_FILE: read_manifest(folder)["onnx_sha256"]}
+        return ModelFiles(self._label(quant), folder, digests, problem=problem)
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+    def _label(self, quant: str | None) -> str:
+        return f"onnx {_check_quant(quant or default_quant())}"

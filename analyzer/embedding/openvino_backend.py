@@ -45,21 +45,18 @@ and the store caches vectors per model id):
 
 benchmarks/embed_speed.py measures them all against sentence-transformers.
 
-``python -m analyzer.embedding.onnx_backend build --backend openvino`` (or ``openvino-int8``,
-``openvino-int8-static``) builds them explicitly (``make run`` builds the default).
+``civicpulse models build --backend openvino`` (or ``openvino-int8``, ``openvino-int8-static``)
+builds them explicitly (``make run`` builds the default).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import threading
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -67,15 +64,20 @@ from typing import Any
 import numpy as np
 
 from analyzer.common.hashing import sha256_file
-from analyzer.embedding.embedder import packaged_model_path
-from analyzer.embedding.onnx_backend import (
+from analyzer.embedding.backend import EmbeddingBackend, Encoder, ModelFiles, register_backend
+from analyzer.embedding.batching import BatchingEncoder, pack_rows
+from analyzer.embedding.model_files import (
     MANIFEST_FILE,
-    OnnxEncoder,
-    _build_lock,
+    BuiltModel,
     cache_base,
+    ensure_built,
     load_transformer,
+    packaged_model_path,
+    publish,
+    read_manifest,
     read_model_config,
     source_sha256,
+    staging_folder,
 )
 from analyzer.embedding.quantize import (
     CALIBRATION,
@@ -84,7 +86,6 @@ from analyzer.embedding.quantize import (
     quantize_static,
     texts_sha256,
 )
-from analyzer.errors import ModelBundleError
 
 __all__ = [
     "BUILD_VERSION",
@@ -95,10 +96,10 @@ __all__ = [
     "ensure_model",
     "inference_precision",
     "openvino_encoder",
-    "pack_rows",
     "packed_module",
     "verify_built",
 ]
+
 
 # 2: packed rows (input_ids, position_ids, segments in; token states out). 1 padded one text per
 # row and pooled in the graph.
@@ -170,38 +171,21 @@ def verify_built(folder: Path, source_sha: str, weights: str = "full") -> str | 
     return None
 
 
-@dataclass(frozen=True)
-class BuiltIR:
-    """A verified OpenVINO IR on disk and what it was built from."""
-
-    path: Path
-    manifest: dict[str, Any]
-    rebuilt: bool
-
-
 def ensure_model(
     model_path: Path | None = None, *, weights: str = "full", force: bool = False
-) -> BuiltIR:
+) -> BuiltModel:
     """The verified IR for ``model_path`` (default: the packaged model), converted if needed."""
     model_path = Path(model_path) if model_path else packaged_model_path()
     source_sha = source_sha256(model_path)
     folder = model_dir(model_path, weights)
-    if not force and verify_built(folder, source_sha, weights) is None:
-        return _built(folder, rebuilt=False)
-    with _build_lock(folder):
-        reason = "forced" if force else verify_built(folder, source_sha, weights)
-        if reason is None:  # another process built it while this one waited
-            return _built(folder, rebuilt=False)
-        build_model(model_path, source_sha, folder, weights)
-        problem = verify_built(folder, source_sha, weights)
-        if problem is not None:  # pragma: no cover - disk trouble
-            raise ModelBundleError(f"the OpenVINO model just built does not verify: {problem}")
-        return _built(folder, rebuilt=True)
-
-
-def _built(folder: Path, *, rebuilt: bool) -> BuiltIR:
-    manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
-    return BuiltIR(folder / IR_FILES[0], manifest, rebuilt)
+    return ensure_built(
+        folder,
+        IR_FILES[0],
+        verify=lambda: verify_built(folder, source_sha, weights),
+        build=lambda: build_model(model_path, source_sha, folder, weights),
+        what="OpenVINO model",
+        force=force,
+    )
 
 
 PACKED_INPUTS = ("input_ids", "position_ids", "segments")
@@ -247,58 +231,6 @@ def packed_module(model_path: Path) -> tuple[Any, dict[str, Any]]:
     return PackedRows(bert).eval(), example
 
 
-def pack_rows(
-    lengths: np.ndarray,
-    *,
-    workers: int,
-    row_tokens: int,
-    call_tokens: int,
-    small_tokens: int,
-) -> list[list[list[int]]]:
-    """Texts (token ``lengths``) packed into rows, rows grouped into inference calls.
-
-    Returns calls, each a list of rows, each a list of text indices. Rows are filled first-fit
-    in decreasing length up to ``row_tokens`` (a longer text has a row of its own); calls group
-    rows of similar fill (the longest at most 1.25x the shortest, since a call pads every row to
-    its longest) within ``call_tokens`` padded tokens and within an equal share of the total per
-    worker, so every worker gets a call. A small input (at most ``small_tokens`` per worker, an
-    API micro-batch) makes about one row per worker instead: one call each, no per-call overhead
-    paid twice. Every text is in exactly one row.
-    """
-    lengths = np.asarray(lengths, dtype=np.int64)
-    if lengths.size == 0:
-        return []
-    workers = max(1, workers)
-    total = int(lengths.sum())
-    longest = int(lengths.max())
-    if total <= workers * small_tokens:
-        cap = max(longest, -(-total // workers))
-    else:
-        cap = max(row_tokens, 1)
-    rows: list[list[int]] = []
-    fill: list[int] = []
-    for i in np.argsort(-lengths, kind="stable").tolist():
-        n = int(lengths[i])
-        for r, used in enumerate(fill):
-            if used + n <= cap:
-                rows[r].append(i)
-                fill[r] += n
-                break
-        else:
-            rows.append([i])
-            fill.append(n)
-    budget = max(1, min(call_tokens, -(-sum(fill) // workers)))
-    calls: list[list[list[int]]] = []
-    width = 0
-    for r in np.argsort(-np.asarray(fill), kind="stable").tolist():
-        current = calls[-1] if calls else None
-        if current is None or (len(current) + 1) * width > budget or fill[r] * 1.25 < width:
-            calls.append([])
-            width = fill[r]
-        calls[-1].append(rows[r])
-    return calls
-
-
 def build_model(model_path: Path, source_sha: str, folder: Path, weights: str = "full") -> None:
     """Convert the local model to OpenVINO IR in ``folder``, atomically.
 
@@ -312,9 +244,7 @@ def build_model(model_path: Path, source_sha: str, folder: Path, weights: str = 
 
     cfg = read_model_config(model_path)
     started = time.perf_counter()
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=folder.parent))
-    try:
+    with staging_folder(folder) as tmp:
         module, example = packed_module(model_path)
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -347,12 +277,8 @@ def build_model(model_path: Path, source_sha: str, folder: Path, weights: str = 
             "build_seconds": round(time.perf_counter() - started, 1),
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
-        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        # Weights and graph first, manifest last (see analyzer.embedding.onnx_backend._build).
-        for name in (*reversed(IR_FILES), MANIFEST_FILE):
-            os.replace(tmp / name, folder / name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        # Weights and graph first, manifest last (``publish``).
+        publish(tmp, folder, list(reversed(IR_FILES)), manifest)
 
 
 def compile_config(weights: str, *, precision: str, streams: int, threads: int) -> dict[str, str]:
@@ -398,8 +324,8 @@ def _quantize_static(model: Any, model_path: Path) -> tuple[Any, dict[str, Any]]
     return quantized, recipe
 
 
-class OpenVinoEncoder(OnnxEncoder):
-    """``OnnxEncoder``'s tokenising and worker pool over an OpenVINO compiled model of packed rows.
+class OpenVinoEncoder(BatchingEncoder):
+    """A ``BatchingEncoder`` over an OpenVINO compiled model of packed rows.
 
     ``workers`` inference streams (one per core by default), each single-threaded with its own
     infer request; OpenVINO releases the GIL while it runs, so the streams run in parallel.
@@ -414,6 +340,7 @@ class OpenVinoEncoder(OnnxEncoder):
     """
 
     width_multiple = 8
+    thread_name_prefix = "openvino-embed"
     # Bulk rows of up to 96 tokens (longer texts get their own row): padding beyond the row's
     # end shrinks as rows grow, attention over the whole row grows with them (each token attends
     # over the row before the mask zeroes other texts); measured 96 best of 64 / 96 / 128 / 192.
@@ -435,7 +362,7 @@ class OpenVinoEncoder(OnnxEncoder):
         precision: str | None = None,
         weights: str = "full",
     ) -> None:
-        self._init_batching(
+        super().__init__(
             model_file,
             tokenizer_file,
             max_seq_length=max_seq_length,
@@ -505,9 +432,7 @@ class OpenVinoEncoder(OnnxEncoder):
             t += len(row)
         return feed, pooling
 
-    def _run(  # type: ignore[override]
-        self, ids: list[list[int]], lengths: np.ndarray, call: list[list[int]]
-    ) -> np.ndarray:
+    def _run(self, ids: list[list[int]], lengths: np.ndarray, call: list[list[int]]) -> np.ndarray:
         """Mean-pooled vectors of one call's texts, row by row in ``call`` order."""
         feed, pooling = self._feed(ids, lengths, call)
         states = self._infer(feed)
@@ -542,3 +467,45 @@ def openvino_encoder(
         threads=threads,
         weights=weights,
     )
+
+
+@register_backend("openvino")
+class OpenVinoBackend(EmbeddingBackend):
+    """OpenVINO with float32 weights (bfloat16 compute where the CPU has it); the precision in
+    force is part of the model id, as bf16 and f32 give (very slightly) different vectors."""
+
+    weights = "full"
+
+    def id_suffix(self) -> str:
+        return f"-{inference_precision()}"
+
+    def encoder(self, model_path: Path, *, batch_size: int, device: str) -> Encoder:
+        return openvino_encoder(model_path, batch_size, weights=self.weights)
+
+    def build(
+        self, model_path: Path, *, variant: str | None = None, force: bool = False
+    ) -> ModelFiles:
+        self.variants(variant)
+        built = ensure_model(model_path, weights=self.weights, force=force)
+        return ModelFiles(self.name, built.path.parent, built.manifest["sha256"], built.rebuilt)
+
+    def verify(self, model_path: Path, *, variant: str | None = None) -> ModelFiles:
+        self.variants(variant)
+        folder = model_dir(model_path, self.weights)
+        problem = verify_built(folder, source_sha256(model_path), self.weights)
+        digests = {} if problem else dict(read_manifest(folder)["sha256"])
+        return ModelFiles(self.name, folder, digests, problem=problem)
+
+
+@register_backend("openvino-int8")
+class OpenVinoInt8Backend(OpenVinoBackend):
+    """int8 weights, activations quantised at run time (groups of ``INT8_GROUP_SIZE``)."""
+
+    weights = "int8"
+
+
+@register_backend("openvino-int8-static")
+class OpenVinoInt8StaticBackend(OpenVinoBackend):
+    """int8 weights and activations at scales calibrated at build time (``quantize``)."""
+
+    weights = "int8-static"

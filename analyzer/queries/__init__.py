@@ -15,7 +15,7 @@ analysis never rewrites, so the explorer's edits survive the next run (theme ids
 
 from __future__ import annotations
 
-from analyzer.queries._common import CLOSED_STATUSES, Filters, Page, ThemeNotFoundError
+from analyzer.queries.common import CLOSED_STATUSES, Filters, Page, ThemeNotFoundError
 from analyzer.queries.emerging import latest_emerging_run, list_emerging
 from analyzer.queries.overview import list_runs, projection, run_status, stats
 from analyzer.queries.records import TextEmbedder, get_record, search_records

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from analyzer.queries._common import (
+from analyzer.common.clock import as_utc
+from analyzer.queries.common import (
     Filters,
     Page,
-    _json,
-    _label_map,
-    _num,
-    _overrides,
-    _records_where,
-    _round,
-    _str,
-    _ts,
-    _utc,
+    as_timestamp,
+    json_value,
+    load_overrides,
+    number_or_none,
+    records_where,
+    rounded,
+    text_or_none,
+    theme_labels,
 )
 from analyzer.store.database import Store
 
@@ -26,7 +26,7 @@ def latest_emerging_run(store: Store) -> str | None:
         "SELECT e.run_id, max(r.started_at) AS started FROM emerging e LEFT JOIN runs r "
         "USING (run_id) GROUP BY e.run_id ORDER BY started DESC NULLS LAST, e.run_id DESC LIMIT 1"
     )
-    return None if df.empty else _str(df["run_id"].iloc[0])
+    return None if df.empty else text_or_none(df["run_id"].iloc[0])
 
 
 def list_emerging(
@@ -53,10 +53,10 @@ def list_emerging(
         params.append(f.area)
     if f.since:
         conds.append("e.window_end > ?")
-        params.append(_utc(f.since))
+        params.append(as_utc(f.since))
     if f.until:
         conds.append("e.window_start < ?")
-        params.append(_utc(f.until))
+        params.append(as_utc(f.until))
     if kind:
         conds.append("e.kind = ?")
         params.append(kind)
@@ -65,7 +65,7 @@ def list_emerging(
         params.append(max_q)
     if f.source or f.category or f.theme_id:
         sub = Filters(source=f.source, category=f.category)
-        where, sub_params = _records_where(sub)
+        where, sub_params = records_where(sub)
         conds.append(
             "e.theme_id IN (SELECT DISTINCT a.theme_id FROM assignments a "
             f"JOIN records r ON r.id = a.record_id WHERE {where})"
@@ -78,31 +78,31 @@ def list_emerging(
         "ORDER BY coalesce(e.q_value, e.p_value) NULLS LAST, e.ratio DESC NULLS LAST, e.theme_id",
         params,
     )
-    ov = _overrides(store)
-    labels = _label_map(store)
+    ov = load_overrides(store)
+    labels = theme_labels(store)
     items = []
     for r in df.itertuples(index=False):
-        tid = _str(r.theme_id)
+        tid = text_or_none(r.theme_id)
         eff = ov.resolve(tid) if tid else None
         if f.theme_id and eff != f.theme_id:
             continue
         items.append(
             {
                 "theme_id": eff,
-                "theme_label": ov.label(eff, labels.get(eff) or _str(r.theme_label))
+                "theme_label": ov.label(eff, labels.get(eff) or text_or_none(r.theme_label))
                 if eff
-                else _str(r.theme_label),
-                "kind": _str(r.kind),
-                "period": _str(r.period),
-                "window_start": _ts(r.window_start),
-                "window_end": _ts(r.window_end),
-                "area": _str(r.area),
-                "count": int(r.count) if _num(r.count) is not None else 0,
-                "baseline": _round(r.baseline),
-                "ratio": _round(r.ratio),
-                "p_value": _num(r.p_value),
-                "q_value": _num(r.q_value),
-                "examples": _example_texts(store, _json(r.examples, [])),
+                else text_or_none(r.theme_label),
+                "kind": text_or_none(r.kind),
+                "period": text_or_none(r.period),
+                "window_start": as_timestamp(r.window_start),
+                "window_end": as_timestamp(r.window_end),
+                "area": text_or_none(r.area),
+                "count": int(r.count) if number_or_none(r.count) is not None else 0,
+                "baseline": rounded(r.baseline),
+                "ratio": rounded(r.ratio),
+                "p_value": number_or_none(r.p_value),
+                "q_value": number_or_none(r.q_value),
+                "examples": _example_texts(store, json_value(r.examples, [])),
             }
         )
     return {

@@ -7,18 +7,18 @@ from typing import Any
 import pandas as pd
 
 from analyzer.errors import InputError
-from analyzer.queries._common import (
+from analyzer.queries.common import (
     Filters,
-    _json,
-    _label_map,
-    _members_of,
-    _overrides,
-    _records_where,
-    _round,
-    _str,
-    _theme_ids,
-    _themes_table,
-    _ts,
+    all_theme_ids,
+    as_timestamp,
+    json_value,
+    load_overrides,
+    merged_members,
+    records_where,
+    rounded,
+    text_or_none,
+    theme_labels,
+    themes_table,
 )
 from analyzer.queries.emerging import latest_emerging_run
 from analyzer.store.database import Store
@@ -27,7 +27,7 @@ from analyzer.store.database import Store
 def stats(store: Store, filters: Filters | None = None) -> dict[str, Any]:
     """Counts that add up across pages: records per source, categories, rejects, themes, runs."""
     f = filters or Filters()
-    where, params = _records_where(f)
+    where, params = records_where(f)
     by_source = store.query_df(
         "SELECT r.source, count(*) AS n, min(r.created_at) AS first, max(r.created_at) AS last "
         f"FROM records r WHERE {where} GROUP BY 1 ORDER BY 2 DESC, 1",
@@ -62,8 +62,8 @@ def stats(store: Store, filters: Filters | None = None) -> dict[str, Any]:
     rejects = store.query_df(
         "SELECT reason AS key, count(*) AS n FROM rejects GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10"
     )
-    ov = _overrides(store)
-    themes = _themes_table(store)
+    ov = load_overrides(store)
+    themes = themes_table(store)
     top_ids = [str(t) for t in themes.loc[themes["parent_id"].isna(), "theme_id"]]
     sub_ids = [str(t) for t in themes.loc[themes["parent_id"].notna(), "theme_id"]]
     runs = list_runs(store, limit=1)
@@ -86,14 +86,19 @@ def stats(store: Store, filters: Filters | None = None) -> dict[str, Any]:
         "records": total,
         "assigned": int(assigned),
         "sources": [
-            {"source": str(r.source), "count": int(r.n), "first": _ts(r.first), "last": _ts(r.last)}
+            {
+                "source": str(r.source),
+                "count": int(r.n),
+                "first": as_timestamp(r.first),
+                "last": as_timestamp(r.last),
+            }
             for r in by_source.itertuples(index=False)
         ],
         "categories": kv(by_category),
         "areas": kv(by_area),
         "sentiment": kv(sentiment),
         "series": [
-            {"week": _ts(r.week), "count": int(r.n), "sentiment": _round(r.sentiment)}
+            {"week": as_timestamp(r.week), "count": int(r.n), "sentiment": rounded(r.sentiment)}
             for r in series.itertuples(index=False)
         ],
         "rejects": int(store.query_df("SELECT count(*) AS n FROM rejects")["n"].iloc[0]),
@@ -116,11 +121,11 @@ def projection(
     f = filters or Filters()
     if not 1 <= limit <= 50_000:
         raise InputError("limit must be between 1 and 50000")
-    where, params = _records_where(f)
-    ov = _overrides(store)
-    labels = _label_map(store)
+    where, params = records_where(f)
+    ov = load_overrides(store)
+    labels = theme_labels(store)
     if f.theme_id:
-        members = _members_of(f.theme_id, ov, _theme_ids(store))
+        members = merged_members(f.theme_id, ov, all_theme_ids(store))
         where += " AND a.theme_id IN (SELECT unnest(?::VARCHAR[]))"
         params = [*params, members]
     base = (
@@ -136,7 +141,7 @@ def projection(
     )
     points = []
     for r in df.itertuples(index=False):
-        tid = _str(r.theme_id)
+        tid = text_or_none(r.theme_id)
         eff = ov.resolve(tid) if tid else None
         points.append(
             {
@@ -145,7 +150,7 @@ def projection(
                 "y": float(r.y),
                 "theme_id": eff,
                 "theme_label": ov.label(eff, labels.get(eff)) if eff else None,
-                "subtheme_id": _str(r.subtheme_id),
+                "subtheme_id": text_or_none(r.subtheme_id),
                 "text": str(r.text),
             }
         )
@@ -158,13 +163,13 @@ def projection(
 def _run_item(r: Any) -> dict[str, Any]:
     return {
         "run_id": str(r.run_id),
-        "kind": _str(r.kind),
-        "status": _str(r.status),
-        "started_at": _ts(r.started_at),
-        "finished_at": _ts(r.finished_at),
-        "progress": _round(r.progress) or 0.0,
-        "message": _str(r.message),
-        "manifest": _json(r.manifest, {}),
+        "kind": text_or_none(r.kind),
+        "status": text_or_none(r.status),
+        "started_at": as_timestamp(r.started_at),
+        "finished_at": as_timestamp(r.finished_at),
+        "progress": rounded(r.progress) or 0.0,
+        "message": text_or_none(r.message),
+        "manifest": json_value(r.manifest, {}),
     }
 
 

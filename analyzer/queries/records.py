@@ -8,18 +8,18 @@ from typing import Any, Protocol
 import numpy as np
 
 from analyzer.common.vectors import decode_vectors
-from analyzer.queries._common import (
-    _ID_IN,
-    _RECORD_COLUMNS,
-    _RECORD_JOINS,
+from analyzer.queries.common import (
+    ID_IN,
+    RECORD_COLUMNS,
+    RECORD_JOINS,
     Filters,
     Page,
-    _label_map,
-    _members_of,
-    _overrides,
-    _record_items,
-    _records_where,
-    _theme_ids,
+    all_theme_ids,
+    load_overrides,
+    merged_members,
+    record_items,
+    records_where,
+    theme_labels,
 )
 from analyzer.store.database import Store
 
@@ -53,12 +53,12 @@ def search_records(
     ``with_attributes`` adds each record's (redacted) attributes, for the Open311 front door.
     """
     f, page = filters or Filters(), page or Page()
-    columns = _RECORD_COLUMNS + (", r.attributes" if with_attributes else "")
-    ov = _overrides(store)
-    labels = _label_map(store)
-    where, params = _records_where(f)
+    columns = RECORD_COLUMNS + (", r.attributes" if with_attributes else "")
+    ov = load_overrides(store)
+    labels = theme_labels(store)
+    where, params = records_where(f)
     if f.theme_id:
-        members = _members_of(f.theme_id, ov, _theme_ids(store))
+        members = merged_members(f.theme_id, ov, all_theme_ids(store))
         where += (
             " AND (a.theme_id IN (SELECT unnest(?::VARCHAR[])) "
             "OR a.subtheme_id IN (SELECT unnest(?::VARCHAR[])))"
@@ -70,12 +70,12 @@ def search_records(
         if ranked is not None:
             ids, scores, total = ranked
             df = store.query_df(
-                f"SELECT {columns} {_RECORD_JOINS} WHERE {_ID_IN}",
+                f"SELECT {columns} {RECORD_JOINS} WHERE {ID_IN}",
                 [ids],
             )
             pos = {rid: i for i, rid in enumerate(ids)}
             df = df.assign(_o=df["id"].map(pos)).sort_values("_o").drop(columns="_o")
-            items = _record_items(df, ov, labels)
+            items = record_items(df, ov, labels)
             for item in items:
                 item["score"] = round(float(scores[pos[item["id"]]]), 4)
             return {"items": items, "total": total, "mode": "similarity"}
@@ -86,15 +86,15 @@ def search_records(
             where += " AND r.text ILIKE ? ESCAPE '\\'"
             params.append("%" + _like_escape(word) + "%")
     total = int(
-        store.query_df(f"SELECT count(*) AS n {_RECORD_JOINS} WHERE {where}", params)["n"].iloc[0]
+        store.query_df(f"SELECT count(*) AS n {RECORD_JOINS} WHERE {where}", params)["n"].iloc[0]
     )
     direction = "ASC" if order == "oldest" else "DESC"
     df = store.query_df(
-        f"SELECT {columns} {_RECORD_JOINS} WHERE {where} "
+        f"SELECT {columns} {RECORD_JOINS} WHERE {where} "
         f"ORDER BY r.created_at {direction} NULLS LAST, r.id LIMIT ? OFFSET ?",
         [*params, page.limit, page.offset],
     )
-    items = _record_items(df, ov, labels)
+    items = record_items(df, ov, labels)
     for item in items:
         item["score"] = None
     return {"items": items, "total": total, "mode": mode}
@@ -123,7 +123,7 @@ def _similar(
     while True:
         # Each chunk takes the store lock on its own, so other requests are served in between.
         chunk = store.query_df(
-            f"SELECT r.id, e.vector {_RECORD_JOINS} JOIN embeddings e "
+            f"SELECT r.id, e.vector {RECORD_JOINS} JOIN embeddings e "
             f"ON e.text_hash = r.text_hash AND e.model_id = ? WHERE {where} "
             "ORDER BY r.id LIMIT ? OFFSET ?",
             [model_id, *params, SEARCH_CHUNK, offset],
@@ -152,8 +152,8 @@ def _similar(
 def get_record(store: Store, record_id: str) -> dict[str, Any] | None:
     """One record (redacted), with its effective theme; None when absent."""
     df = store.query_df(
-        f"SELECT {_RECORD_COLUMNS}, r.attributes {_RECORD_JOINS} WHERE r.id = ?", [record_id]
+        f"SELECT {RECORD_COLUMNS}, r.attributes {RECORD_JOINS} WHERE r.id = ?", [record_id]
     )
     if df.empty:
         return None
-    return _record_items(df, _overrides(store), _label_map(store))[0]
+    return record_items(df, load_overrides(store), theme_labels(store))[0]

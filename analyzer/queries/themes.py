@@ -12,28 +12,29 @@ import numpy as np
 
 from analyzer.common.vectors import decode_vectors, normalise_rows
 from analyzer.errors import InputError
-from analyzer.queries._common import (
-    _RECORD_COLUMNS,
-    _RECORD_JOINS,
+from analyzer.queries.common import (
+    RECORD_COLUMNS,
+    RECORD_JOINS,
     Filters,
+    Overrides,
     Page,
     ThemeNotFoundError,
-    _growth,
-    _json,
-    _label_map,
-    _members_of,
-    _num,
-    _Overrides,
-    _overrides,
-    _record_items,
-    _records_where,
-    _reference_end,
-    _round,
-    _str,
-    _themes_table,
-    _ts,
+    as_timestamp,
+    growth_rate,
+    json_value,
+    load_overrides,
+    merged_members,
+    number_or_none,
+    record_items,
+    records_where,
+    reference_end,
+    rounded,
+    text_or_none,
+    theme_labels,
+    themes_table,
 )
 from analyzer.store.database import Store
+from analyzer.themes.examples import representative_rows
 
 # Growth compares the last GROWTH_WINDOW of the filtered period with the window before it.
 GROWTH_WINDOW = timedelta(days=28)
@@ -47,7 +48,7 @@ def _theme_counts(
     store: Store, f: Filters, column: str, ref_end: datetime | None
 ) -> dict[str, dict[str, float]]:
     """Per stored theme id in ``column`` (theme_id or subtheme_id): counts, sentiment, growth."""
-    where, params = _records_where(f)
+    where, params = records_where(f)
     end = ref_end or datetime(1970, 1, 1, tzinfo=UTC)
     mid, start = end - GROWTH_WINDOW, end - 2 * GROWTH_WINDOW
     df = store.query_df(
@@ -62,7 +63,7 @@ def _theme_counts(
     return {
         str(r.tid): {
             "n": int(r.n),
-            "ssum": float(r.ssum) if _num(r.ssum) is not None else 0.0,
+            "ssum": float(r.ssum) if number_or_none(r.ssum) is not None else 0.0,
             "sn": int(r.sn),
             "recent": int(r.recent),
             "previous": int(r.previous),
@@ -71,7 +72,7 @@ def _theme_counts(
     }
 
 
-def _fold(counts: dict[str, dict[str, float]], ov: _Overrides) -> dict[str, dict[str, float]]:
+def _fold(counts: dict[str, dict[str, float]], ov: Overrides) -> dict[str, dict[str, float]]:
     """Add each stored theme's counts to the theme it was merged into."""
     out: dict[str, dict[str, float]] = {}
     for tid, c in counts.items():
@@ -84,23 +85,23 @@ def _fold(counts: dict[str, dict[str, float]], ov: _Overrides) -> dict[str, dict
 
 
 def _summary(
-    row: Any, c: dict[str, float], ov: _Overrides, merged_from: list[str]
+    row: Any, c: dict[str, float], ov: Overrides, merged_from: list[str]
 ) -> dict[str, Any]:
     tid = str(row.theme_id)
     return {
         "theme_id": tid,
-        "label": ov.label(tid, _str(row.label)),
-        "original_label": _str(row.label),
-        "keywords": [str(k) for k in _json(row.keywords, [])],
-        "level": int(row.level) if _num(row.level) is not None else None,
-        "parent_id": _str(row.parent_id),
+        "label": ov.label(tid, text_or_none(row.label)),
+        "original_label": text_or_none(row.label),
+        "keywords": [str(k) for k in json_value(row.keywords, [])],
+        "level": int(row.level) if number_or_none(row.level) is not None else None,
+        "parent_id": text_or_none(row.parent_id),
         "size": int(c["n"]),
         "recent_count": int(c["recent"]),
         "previous_count": int(c["previous"]),
-        "growth": _growth(int(c["recent"]), int(c["previous"])),
+        "growth": growth_rate(int(c["recent"]), int(c["previous"])),
         "sentiment": round(c["ssum"] / c["sn"], 4) if c["sn"] else None,
         "merged_from": merged_from,
-        "run_id": _str(row.run_id),
+        "run_id": text_or_none(row.run_id),
     }
 
 
@@ -127,9 +128,9 @@ def list_themes(
     f, page = filters or Filters(), page or Page()
     if sort not in _SORT_KEYS:
         raise InputError(f"sort must be one of {', '.join(_SORT_KEYS)}")
-    ov = _overrides(store)
-    themes = _themes_table(store)
-    ref_end = _reference_end(store, f)
+    ov = load_overrides(store)
+    themes = themes_table(store)
+    ref_end = reference_end(store, f)
     folded = _fold(_theme_counts(store, f, "theme_id", ref_end), ov)
     top = themes[themes["parent_id"].isna()]
     sub_parent = themes.loc[themes["parent_id"].notna(), "parent_id"].map(str)
@@ -138,9 +139,9 @@ def list_themes(
         tid = str(row.theme_id)
         if ov.resolve(tid) != tid or tid not in folded or folded[tid]["n"] <= 0:
             continue
-        merged_from = [t for t in _members_of(tid, ov, top["theme_id"]) if t != tid]
+        merged_from = [t for t in merged_members(tid, ov, top["theme_id"]) if t != tid]
         item = _summary(row, folded[tid], ov, merged_from)
-        members = set(_members_of(tid, ov, top["theme_id"]))
+        members = set(merged_members(tid, ov, top["theme_id"]))
         item["subtheme_count"] = int(sub_parent.isin(members).sum())
         items.append(item)
     key = _SORT_KEYS[sort]
@@ -162,23 +163,22 @@ def list_themes(
 def theme_detail(store: Store, theme_id: str, filters: Filters | None = None) -> dict[str, Any]:
     """One theme (merges followed) with sub-themes, weekly series, areas, examples and lineage."""
     f = filters or Filters()
-    ov = _overrides(store)
-    all_themes = _themes_table(store, include_retired=True)
-    if theme_id not in set(all_themes["theme_id"]):
-        raise ThemeNotFoundError(theme_id)
-    target = ov.resolve(theme_id)
-    by_id = {str(r.theme_id): r for r in all_themes.itertuples(index=False)}
-    row = by_id.get(target, by_id[theme_id])
-    target = str(row.theme_id)
-    is_top = _str(row.parent_id) is None
-    column = "theme_id" if is_top else "subtheme_id"
-    members = _members_of(target, ov, by_id)
-    ref_end = _reference_end(store, f)
+    t = _target(store, theme_id)
+    ov, by_id, row, target, column, members = (
+        t.overrides,
+        t.themes,
+        t.row,
+        t.theme_id,
+        t.column,
+        t.members,
+    )
+    is_top = column == "theme_id"
+    ref_end = reference_end(store, f)
     counts = _fold(_theme_counts(store, f, column, ref_end), ov)
     empty = {"n": 0, "ssum": 0.0, "sn": 0, "recent": 0, "previous": 0}
     detail = _summary(row, counts.get(target, empty), ov, [m for m in members if m != target])
-    detail["status"] = _str(row.status) or "active"
-    detail["first_seen_run"] = _str(row.first_seen_run)
+    detail["status"] = text_or_none(row.status) or "active"
+    detail["first_seen_run"] = text_or_none(row.first_seen_run)
     detail["requested_id"] = theme_id
     detail["period_end"] = ref_end
 
@@ -187,7 +187,7 @@ def theme_detail(store: Store, theme_id: str, filters: Filters | None = None) ->
     if is_top:
         sub_counts = _fold(_theme_counts(store, f, "subtheme_id", ref_end), ov)
         for sid, srow in by_id.items():
-            if _str(srow.parent_id) not in members or (_str(srow.status) or "active") == "retired":
+            if text_or_none(srow.parent_id) not in members or _retired(srow):
                 continue
             if ov.resolve(sid) != sid:
                 continue
@@ -195,8 +195,8 @@ def theme_detail(store: Store, theme_id: str, filters: Filters | None = None) ->
             subs.append(
                 {
                     "theme_id": sid,
-                    "label": ov.label(sid, _str(srow.label)),
-                    "keywords": [str(k) for k in _json(srow.keywords, [])],
+                    "label": ov.label(sid, text_or_none(srow.label)),
+                    "keywords": [str(k) for k in json_value(srow.keywords, [])],
                     "size": int(c["n"]),
                     "sentiment": round(c["ssum"] / c["sn"], 4) if c["sn"] else None,
                 }
@@ -205,7 +205,7 @@ def theme_detail(store: Store, theme_id: str, filters: Filters | None = None) ->
     detail["subthemes"] = subs
     detail["subtheme_count"] = len(subs)
 
-    where, params = _records_where(f)
+    where, params = records_where(f)
     member_cond = f"a.{column} IN (SELECT unnest(?::VARCHAR[]))"
     series = store.query_df(
         "SELECT date_trunc('week', r.created_at) AS week, count(*) AS n, avg(s.score) AS sentiment "
@@ -215,13 +215,13 @@ def theme_detail(store: Store, theme_id: str, filters: Filters | None = None) ->
         [members, *params],
     )
     detail["series"] = [
-        {"week": _ts(r.week), "count": int(r.n), "sentiment": _round(r.sentiment)}
+        {"week": as_timestamp(r.week), "count": int(r.n), "sentiment": rounded(r.sentiment)}
         for r in series.itertuples(index=False)
     ]
     detail["areas"] = _breakdown(store, "area", member_cond, members, where, params)
     detail["categories"] = _breakdown(store, "category", member_cond, members, where, params)
     detail["sources"] = _breakdown(store, "source", member_cond, members, where, params)
-    detail["examples"] = _examples(store, target, row, column, members, f)
+    detail["examples"] = _examples(store, t, f)
     lineage = store.query_df(
         "SELECT l.run_id, l.theme_id, l.event, l.related, r.started_at FROM theme_lineage l "
         "LEFT JOIN runs r USING (run_id) WHERE l.theme_id IN (SELECT unnest(?::VARCHAR[])) "
@@ -230,11 +230,11 @@ def theme_detail(store: Store, theme_id: str, filters: Filters | None = None) ->
     )
     detail["lineage"] = [
         {
-            "run_id": _str(r.run_id),
+            "run_id": text_or_none(r.run_id),
             "theme_id": str(r.theme_id),
             "event": str(r.event),
-            "related": [str(x) for x in _json(r.related, [])],
-            "at": _ts(r.started_at),
+            "related": [str(x) for x in json_value(r.related, [])],
+            "at": as_timestamp(r.started_at),
         }
         for r in lineage.itertuples(index=False)
     ]
@@ -247,20 +247,31 @@ class _Target:
 
     theme_id: str
     column: str  # assignments column to match: theme_id (top level) or subtheme_id
-    members: list[str]
+    members: list[str]  # stored theme ids whose records count toward it (itself, merged ones)
+    row: Any  # its themes row
+    themes: dict[str, Any]  # every stored themes row (retired ones too) by id
+    overrides: Overrides
+
+
+def _retired(row: Any) -> bool:
+    return (text_or_none(row.status) or "active") == "retired"
 
 
 def _target(store: Store, theme_id: str) -> _Target:
-    ov = _overrides(store)
-    all_themes = _themes_table(store, include_retired=True)
+    """Raises ``ThemeNotFoundError`` for an unknown or retired theme (a re-fit dropped it; its
+    id stays reserved). A merge into a theme that has since retired is not followed."""
+    ov = load_overrides(store)
+    all_themes = themes_table(store, include_retired=True)
     by_id = {str(r.theme_id): r for r in all_themes.itertuples(index=False)}
-    if theme_id not in by_id:
+    row = by_id.get(theme_id)
+    if row is None or _retired(row):
         raise ThemeNotFoundError(theme_id)
-    target = ov.resolve(theme_id)
-    row = by_id.get(target, by_id[theme_id])
+    into = by_id.get(ov.resolve(theme_id))
+    if into is not None and not _retired(into):
+        row = into
     target = str(row.theme_id)
-    column = "theme_id" if _str(row.parent_id) is None else "subtheme_id"
-    return _Target(target, column, _members_of(target, ov, by_id))
+    column = "theme_id" if text_or_none(row.parent_id) is None else "subtheme_id"
+    return _Target(target, column, merged_members(target, ov, by_id), row, by_id, ov)
 
 
 def theme_sentiment_split(
@@ -268,7 +279,7 @@ def theme_sentiment_split(
 ) -> list[dict[str, Any]]:
     """Records of a theme (merges followed) per sentiment label under the filters."""
     t = _target(store, theme_id)
-    where, params = _records_where(filters or Filters())
+    where, params = records_where(filters or Filters())
     df = store.query_df(
         "SELECT s.label AS key, count(*) AS n FROM assignments a "
         "JOIN records r ON r.id = a.record_id JOIN sentiment s ON s.record_id = a.record_id "
@@ -292,12 +303,12 @@ def theme_record_chunks(
     if chunk_rows < 1:
         raise InputError("chunk_rows must be 1 or more")
     t = _target(store, theme_id)
-    where, params = _records_where(filters or Filters())
-    base = f"{_RECORD_JOINS} WHERE a.{t.column} IN (SELECT unnest(?::VARCHAR[])) AND {where}"
+    where, params = records_where(filters or Filters())
+    base = f"{RECORD_JOINS} WHERE a.{t.column} IN (SELECT unnest(?::VARCHAR[])) AND {where}"
     base_params: list[Any] = [t.members, *params]
 
     def chunks() -> Iterator[list[dict[str, Any]]]:
-        ov, labels = _overrides(store), _label_map(store)
+        ov, labels = load_overrides(store), theme_labels(store)
         after: tuple[Any, str] | None = None  # (created_at, id) of the last row sent
         while True:
             cond, cparams = "TRUE", []
@@ -310,7 +321,7 @@ def theme_record_chunks(
                 cond = "(r.created_at IS NULL AND r.id > ?)"
                 cparams = [after[1]]
             df = store.query_df(
-                f"SELECT {_RECORD_COLUMNS} {base} AND {cond} "
+                f"SELECT {RECORD_COLUMNS} {base} AND {cond} "
                 "ORDER BY r.created_at NULLS LAST, r.id LIMIT ?",
                 [*base_params, *cparams, chunk_rows],
             )
@@ -318,8 +329,8 @@ def theme_record_chunks(
                 return
             last = df.iloc[-1]
             created = last["created_at"]
-            after = (_ts(created), str(last["id"]))
-            yield _record_items(df, ov, labels)
+            after = (as_timestamp(created), str(last["id"]))
+            yield record_items(df, ov, labels)
             if len(df) < chunk_rows:
                 return
 
@@ -344,75 +355,65 @@ def _breakdown(
         [members, *params, top],
     )
     return [
-        {"key": str(r.key), "count": int(r.n), "sentiment": _round(r.sentiment)}
+        {"key": str(r.key), "count": int(r.n), "sentiment": rounded(r.sentiment)}
         for r in df.itertuples(index=False)
     ]
 
 
-def _examples(
-    store: Store, target: str, row: Any, column: str, members: list[str], f: Filters
-) -> list[dict[str, Any]]:
-    """Representative redacted examples: the analysis' own picks when unfiltered, else central
-    and diverse members under the filters (nearest the theme centroid, near-duplicates skipped)."""
-    ov = _overrides(store)
-    labels = _label_map(store)
-    stored = [x for x in _json(row.examples, []) if isinstance(x, (str, dict))]
+def _examples(store: Store, t: _Target, f: Filters) -> list[dict[str, Any]]:
+    """Representative redacted examples: the analysis' own picks when unfiltered, else members
+    under the filters picked by the themes' one example selector
+    (``analyzer.themes.examples.representative_rows``) around the theme's centroid."""
+    ov = t.overrides
+    labels = theme_labels(store)
+    stored = [x for x in json_value(t.row.examples, []) if isinstance(x, (str, dict))]
     if not f.active() and stored:
         ids = [
             x if isinstance(x, str) else str(x.get("record_id") or x.get("id") or "")
             for x in stored
         ]
         df = store.query_df(
-            f"SELECT {_RECORD_COLUMNS} {_RECORD_JOINS} WHERE r.id IN (SELECT unnest(?::VARCHAR[]))",
+            f"SELECT {RECORD_COLUMNS} {RECORD_JOINS} WHERE r.id IN (SELECT unnest(?::VARCHAR[]))",
             [[i for i in ids if i]],
         )
         if not df.empty:
             order = {rid: i for i, rid in enumerate(ids)}
             df = df.assign(_o=df["id"].map(order)).sort_values("_o").drop(columns="_o")
-            return _record_items(df, ov, labels)[:EXAMPLES_PER_THEME]
+            return record_items(df, ov, labels)[:EXAMPLES_PER_THEME]
         # The analysis stored example texts rather than ids: they are redacted already.
         texts = [x if isinstance(x, str) else str(x.get("text") or "") for x in stored]
-        return [_bare_example(t) for t in texts if t][:EXAMPLES_PER_THEME]
+        return [_bare_example(text) for text in texts if text][:EXAMPLES_PER_THEME]
 
-    where, params = _records_where(f)
+    where, params = records_where(f)
     cand = store.query_df(
-        f"SELECT {_RECORD_COLUMNS}, r.text_hash {_RECORD_JOINS} "
-        f"WHERE a.{column} IN (SELECT unnest(?::VARCHAR[])) AND {where} "
+        f"SELECT {RECORD_COLUMNS}, r.text_hash {RECORD_JOINS} "
+        f"WHERE a.{t.column} IN (SELECT unnest(?::VARCHAR[])) AND {where} "
         "ORDER BY hash(r.id) LIMIT ?",
-        [members, *params, EXAMPLE_CANDIDATES],
+        [t.members, *params, EXAMPLE_CANDIDATES],
     )
     if cand.empty:
         return []
-    centroid = store.query_df("SELECT centroid FROM themes WHERE theme_id = ?", [target])
+    centroid = store.query_df("SELECT centroid FROM themes WHERE theme_id = ?", [t.theme_id])
     blob = centroid["centroid"].iloc[0] if not centroid.empty else None
     order = list(range(len(cand)))
     if isinstance(blob, bytes | bytearray | memoryview):  # NULL comes back as None, NaN or NA
-        c = decode_vectors([blob])[0]
-        vecs = _vectors_for(store, cand["text_hash"].tolist(), dim=len(c))
+        center = normalise_rows(decode_vectors([blob])[0])
+        hashes = cand["text_hash"].tolist()
+        vecs = _vectors_for(store, hashes, dim=len(center))
         if vecs is not None:
             mat, have = vecs
-            sims = np.full(len(cand), -2.0, dtype=np.float32)
-            idx = [i for i, h in enumerate(cand["text_hash"]) if h in have]
-            if idx:
-                m = np.vstack([mat[have[cand["text_hash"].iloc[i]]] for i in idx])
-                sims[idx] = m @ (c / (np.linalg.norm(c) or 1.0))
-            order = list(np.argsort(-sims, kind="stable"))
-            chosen: list[int] = []
-            chosen_vecs: list[np.ndarray] = []
-            for i in order:
-                h = cand["text_hash"].iloc[i]
-                v = mat[have[h]] if h in have else None
-                # Skip near-duplicates of a chosen example, so the five say different things.
-                if v is not None and any(float(v @ w) > 0.95 for w in chosen_vecs):
-                    continue
-                chosen.append(int(i))
-                if v is not None:
-                    chosen_vecs.append(v)
-                if len(chosen) == EXAMPLES_PER_THEME:
-                    break
-            order = chosen
-    picked = cand.iloc[order[:EXAMPLES_PER_THEME]].drop(columns="text_hash")
-    return _record_items(picked, ov, labels)
+            ranked = [i for i, h in enumerate(hashes) if h in have]
+            # members without a cached vector cannot be ranked: they come after the ranked ones
+            unranked = [i for i, h in enumerate(hashes) if h not in have]
+            picked = representative_rows(
+                mat[[have[hashes[i]] for i in ranked]],
+                center,
+                [str(cand["text"].iloc[i]) for i in ranked],
+                EXAMPLES_PER_THEME,
+            )
+            order = [ranked[j] for j in picked] + unranked
+    chosen = cand.iloc[order[:EXAMPLES_PER_THEME]].drop(columns="text_hash")
+    return record_items(chosen, ov, labels)
 
 
 def _bare_example(text: str) -> dict[str, Any]:
@@ -436,7 +437,19 @@ def _bare_example(text: str) -> dict[str, Any]:
     }
 
 
-def _main_model_id(store: Store) -> str | None:
+def _embedding_model_id(store: Store) -> str | None:
+    """The embedding model of the latest finished analysis run (``models.embedding`` in its
+    manifest): the space the stored centroids live in. Without such a run, the model with the
+    most cached vectors."""
+    run = store.query_df(
+        "SELECT model_id FROM (SELECT run_id, started_at, finished_at, CASE WHEN "
+        "json_valid(manifest) THEN json_extract_string(manifest, '$.models.embedding') END "
+        "AS model_id FROM runs WHERE status = 'done' AND kind = 'analyze') "
+        "WHERE model_id IS NOT NULL "
+        "ORDER BY finished_at DESC NULLS LAST, started_at DESC NULLS LAST, run_id DESC LIMIT 1"
+    )
+    if not run.empty:
+        return str(run["model_id"].iloc[0])
     df = store.query_df(
         "SELECT model_id FROM embeddings GROUP BY model_id ORDER BY count(*) DESC, model_id LIMIT 1"
     )
@@ -446,7 +459,7 @@ def _main_model_id(store: Store) -> str | None:
 def _vectors_for(
     store: Store, hashes: list[str], *, dim: int, model_id: str | None = None
 ) -> tuple[np.ndarray, dict[str, int]] | None:
-    model_id = model_id or _main_model_id(store)
+    model_id = model_id or _embedding_model_id(store)
     if model_id is None or not hashes:
         return None
     df = store.query_df(
@@ -466,16 +479,19 @@ def _vectors_for(
 
 
 def _theme_row(store: Store, theme_id: str) -> dict[str, Any]:
+    """An active theme's row; ``ThemeNotFoundError`` for an unknown or retired one."""
     df = store.query_df(
-        "SELECT theme_id, parent_id, label FROM themes WHERE theme_id = ?", [theme_id]
+        "SELECT theme_id, parent_id, label FROM themes WHERE theme_id = ? "
+        "AND coalesce(status, 'active') <> 'retired'",
+        [theme_id],
     )
     if df.empty:
         raise ThemeNotFoundError(theme_id)
     r = df.iloc[0]
     return {
         "theme_id": str(r["theme_id"]),
-        "parent_id": _str(r["parent_id"]),
-        "label": _str(r["label"]),
+        "parent_id": text_or_none(r["parent_id"]),
+        "label": text_or_none(r["label"]),
     }
 
 
@@ -504,7 +520,7 @@ def merge_themes(store: Store, theme_id: str, into: str) -> dict[str, Any]:
     src, dst = _theme_row(store, theme_id), _theme_row(store, into)
     if (src["parent_id"] is None) != (dst["parent_id"] is None):
         raise InputError("themes can only be merged with themes of the same level", column="into")
-    ov = _overrides(store)
+    ov = load_overrides(store)
     final = ov.resolve(into)
     if final == theme_id:
         raise InputError(f"{into!r} is already merged into {theme_id!r}", column="into")

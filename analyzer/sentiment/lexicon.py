@@ -100,7 +100,7 @@ def _is_negation(word: str) -> bool:
     return word in _NEGATIONS or word.endswith("n't")
 
 
-def _uncap(text: str) -> str:
+def lower_if_mostly_caps(text: str) -> str:
     # Mostly-capitals text is shouting by transcription, not by choice: lower-case it so VADER's
     # "ALL CAPS word among lower-case words" emphasis rule only fires where a writer used it.
     letters = [c for c in text if c.isalpha()]
@@ -183,7 +183,7 @@ def lexicon_features(texts: Sequence[str]) -> np.ndarray:
     pattern = _pattern()
     out = np.zeros((len(texts), len(LEXICON_FEATURES)), dtype=np.float32)
     for i, raw in enumerate(texts):
-        text = _uncap(resident_words(preprocess(raw)))
+        text = lower_if_mostly_caps(resident_words(preprocess(raw)))
         s = vader.polarity_scores(text)
         tokens = _TOKEN.findall(text.lower())
         vals = [lexicon[w] for w in tokens if w in lexicon]
@@ -226,7 +226,8 @@ def vader_labels(
     """VADER's standard rule: compound >= +0.05 positive, <= -0.05 negative, else neutral."""
     vader = _vader()
     comp = np.array(
-        [vader.polarity_scores(_uncap(t) if uncap else t)["compound"] for t in texts], dtype=float
+        [vader.polarity_scores(lower_if_mostly_caps(t) if uncap else t)["compound"] for t in texts],
+        dtype=float,
     )
     return np.where(
         comp >= threshold, "positive", np.where(comp <= -threshold, "negative", "neutral")

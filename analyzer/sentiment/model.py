@@ -65,6 +65,7 @@ import numpy as np
 import pandas as pd
 
 from analyzer.common.bundle import load_bundle, save_bundle
+from analyzer.common.params import Params
 from analyzer.sentiment.lexicon import LEXICON_FEATURES, lexicon_features
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ def _embed(texts: Sequence[str]) -> np.ndarray:
     return get_embedder().embed(list(texts))
 
 
-class SentimentModel:
+class SentimentModel(Params):
     """Three-class sentiment classifier over MiniLM embeddings plus VADER/lexicon features.
 
     Parameters
@@ -202,7 +203,7 @@ class SentimentModel:
     def save(self, folder: str | Path, *, manifest: dict[str, Any] | None = None) -> Path:
         """Write a verified bundle (numpy arrays + JSON + manifest with sha256 per file)."""
         self._check_fitted()
-        from analyzer.embedding.embedder import PACKAGED_MODEL_ID, PACKAGED_MODEL_SHA256
+        from analyzer.embedding import PACKAGED_MODEL_ID, PACKAGED_MODEL_SHA256
 
         extra = {
             "model_id": self.model_id,
@@ -223,9 +224,7 @@ class SentimentModel:
             },
             documents={
                 "params": {
-                    "C": self.C,
-                    "lexicon_weight": self.lexicon_weight,
-                    "max_iter": self.max_iter,
+                    **self.get_params(),
                     "embedding_dim": int(self.embedding_dim_),
                     "lexicon_features": list(LEXICON_FEATURES),
                     "classes": list(LABELS),

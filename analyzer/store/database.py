@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -19,7 +20,7 @@ import pandas as pd
 
 from analyzer.common.vectors import decode_vectors, encode_vector
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -91,7 +92,8 @@ CREATE TABLE IF NOT EXISTS themes (
     centroid BLOB,
     status VARCHAR,
     run_id VARCHAR,
-    first_seen_run VARCHAR
+    first_seen_run VARCHAR,
+    source VARCHAR  -- the records' source the theme was fitted on (themes are per source)
 );
 
 CREATE TABLE IF NOT EXISTS assignments (
@@ -107,7 +109,8 @@ CREATE TABLE IF NOT EXISTS theme_lineage (
     run_id VARCHAR,
     theme_id VARCHAR,
     event VARCHAR,
-    related JSON
+    related JSON,
+    source VARCHAR
 );
 
 CREATE TABLE IF NOT EXISTS theme_overrides (
@@ -169,6 +172,107 @@ def drain(result: Any) -> None:
         result.fetchall()
 
 
+# -- migrations ----------------------------------------------------------------------------
+# Version 2: ``themes.source`` and ``theme_lineage.source`` (themes are fitted per source; earlier
+# versions told a theme's source from its id, a rule that had drifted from the ids issued).
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    """Column names of one table of this store."""
+    rows = con.execute("SELECT name FROM pragma_table_info(?)", [table]).fetchall()
+    return {str(r[0]) for r in rows}
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> None:
+    """Bring a store written by an earlier version up to ``SCHEMA_VERSION``, all or nothing.
+
+    Runs when a store is opened for writing; a no-op on a store that is already current.
+    """
+    missing = [t for t in ("themes", "theme_lineage") if "source" not in table_columns(con, t)]
+    if not missing:
+        return
+    drain(con.execute("BEGIN TRANSACTION"))
+    try:
+        for table in missing:
+            drain(con.execute(f"ALTER TABLE {table} ADD COLUMN source VARCHAR"))
+        _backfill_theme_sources(con)
+        # lineage rows take their theme's source
+        drain(
+            con.execute(
+                "UPDATE theme_lineage SET source = t.source FROM themes t "
+                "WHERE t.theme_id = theme_lineage.theme_id AND theme_lineage.source IS NULL"
+            )
+        )
+        _retire_dropped_themes(con)
+    except BaseException:
+        drain(con.execute("ROLLBACK"))
+        raise
+    drain(con.execute("COMMIT"))
+
+
+def _backfill_theme_sources(con: duckdb.DuckDBPyConnection) -> None:
+    """A theme's source is the source of the records assigned to it; a theme without members
+    (retired, or emptied) falls back, here only, to the source its id prefix was issued for."""
+    drain(
+        con.execute(
+            "UPDATE themes SET source = m.source FROM ("
+            "SELECT tid, min(source) AS source FROM ("
+            "SELECT a.theme_id AS tid, r.source FROM assignments a "
+            "JOIN records r ON r.id = a.record_id WHERE a.theme_id IS NOT NULL UNION ALL "
+            "SELECT a.subtheme_id AS tid, r.source FROM assignments a "
+            "JOIN records r ON r.id = a.record_id WHERE a.subtheme_id IS NOT NULL"
+            ") GROUP BY tid) m WHERE themes.theme_id = m.tid AND themes.source IS NULL"
+        )
+    )
+    orphans = [
+        str(r[0])
+        for r in con.execute("SELECT theme_id FROM themes WHERE source IS NULL").fetchall()
+    ]
+    if not orphans:
+        return
+    from analyzer.themes.ids import SOURCE_PREFIXES, source_prefix
+
+    stored = {str(r[0]) for r in con.execute("SELECT DISTINCT source FROM records").fetchall()}
+    by_prefix: dict[str, set[str]] = {}
+    for source in stored | set(SOURCE_PREFIXES):
+        by_prefix.setdefault(source_prefix(source), set()).add(source)
+    found = []
+    for tid in orphans:
+        m = re.match(r"([A-Za-z]+)\d", tid)
+        candidates = by_prefix.get(m.group(1), set()) if m else set()
+        if len(candidates) > 1:
+            candidates &= stored
+        if len(candidates) == 1:
+            found.append((tid, next(iter(candidates))))
+    if found:
+        frame = pd.DataFrame(found, columns=["theme_id", "source"])
+        con.register("_theme_sources", frame)
+        try:
+            drain(
+                con.execute(
+                    "UPDATE themes SET source = f.source FROM _theme_sources f "
+                    "WHERE themes.theme_id = f.theme_id"
+                )
+            )
+        finally:
+            con.unregister("_theme_sources")
+
+
+def _retire_dropped_themes(con: duckdb.DuckDBPyConnection) -> None:
+    """Themes whose latest lineage event is "retired" were dropped by their last re-fit, though
+    earlier versions left them active: mark them retired, as a re-fit now does."""
+    drain(
+        con.execute(
+            "UPDATE themes SET status = 'retired' WHERE coalesce(status, 'active') <> 'retired' "
+            "AND theme_id IN (SELECT theme_id FROM ("
+            "SELECT l.theme_id, l.event, row_number() OVER (PARTITION BY l.theme_id "
+            "ORDER BY r.started_at DESC NULLS LAST, l.run_id DESC) AS latest "
+            "FROM theme_lineage l LEFT JOIN runs r USING (run_id)"
+            ") WHERE latest = 1 AND event = 'retired')"
+        )
+    )
+
+
 class Store:
     """A DuckDB-backed store. Open one per process; use ``with Store(path) as s``."""
 
@@ -182,6 +286,7 @@ class Store:
         self._lock = threading.RLock()
         if not read_only:
             drain(self.con.execute(SCHEMA))
+            migrate(self.con)
             drain(
                 self.con.execute(
                     "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",

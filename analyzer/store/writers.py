@@ -24,10 +24,17 @@ THEME_COLUMNS = (
     "centroid",
     "status",
     "run_id",
+    "source",
 )
+LINEAGE_COLUMNS = ("run_id", "theme_id", "event", "related", "source")
 
 
 def write_themes(con: Any, result: dict[str, Any], run_id: str) -> None:
+    """Themes, assignments and lineage of one run (``run_themes``' result).
+
+    A re-fit source's themes that the re-fit did not keep are marked retired (kept, so that their
+    ids are never reused); a retired theme is never written again, so nothing re-activates it.
+    """
     themes = pd.DataFrame(result["themes"], columns=list(THEME_COLUMNS))
     assignments = (
         pd.concat(result["assignments"], ignore_index=True)
@@ -37,24 +44,33 @@ def write_themes(con: Any, result: dict[str, Any], run_id: str) -> None:
     if themes.empty:
         return
     themes["first_seen_run"] = run_id
+    refit = sorted(
+        str(src)
+        for src, info in result.get("per_source", {}).items()
+        if info.get("mode") == "refit"
+    )
     con.register("_themes", themes)
     con.register("_assign", assignments)
     try:
-        # Themes that disappeared in a re-fit are kept, marked retired, so their ids are never reused.
         drain(
             con.execute(
-                "UPDATE themes SET status = 'retired' WHERE theme_id NOT IN (SELECT theme_id FROM _themes) "
-                "AND split_part(theme_id, '-', 1) IN (SELECT DISTINCT split_part(theme_id, '-', 1) FROM _themes)"
+                "UPDATE themes SET status = 'retired' WHERE source IN (SELECT unnest(?::VARCHAR[])) "
+                "AND theme_id NOT IN (SELECT theme_id FROM _themes)",
+                [refit],
             )
         )
         drain(
             con.execute(
-                "INSERT INTO themes SELECT theme_id, parent_id, level, label, keywords, size, examples, "
-                "breakdown, sentiment, centroid, status, run_id, first_seen_run FROM _themes "
-                "ON CONFLICT (theme_id) DO UPDATE SET parent_id = excluded.parent_id, level = excluded.level, "
-                "label = excluded.label, keywords = excluded.keywords, size = excluded.size, "
-                "examples = excluded.examples, breakdown = excluded.breakdown, sentiment = excluded.sentiment, "
-                "centroid = excluded.centroid, status = 'active', run_id = excluded.run_id"
+                "INSERT INTO themes (theme_id, parent_id, level, label, keywords, size, examples, "
+                "breakdown, sentiment, centroid, status, run_id, first_seen_run, source) "
+                "SELECT theme_id, parent_id, level, label, keywords, size, examples, breakdown, "
+                "sentiment, centroid, status, run_id, first_seen_run, source FROM _themes "
+                "ON CONFLICT (theme_id) DO UPDATE SET parent_id = excluded.parent_id, "
+                "level = excluded.level, label = excluded.label, keywords = excluded.keywords, "
+                "size = excluded.size, examples = excluded.examples, "
+                "breakdown = excluded.breakdown, sentiment = excluded.sentiment, "
+                "centroid = excluded.centroid, status = 'active', run_id = excluded.run_id, "
+                "source = excluded.source WHERE coalesce(themes.status, 'active') <> 'retired'"
             )
         )
         if not assignments.empty:
@@ -68,14 +84,17 @@ def write_themes(con: Any, result: dict[str, Any], run_id: str) -> None:
                 )
             )
         if result["lineage"]:
-            lin = pd.DataFrame(result["lineage"])
+            lin = pd.DataFrame(result["lineage"], columns=list(LINEAGE_COLUMNS))
             con.register("_lin", lin)
-            drain(
-                con.execute(
-                    "INSERT INTO theme_lineage SELECT run_id, theme_id, event, related FROM _lin"
+            try:
+                drain(
+                    con.execute(
+                        f"INSERT INTO theme_lineage ({', '.join(LINEAGE_COLUMNS)}) "
+                        f"SELECT {', '.join(LINEAGE_COLUMNS)} FROM _lin"
+                    )
                 )
-            )
-            con.unregister("_lin")
+            finally:
+                con.unregister("_lin")
     finally:
         con.unregister("_themes")
         con.unregister("_assign")

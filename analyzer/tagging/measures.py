@@ -198,7 +198,7 @@ def time_ordered_folds(
     return folds
 
 
-def _fit_temperature(scores: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> float:
+def fit_temperature(scores: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> float:
     """Temperature T minimising the log loss of softmax(scores / T); a scalar keeps the ranking."""
     idx = np.arange(len(y))
     w = np.ones(len(y)) if weight is None else np.asarray(weight, dtype=np.float64)
@@ -211,18 +211,18 @@ def _fit_temperature(scores: np.ndarray, y: np.ndarray, weight: np.ndarray | Non
     return float(math.exp(res.x))
 
 
-def _as_texts(texts: Sequence[str] | pd.Series) -> list[str]:
+def as_texts(texts: Sequence[str] | pd.Series) -> list[str]:
     return ["" if t is None or (isinstance(t, float) and math.isnan(t)) else str(t) for t in texts]
 
 
-def _embed(texts: list[str], model: str | None, backend: str) -> tuple[np.ndarray, Embedder]:
+def embed_texts(texts: list[str], model: str | None, backend: str) -> tuple[np.ndarray, Embedder]:
     from analyzer.embedding.embedder import get_embedder
 
     embedder = get_embedder(model or None, backend=backend)
     return embedder.embed(texts), embedder
 
 
-def _check_embeddings(embeddings: np.ndarray | None, n: int) -> np.ndarray | None:
+def check_embeddings(embeddings: np.ndarray | None, n: int) -> np.ndarray | None:
     if embeddings is None:
         return None
     emb = np.asarray(embeddings, dtype=np.float32)
@@ -231,12 +231,12 @@ def _check_embeddings(embeddings: np.ndarray | None, n: int) -> np.ndarray | Non
     return emb
 
 
-def _base_model_id(model_id: str) -> str:
+def base_model_id(model_id: str) -> str:
     # "…@53aa5117+onnx" and "…@53aa5117" are the same weights run by different backends.
     return model_id.split("+", 1)[0]
 
 
-def _detailed_rows(
+def detailed_rows(
     proba: np.ndarray,
     classes: np.ndarray,
     review_score: np.ndarray,

@@ -40,6 +40,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
 from analyzer.common.bundle import load_bundle, save_bundle
+from analyzer.common.params import Params
 from analyzer.errors import InputError, ModelBundleError
 from analyzer.tagging.measures import (
     NEVER_ACCEPT,
@@ -47,15 +48,15 @@ from analyzer.tagging.measures import (
     TAGGER_KIND,
     ZERO_SHOT_KIND,
     Extra,
-    _as_texts,
-    _base_model_id,
-    _check_embeddings,
-    _detailed_rows,
-    _embed,
-    _fit_temperature,
+    as_texts,
+    base_model_id,
+    check_embeddings,
     choose_threshold,
     class_centroids,
+    detailed_rows,
+    embed_texts,
     expected_calibration_error,
+    fit_temperature,
     precision_lower_bound,
     softmax,
     time_ordered_folds,
@@ -90,7 +91,7 @@ log = logging.getLogger(__name__)
 # -- supervised tagger -------------------------------------------------------------------------
 
 
-class Tagger:
+class Tagger(Params):
     """Supervised tagger: word + char TF-IDF + embeddings in one calibrated linear model.
 
     Parameters
@@ -164,27 +165,6 @@ class Tagger:
         self.embed_backend = embed_backend
         self.extra_weight = extra_weight
         self.random_state = random_state
-
-    # -- parameters ----------------------------------------------------------------------------
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "word_max_features": self.word_max_features,
-            "char_max_features": self.char_max_features,
-            "char_ngram_range": list(self.char_ngram_range),
-            "embedding_weight": self.embedding_weight,
-            "C": self.C,
-            "calibration_folds": self.calibration_folds,
-            "time_folds": self.time_folds,
-            "time_window": self.time_window,
-            "target_precision": self.target_precision,
-            "precision_bound": self.precision_bound,
-            "bound_confidence": self.bound_confidence,
-            "novelty_quantile": self.novelty_quantile,
-            "embed_model": self.embed_model,
-            "embed_backend": self.embed_backend,
-            "extra_weight": self.extra_weight,
-            "random_state": self.random_state,
-        }
 
     def _new_vectorizers(self) -> tuple[TfidfVectorizer, TfidfVectorizer]:
         word = TfidfVectorizer(
@@ -260,7 +240,7 @@ class Tagger:
         return sp.hstack(blocks, format="csr", dtype=np.float32)
 
     def _embeddings_for(self, texts: list[str], embeddings: np.ndarray | None) -> np.ndarray:
-        emb = _check_embeddings(embeddings, len(texts))
+        emb = check_embeddings(embeddings, len(texts))
         if emb is not None:
             if not hasattr(self, "embedding_model_id_"):
                 # Given embeddings are taken to come from the configured embedder; record which,
@@ -271,9 +251,9 @@ class Tagger:
                 self.embedding_model_id_ = embedder.model_id
                 self.embedding_sha256_ = embedder.weights_sha256_
             return emb
-        emb, embedder = _embed(texts, self.embed_model, self.embed_backend)
+        emb, embedder = embed_texts(texts, self.embed_model, self.embed_backend)
         expected = getattr(self, "embedding_model_id_", None)
-        if expected and _base_model_id(embedder.model_id) != _base_model_id(expected):
+        if expected and base_model_id(embedder.model_id) != base_model_id(expected):
             raise ModelBundleError(
                 f"model trained on embeddings from {expected}, but this run embeds with "
                 f"{embedder.model_id}"
@@ -298,7 +278,7 @@ class Tagger:
         ``times`` (when each row was filed) makes the validation that sets the temperature and the
         review threshold time-ordered (see ``time_folds``); without them it is shuffled k-fold.
         """
-        texts = _as_texts(texts)
+        texts = as_texts(texts)
         labels_arr = np.asarray([str(x) for x in labels], dtype=object)
         n = len(texts)
         if n != len(labels_arr):
@@ -345,7 +325,7 @@ class Tagger:
         else:
             rows, scores, how = validated
         y_val, w_val = y[rows], weight[rows]
-        self.temperature_ = _fit_temperature(scores, y_val, w_val)
+        self.temperature_ = fit_temperature(scores, y_val, w_val)
         proba_before = softmax(scores)
         proba = softmax(scores / self.temperature_)
         conf = proba.max(axis=1)
@@ -470,7 +450,7 @@ class Tagger:
         self, texts: Sequence[str], *, extra: Extra = None, embeddings: np.ndarray | None = None
     ) -> np.ndarray:
         self._check_fitted()
-        texts = _as_texts(texts)
+        texts = as_texts(texts)
         emb = self._embeddings_for(texts, embeddings)
         return self._decision(texts, extra, emb)
 
@@ -514,12 +494,12 @@ class Tagger:
         calibrated probabilities.
         """
         self._check_fitted()
-        texts = _as_texts(texts)
+        texts = as_texts(texts)
         emb = self._embeddings_for(texts, embeddings)
         proba = softmax(self._decision(texts, extra, emb) / self.temperature_)
         novel = self.novelty_distance(emb) > self.novelty_threshold_
         blank = np.array([not t.strip() for t in texts], dtype=bool)
-        return _detailed_rows(
+        return detailed_rows(
             proba, self.classes_, proba.max(axis=1), self.threshold_, novel, top_k, blank
         )
 
@@ -688,10 +668,10 @@ def retrain(
     """
     if corrections is None and store is not None:
         corrections = load_corrections(store)
-    texts = _as_texts(texts)
+    texts = as_texts(texts)
     labels = [str(x) for x in labels]
     weight = [1.0] * len(texts)
-    emb = _check_embeddings(embeddings, len(texts))
+    emb = check_embeddings(embeddings, len(texts))
     if corrections is not None and not corrections.empty:
         if extra is not None:
             raise InputError("retraining with extra fields and corrections is not supported")
@@ -706,7 +686,7 @@ def retrain(
         weight += [correction_weight] * len(new_texts)
         if emb is not None:
             base = tagger or Tagger()
-            new_emb, _ = _embed(new_texts, base.embed_model, base.embed_backend)
+            new_emb, _ = embed_texts(new_texts, base.embed_model, base.embed_backend)
             emb = np.vstack([emb[keep], new_emb])
         log.info("retraining with %d corrections", len(new_texts))
     params = tagger.get_params() if tagger is not None else {}

@@ -10,21 +10,22 @@ from typing import Any
 import numpy as np
 
 from analyzer.common.bundle import load_bundle, save_bundle
+from analyzer.common.params import Params
 from analyzer.errors import InputError, ModelBundleError
 from analyzer.tagging.measures import (
     ZERO_SHOT_KIND,
     Extra,
-    _as_texts,
-    _check_embeddings,
-    _detailed_rows,
-    _embed,
-    _fit_temperature,
+    as_texts,
+    check_embeddings,
     choose_threshold,
+    detailed_rows,
+    embed_texts,
+    fit_temperature,
     softmax,
 )
 
 
-class ZeroShotTagger:
+class ZeroShotTagger(Params):
     """Tag by embedding similarity to category descriptions, for a city with no labelled history.
 
     ``categories``: dicts with ``name`` (or Open311's ``service_name``), ``description`` and
@@ -105,10 +106,10 @@ class ZeroShotTagger:
         self, texts: Sequence[str], *, embeddings: np.ndarray | None = None
     ) -> np.ndarray:
         self._ensure_fitted()
-        texts = _as_texts(texts)
-        emb = _check_embeddings(embeddings, len(texts))
+        texts = as_texts(texts)
+        emb = check_embeddings(embeddings, len(texts))
         if emb is None:
-            emb, _ = _embed(texts, self.embed_model, self.embed_backend)
+            emb, _ = embed_texts(texts, self.embed_model, self.embed_backend)
         return emb @ self.prototypes_.T
 
     def calibrate(
@@ -127,7 +128,7 @@ class ZeroShotTagger:
         if unknown:
             raise InputError(f"labels not among the categories: {unknown[:5]}")
         y = np.asarray([index[x] for x in labels])
-        self.temperature_ = _fit_temperature(sims, y)
+        self.temperature_ = fit_temperature(sims, y)
         pred = sims.argmax(axis=1)
         self.margin_threshold_ = choose_threshold(_margin(sims), pred == y, self.target_precision)
         self.min_similarity_ = float(np.quantile(sims.max(axis=1), novelty_quantile))
@@ -150,12 +151,12 @@ class ZeroShotTagger:
         extra: Extra = None,
     ) -> list[dict[str, Any]]:
         """Same rows as ``Tagger.predict_detailed``; review is decided on the similarity margin."""
-        texts = _as_texts(texts)
+        texts = as_texts(texts)
         sims = self.similarities(texts, embeddings=embeddings)
         proba = softmax(sims / self.temperature_)
         novel = sims.max(axis=1) < self.min_similarity_
         blank = np.array([not t.strip() for t in texts], dtype=bool)
-        return _detailed_rows(
+        return detailed_rows(
             proba, self.classes_, _margin(sims), self.margin_threshold_, novel, top_k, blank
         )
 

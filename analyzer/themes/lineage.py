@@ -25,6 +25,21 @@ def _parse_id(tid: str) -> tuple[str, int, int | None]:
     return m.group(1), int(m.group(2)), None if m.group(3) is None else int(m.group(3))
 
 
+def members_by_theme(
+    record_ids: Iterable[Hashable],
+    theme_ids: Iterable[str | None],
+    subtheme_ids: Iterable[str | None],
+) -> dict[str, set[Hashable]]:
+    """Record ids per theme and per sub-theme, from one (theme, sub-theme) pair per record
+    (``None`` where unassigned): the ``*_members`` arguments of :func:`match_themes`."""
+    out: dict[str, set[Hashable]] = {}
+    for rid, top, sub in zip(record_ids, theme_ids, subtheme_ids, strict=True):
+        for tid in (top, sub):
+            if isinstance(tid, str) and tid:
+                out.setdefault(tid, set()).add(rid)
+    return out
+
+
 def next_free_ids(used_ids: Iterable[str]) -> tuple[int, dict[str, int]]:
     """(next top-level number, next sub-theme number per parent) after every id ever issued."""
     top, sub = 0, {}
@@ -157,7 +172,7 @@ def match_themes(
     one past the largest number in ``previous`` and ``used_ids``, so retired ids are never reused
     when ``used_ids`` holds every id ever issued).
 
-    Returns ``id_map`` {current provisional id: final id} (for ``ThemeModel.apply_ids``) and the
+    Returns ``id_map`` {current provisional id: final id} and the
     lineage: for each current theme "same", "merged" (related: the previous themes it joins),
     "split"
     (related: the previous theme it came from), or "new"; for each previous theme whose id is no

@@ -20,7 +20,12 @@ How a fit works (each step measured in benchmarks/themes.py):
    rest of that cluster (beyond median + ``outlier_mads`` robust deviations), and never more than
    ``max_unassigned`` of the texts.
 6. Labels and keywords come from ``analyzer.themes.labels`` (c-TF-IDF over spaCy noun chunks) on the
-   texts nearest each centre; five examples are picked by maximal marginal relevance.
+   texts nearest each centre; five examples are picked by maximal marginal relevance
+   (``analyzer.themes.examples``).
+
+New texts join themes by one rule, :meth:`ThemeModel.transform`: the sub-theme whose centroid is
+nearest (cosine), and its parent, when that cosine is at least ``min_cosine``. The incremental
+analysis applies it to the stored themes through :meth:`ThemeModel.from_themes`.
 
 ``analyzer.themes.lineage.match_themes`` carries ids from one run to the next (Hungarian
 assignment on centroid similarity and member overlap) and records the lineage: same, merged, split,
@@ -31,23 +36,27 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans
-from sklearn.decomposition import PCA
 
 from analyzer.common.vectors import normalise_rows
+from analyzer.themes.examples import representative_texts
 from analyzer.themes.ids import subtheme_id, theme_id
-from analyzer.themes.labels import ThemeLabel, describe_classes, extract_terms, make_unique
+
+# scikit-learn and the labeller (SciPy, spaCy) load when a fit needs them: placing new texts with
+# stored themes (the incremental analysis) does without them.
 
 log = logging.getLogger(__name__)
 
 UNASSIGNED_LABEL = "unassigned"
 BREAKDOWN_COLUMNS = ("source", "area", "category")
+# A new text joins an existing sub-theme only if it is at least this similar to its centroid;
+# farther ones stay unassigned until the next re-fit.
+MIN_CENTROID_COSINE = 0.35
 
 
 @dataclass
@@ -84,6 +93,9 @@ class ThemeModel:
     - ``labels_``: top-level theme id per row (``None`` when unassigned); ``sublabels_`` likewise.
     - ``themes_``: list of :class:`Theme`, level-1 themes first (largest first), then sub-themes.
     - ``unassigned_share_``, ``n_themes_``, ``n_subthemes_``, ``timings_`` (seconds per step).
+
+    :meth:`transform` places new texts with the themes' centroids (see there);
+    :meth:`from_themes` rebuilds a model that does so from stored themes, without a fit.
     """
 
     def __init__(
@@ -104,6 +116,7 @@ class ThemeModel:
         id_prefix: str = "T",
         seed: int = 42,
         label: bool = True,
+        min_cosine: float = MIN_CENTROID_COSINE,
     ) -> None:
         self.min_topic_share = min_topic_share
         self.min_theme_size = min_theme_size
@@ -120,6 +133,18 @@ class ThemeModel:
         self.id_prefix = id_prefix
         self.seed = seed
         self.label = label
+        self.min_cosine = min_cosine
+
+    @classmethod
+    def from_themes(cls, themes: Iterable[Theme], **params: Any) -> ThemeModel:
+        """A model over already issued themes (e.g. the store's active ones) that places new texts
+        with :meth:`transform`, without fitting. Sub-themes need their ``centroid`` and
+        ``parent_id``; ``params`` are the constructor's (``min_cosine``)."""
+        model = cls(**params)
+        model.themes_ = list(themes)
+        model.n_themes_ = sum(1 for th in model.themes_ if th.level == 1)
+        model.n_subthemes_ = sum(1 for th in model.themes_ if th.level == 2)
+        return model
 
     # -- fitting ---------------------------------------------------------------------------
     def fit(
@@ -164,10 +189,8 @@ class ThemeModel:
 
         # 5. unassigned
         t = time.perf_counter()
-        self.fine_centers_ = centers
-        fine, dist = self._nearest_fine(z)
-        self.fine_threshold_ = self._thresholds(fine, dist, len(centers))
-        outlier = dist > self.fine_threshold_[fine]
+        fine, dist = _nearest(z, centers)
+        outlier = dist > self._thresholds(fine, dist, len(centers))[fine]
         self.unassigned_share_ = float(outlier.mean())
         timings["unassigned"] = time.perf_counter() - t
 
@@ -182,12 +205,12 @@ class ThemeModel:
             subs = self._rank(sub_codes[members], n_codes=int(sub_of_fine.max()) + 1)
             for rank, sub in enumerate(subs):
                 sub_ids[sub] = subtheme_id(top_ids[code], rank + 1)
-        self.fine_top_ = np.array([top_ids.get(int(c)) for c in top_of_fine], dtype=object)
-        self.fine_sub_ = np.array([sub_ids.get(int(c)) for c in sub_of_fine], dtype=object)
+        fine_top = np.array([top_ids.get(int(c)) for c in top_of_fine], dtype=object)
+        fine_sub = np.array([sub_ids.get(int(c)) for c in sub_of_fine], dtype=object)
         # a fine cluster whose sub-theme lost every member to the outliers leads nowhere
-        self.fine_top_[np.equal(self.fine_sub_, None)] = None
-        labels = self.fine_top_[fine].copy()
-        sublabels = self.fine_sub_[fine].copy()
+        fine_top[np.equal(fine_sub, None)] = None
+        labels = fine_top[fine].copy()
+        sublabels = fine_sub[fine].copy()
         labels[outlier] = None
         sublabels[outlier] = None
         self.labels_ = labels
@@ -215,10 +238,6 @@ class ThemeModel:
         dim = x.shape[1] if x.ndim == 2 else 0
         self.mean_ = np.zeros(dim, dtype=np.float32)
         self.components_ = np.eye(dim, dtype=np.float32)
-        self.fine_centers_ = np.zeros((0, dim), dtype=np.float32)
-        self.fine_threshold_ = np.zeros(0)
-        self.fine_top_ = np.zeros(0, dtype=object)
-        self.fine_sub_ = np.zeros(0, dtype=object)
         self.labels_ = np.zeros(0, dtype=object)
         self.sublabels_ = np.zeros(0, dtype=object)
         self.themes_ = []
@@ -239,6 +258,8 @@ class ThemeModel:
             self.mean_ = np.zeros(dim, dtype=np.float32)
             self.components_ = np.eye(dim, dtype=np.float32)
         else:
+            from sklearn.decomposition import PCA
+
             # PCA on at most 20k rows: the principal directions are stable long before that
             fit_rows = x[self._sample(n, 20_000, rng)]
             pca = PCA(n_components=k, svd_solver="randomized", random_state=self.seed).fit(fit_rows)
@@ -264,6 +285,8 @@ class ThemeModel:
         k = self._fine_count(n_distinct)
         if k == 1:
             return np.zeros(len(z), dtype=np.int64), normalise_rows(z.mean(axis=0, keepdims=True))
+        from sklearn.cluster import KMeans
+
         km = KMeans(n_clusters=k, n_init=1, max_iter=100, random_state=self.seed).fit(z)
         centers = normalise_rows(km.cluster_centers_)
         labels = np.argmax(z @ centers.T, axis=1)
@@ -281,6 +304,8 @@ class ThemeModel:
         centers: np.ndarray,
         top_of_fine: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        from sklearn.cluster import KMeans
+
         centers = centers.copy()
         top_of_fine = top_of_fine.copy()
         fine = fine.copy()
@@ -315,12 +340,6 @@ class ThemeModel:
             next_code += int(groups.max()) + 1
         return fine, centers, top_of_fine, sub_of_fine
 
-    def _nearest_fine(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        sims = z @ self.fine_centers_.T
-        idx = np.argmax(sims, axis=1)
-        dist = 1.0 - sims[np.arange(len(z)), idx]
-        return idx, dist
-
     def _thresholds(self, fine: np.ndarray, dist: np.ndarray, n_fine: int) -> np.ndarray:
         """Per fine cluster: distance beyond which a text is an outlier of that cluster."""
         thr = np.full(n_fine, np.inf)
@@ -350,6 +369,8 @@ class ThemeModel:
     def _describe(
         self, x: np.ndarray, texts: Sequence[str], meta: pd.DataFrame | None
     ) -> list[Theme]:
+        from analyzer.themes.labels import ThemeLabel, describe_classes, extract_terms, make_unique
+
         rows_top = _rows_by_id(self.labels_)
         rows_sub = _rows_by_id(self.sublabels_)
         top_ids, sub_ids = sorted(rows_top), sorted(rows_sub)
@@ -413,20 +434,30 @@ class ThemeModel:
             )
         return themes
 
-    # -- using a fitted model --------------------------------------------------------------
+    # -- placing new texts -----------------------------------------------------------------
     def transform(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(theme ids, sub-theme ids) for new rows; ``None`` where a row is far from every theme."""
+        """(theme ids, sub-theme ids) for new rows: each joins the sub-theme whose centroid is
+        nearest (cosine), and that sub-theme's parent, when the cosine is at least
+        ``min_cosine``; ``None`` for both where no sub-theme is that close.
+
+        The one rule by which texts join existing themes, for a fitted model and for one rebuilt
+        by :meth:`from_themes` alike (a fit's own rows were placed by the fit: ``labels_``).
+        """
         x = normalise_rows(embeddings)
-        if len(x) == 0 or len(self.fine_centers_) == 0:
-            empty = np.full(len(x), None, dtype=object)
-            return empty, empty.copy()
-        z = self._reduce(x)
-        fine, dist = self._nearest_fine(z)
-        far = dist > self.fine_threshold_[fine]
-        top = self.fine_top_[fine].copy()
-        sub = self.fine_sub_[fine].copy()
-        top[far] = None
-        sub[far] = None
+        n = len(x)
+        top = np.full(n, None, dtype=object)
+        sub = np.full(n, None, dtype=object)
+        subs = [th for th in self.themes_ if th.level == 2]
+        if n == 0 or not subs:
+            return top, sub
+        centroids = normalise_rows(np.stack([th.centroid for th in subs]))
+        sims = x @ centroids.T
+        best = np.argmax(sims, axis=1)
+        near = sims[np.arange(n), best] >= self.min_cosine
+        sub_ids = np.array([th.theme_id for th in subs], dtype=object)
+        parent_ids = np.array([th.parent_id for th in subs], dtype=object)
+        sub[near] = sub_ids[best[near]]
+        top[near] = parent_ids[best[near]]
         return top, sub
 
     def theme(self, theme_id: str) -> Theme:
@@ -434,35 +465,6 @@ class ThemeModel:
             if th.theme_id == theme_id:
                 return th
         raise KeyError(theme_id)
-
-    def members(self, record_ids: Sequence[Hashable]) -> dict[str, set[Hashable]]:
-        """Record ids per theme and sub-theme (the ``*_members`` argument of ``match_themes``)."""
-        if len(record_ids) != len(self.labels_):
-            raise ValueError(f"{len(record_ids)} record ids for {len(self.labels_)} fitted rows")
-        out: dict[str, set[Hashable]] = {th.theme_id: set() for th in self.themes_}
-        for rid, top, sub in zip(record_ids, self.labels_, self.sublabels_, strict=True):
-            if top is not None:
-                out[top].add(rid)
-                out[sub].add(rid)
-        return out
-
-    def apply_ids(self, id_map: dict[str, str]) -> ThemeModel:
-        """Rename themes (e.g. with ``match_themes``' id_map) everywhere in the fitted state."""
-
-        def ren(values: np.ndarray) -> np.ndarray:
-            return np.array([None if v is None else id_map.get(v, v) for v in values], dtype=object)
-
-        self.labels_, self.sublabels_ = ren(self.labels_), ren(self.sublabels_)
-        self.fine_top_, self.fine_sub_ = ren(self.fine_top_), ren(self.fine_sub_)
-        self.themes_ = [
-            replace(
-                th,
-                theme_id=id_map.get(th.theme_id, th.theme_id),
-                parent_id=None if th.parent_id is None else id_map.get(th.parent_id, th.parent_id),
-            )
-            for th in self.themes_
-        ]
-        return self
 
 
 def ward_groups(
@@ -521,42 +523,11 @@ def ward_groups(
     return groups.astype(np.int64)
 
 
-def representative_texts(
-    vectors: np.ndarray,
-    center: np.ndarray,
-    texts: Sequence[str],
-    k: int = 5,
-    *,
-    pool: int = 50,
-    diversity: float = 0.3,
-) -> list[str]:
-    """``k`` texts that are central and not alike: maximal marginal relevance over the ``pool``
-    texts nearest the centre. Identical texts (after case and whitespace) count once."""
-    if len(texts) == 0:
-        return []
-    sims = vectors @ center
-    order = np.argsort(-sims, kind="stable")
-    cand: list[int] = []
-    seen: set[str] = set()
-    for i in order:
-        key = " ".join(str(texts[i]).lower().split())
-        if key in seen or not key:
-            continue
-        seen.add(key)
-        cand.append(int(i))
-        if len(cand) >= pool:
-            break
-    chosen: list[int] = []
-    while cand and len(chosen) < k:
-        if not chosen:
-            best = cand[0]
-        else:
-            redund = (vectors[cand] @ vectors[chosen].T).max(axis=1)
-            score = (1 - diversity) * sims[cand] - diversity * redund
-            best = cand[int(np.argmax(score))]
-        chosen.append(best)
-        cand.remove(best)
-    return [str(texts[i]) for i in chosen]
+def _nearest(z: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest centre per row and the cosine distance to it (rows and centres unit length)."""
+    sims = z @ centers.T
+    idx = np.argmax(sims, axis=1)
+    return idx, 1.0 - sims[np.arange(len(z)), idx]
 
 
 def _rows_by_id(ids: np.ndarray) -> dict[str, np.ndarray]:

@@ -25,26 +25,26 @@ _PERIOD_ALIASES = {
     "MONTHLY": "M",
 }
 
-# the baselines an expected count can come from (see ``_baseline_arrays``)
+# the baselines an expected count can come from (see ``baseline_shares``)
 BASELINES = ("recent", "seasonal", "max")
 _REQUIRED = ("record_id", "theme_id", "created_at")
 
 
-def _normalise_period(period: str) -> str:
+def normalise_period(period: str) -> str:
     key = str(period).strip().upper()
     if key not in _PERIOD_ALIASES:
         raise InputError(f"period must be one of D, W, M (day, week, month); got {period!r}")
     return _PERIOD_ALIASES[key]
 
 
-def _check_columns(df: pd.DataFrame, needed: tuple[str, ...] = _REQUIRED) -> None:
+def require_columns(df: pd.DataFrame, needed: tuple[str, ...] = _REQUIRED) -> None:
     missing = [c for c in needed if c not in df.columns]
     if missing:
         found = ", ".join(map(str, df.columns)) or "(none)"
         raise InputError(f"missing column {missing[0]!r}; columns found: {found}")
 
 
-def _utc_naive(values: pd.Series) -> pd.Series:
+def to_utc_naive(values: pd.Series) -> pd.Series:
     """Timestamps as naive UTC (pandas periods are naive); bad values are a user error."""
     try:
         ts = pd.to_datetime(values, utc=True, format="ISO8601")
@@ -59,7 +59,7 @@ def _utc_naive(values: pd.Series) -> pd.Series:
     return ts.dt.tz_convert("UTC").dt.tz_localize(None)
 
 
-def _theme_key(values: pd.Series) -> pd.Series:
+def theme_keys(values: pd.Series) -> pd.Series:
     """Theme ids as strings; missing, empty and -1 (an outlier label) mean unassigned (None)."""
     s = pd.Series(values)
     if pd.api.types.is_float_dtype(s) and bool(np.all(np.mod(s.dropna(), 1) == 0)):
@@ -78,7 +78,7 @@ def _theme_key(values: pd.Series) -> pd.Series:
 
 
 @dataclass
-class _Grid:
+class PeriodGrid:
     """Counts on a complete, consecutive period index (zeros filled)."""
 
     periods: pd.PeriodIndex
@@ -91,13 +91,13 @@ def _period_index(ts: pd.Series, freq: str) -> pd.Series:
     return ts.dt.to_period(freq)
 
 
-def _grid(
+def count_grid(
     per: pd.Series,
     theme: pd.Series,
     freq: str,
     themes: np.ndarray | None = None,
     span: tuple[pd.Period, pd.Period] | None = None,
-) -> _Grid:
+) -> PeriodGrid:
     lo, hi = span if span is not None else (per.min(), per.max())
     periods = pd.period_range(lo, hi, freq=freq)
     t_idx = np.asarray(pd.PeriodIndex(per).asi8, dtype=np.int64) - lo.ordinal
@@ -108,7 +108,7 @@ def _grid(
     ok = k_idx >= 0
     counts = np.zeros((len(periods), len(themes)), dtype=float)
     np.add.at(counts, (t_idx[ok], k_idx[ok]), 1.0)
-    return _Grid(periods, themes, counts, totals)
+    return PeriodGrid(periods, themes, counts, totals)
 
 
 def _sort_key(v: str) -> tuple[int, Any]:
@@ -127,15 +127,15 @@ def theme_counts(df: pd.DataFrame, period: str = "W", *, by_area: bool = False) 
     ``share`` (= count / total). Without ``by_area`` every theme x period of the full range is
     listed (zeros included); with ``by_area`` only non-zero cells are.
     """
-    _check_columns(df, ("theme_id", "created_at"))
-    freq = _normalise_period(period)
+    require_columns(df, ("theme_id", "created_at"))
+    freq = normalise_period(period)
     if df.empty:
         cols = ["window_start", "window_end", "theme_id", "count", "total", "share"]
         return pd.DataFrame(columns=cols[:3] + (["area"] if by_area else []) + cols[3:])
-    per = _period_index(_utc_naive(df["created_at"]), freq)
-    theme = _theme_key(df["theme_id"])
+    per = _period_index(to_utc_naive(df["created_at"]), freq)
+    theme = theme_keys(df["theme_id"])
     if not by_area:
-        g = _grid(per, theme, freq)
+        g = count_grid(per, theme, freq)
         t, k = np.meshgrid(np.arange(len(g.periods)), np.arange(len(g.themes)), indexing="ij")
         out = pd.DataFrame(
             {
@@ -173,7 +173,7 @@ def theme_counts(df: pd.DataFrame, period: str = "W", *, by_area: bool = False) 
 # --------------------------------------------------------------------------------------------
 
 
-def _covered(totals: np.ndarray, min_coverage: float) -> np.ndarray:
+def covered_periods(totals: np.ndarray, min_coverage: float) -> np.ndarray:
     """Periods with real volume. A scrape gap (a few records a month where there are usually
     thousands) must neither be tested nor serve as a baseline."""
     nz = totals[totals > 0]
@@ -190,7 +190,7 @@ def _window_sums(cum: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.nda
     return cum[stop] - cum[start]
 
 
-def _baseline_arrays(
+def baseline_shares(
     periods: pd.PeriodIndex,
     counts: np.ndarray,
     totals: np.ndarray,
@@ -294,8 +294,8 @@ def capped_contributions(
     return np.minimum(counts, cap * e + slack)
 
 
-def _robust_volumes(
-    grid: _Grid, covered: np.ndarray, kwargs: dict[str, Any]
+def robust_volumes(
+    grid: PeriodGrid, covered: np.ndarray, kwargs: dict[str, Any]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per period and theme, the volume of every OTHER record, with other themes' bursts capped;
     and every theme's own counts capped the same way.
@@ -309,7 +309,7 @@ def _robust_volumes(
     """
     totals = grid.totals.astype(float)
     loo = np.maximum(totals[:, None] - grid.counts, 0.0)
-    recent, _ = _baseline_arrays(
+    recent, _ = baseline_shares(
         grid.periods, grid.counts, totals, covered, mode="recent", denominators=loo, **kwargs
     )
     contrib = capped_contributions(grid.counts, recent * loo)
@@ -345,8 +345,8 @@ def volume_adjusted_baseline(
     tot = (
         counts.sum(axis=1) if totals is None else totals.reindex(periods, fill_value=0)
     ).to_numpy(dtype=float)
-    cov = _covered(tot, min_coverage)
-    share, _ = _baseline_arrays(
+    cov = covered_periods(tot, min_coverage)
+    share, _ = baseline_shares(
         periods,
         counts.to_numpy(dtype=float),
         tot,

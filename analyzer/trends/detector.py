@@ -64,20 +64,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analyzer.common.params import Params
 from analyzer.errors import InputError
 from analyzer.trends.counts import (
     BASELINES,
-    _baseline_arrays,
-    _check_columns,
-    _covered,
-    _Grid,
-    _grid,
-    _normalise_period,
-    _robust_volumes,
-    _theme_key,
-    _utc_naive,
+    PeriodGrid,
+    baseline_shares,
     capped_contributions,
+    count_grid,
+    covered_periods,
+    normalise_period,
+    require_columns,
+    robust_volumes,
     theme_counts,
+    theme_keys,
+    to_utc_naive,
     volume_adjusted_baseline,
 )
 from analyzer.trends.stats import (
@@ -138,7 +139,7 @@ _PERIOD_DAYS = {"D": 1.0, "W": 7.0, "M": 365.25 / 12}
 # --------------------------------------------------------------------------------------------
 
 
-class EmergingDetector:
+class EmergingDetector(Params):
     """Flags themes whose share of volume rises beyond season and recent history.
 
     Parameters
@@ -264,17 +265,9 @@ class EmergingDetector:
         self.common_shocks = common_shocks
         self.max_examples = max_examples
 
-    def get_params(self) -> dict[str, Any]:
-        """The constructor's parameters and their values (scikit-learn's convention), e.g. for a
-        run manifest."""
-        import inspect
-
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {name: getattr(self, name) for name in names}
-
     # -- parameters resolved per period ----------------------------------------------------
     def _freq(self) -> str:
-        return _normalise_period(self.period)
+        return normalise_period(self.period)
 
     def _recent(self) -> int:
         r = self.recent_periods
@@ -298,13 +291,13 @@ class EmergingDetector:
         self._freq()
 
     def _prepare(self, df: pd.DataFrame) -> pd.DataFrame:
-        _check_columns(df)
+        require_columns(df)
         freq = self._freq()
         frame = pd.DataFrame(
             {
                 "record_id": df["record_id"].to_numpy(),
-                "theme_id": _theme_key(df["theme_id"]).to_numpy(),
-                "ts": _utc_naive(df["created_at"]).to_numpy(),
+                "theme_id": theme_keys(df["theme_id"]).to_numpy(),
+                "ts": to_utc_naive(df["created_at"]).to_numpy(),
             },
             index=df.index,
         )
@@ -328,25 +321,27 @@ class EmergingDetector:
             return BASELINES
         return (self.baseline,)
 
-    def _volume(self, grid: _Grid, covered: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def _volume(
+        self, grid: PeriodGrid, covered: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """The volume each theme is a share of, and the counts its recent baseline is built on
         (None: the real counts)."""
         if self.robust_volume or self.robust_baseline:
-            volume, capped = _robust_volumes(grid, covered, self._baseline_kwargs())
+            volume, capped = robust_volumes(grid, covered, self._baseline_kwargs())
             if not self.robust_volume:
                 volume = np.broadcast_to(grid.totals[:, None].astype(float), grid.counts.shape)
             return volume.copy(), (capped if self.robust_baseline else None)
         return np.broadcast_to(grid.totals[:, None].astype(float), grid.counts.shape).copy(), None
 
     def _expected(
-        self, grid: _Grid, mode: str | np.ndarray | None = None
+        self, grid: PeriodGrid, mode: str | np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Expected counts, baseline counts, coverage and the volume each theme is a share of."""
-        covered = _covered(grid.totals, self.min_coverage)
+        covered = covered_periods(grid.totals, self.min_coverage)
         volume, recent_counts = self._volume(grid, covered)
         if mode is None:
             mode = self._modes_for(grid.themes)
-        share, base = _baseline_arrays(
+        share, base = baseline_shares(
             grid.periods,
             grid.counts,
             grid.totals.astype(float),
@@ -368,13 +363,13 @@ class EmergingDetector:
         mu[~(volume >= self.min_coverage * np.nan_to_num(typical, nan=np.inf))] = np.nan
         return mu, base, covered, volume
 
-    def _shocked(self, grid: _Grid, mu: np.ndarray) -> np.ndarray:
+    def _shocked(self, grid: PeriodGrid, mu: np.ndarray) -> np.ndarray:
         """Expected counts moved by the co-moving themes' surprise (``common_shocks``)."""
         if self.shocks_ is None:
             return mu
         return apply_shocks(self.shocks_, grid.themes, grid.counts, mu)
 
-    def _p_values(self, grid: _Grid, mu: np.ndarray, base: np.ndarray) -> np.ndarray:
+    def _p_values(self, grid: PeriodGrid, mu: np.ndarray, base: np.ndarray) -> np.ndarray:
         """One-sided p-value of every theme-period with an expectation (NaN elsewhere)."""
         alpha = self._alpha_for(grid.themes)[None, :] + 1.0 / (base + 1.0)
         ok = np.isfinite(mu)
@@ -382,7 +377,7 @@ class EmergingDetector:
         p[ok] = nb_sf(grid.counts[ok], mu[ok], np.broadcast_to(alpha, mu.shape)[ok])
         return p
 
-    def _season_peaks(self, grid: _Grid, p: np.ndarray, covered: np.ndarray) -> np.ndarray:
+    def _season_peaks(self, grid: PeriodGrid, p: np.ndarray, covered: np.ndarray) -> np.ndarray:
         """``season_peaks`` of every theme-period, judged by each period's own p-value (zeros
         when ``season_peak_years`` is None)."""
         if self.season_peak_years is None or not self.seasonal or self.recurrence_days is None:
@@ -425,7 +420,7 @@ class EmergingDetector:
         frame = self._prepare(df)
         if frame.empty:
             raise InputError("no records to fit the emerging-needs detector on")
-        grid = _grid(frame["period"], frame["theme_id"], self._freq())
+        grid = count_grid(frame["period"], frame["theme_id"], self._freq())
         candidates = self._candidates()
         # real past emergencies (a few per theme) are not overdispersion: tolerate them
         tolerated = float(self.tolerated_events)
@@ -528,7 +523,7 @@ class EmergingDetector:
         """
         self._check_fitted()
         frame = self._prepare(df)
-        grid = _grid(frame["period"], frame["theme_id"], self._freq())
+        grid = count_grid(frame["period"], frame["theme_id"], self._freq())
         mu, base, covered, _ = self._expected(grid)
         mu = self._shocked(grid, mu)
         p = self._p_values(grid, mu, base)
@@ -578,7 +573,7 @@ class EmergingDetector:
             return _empty_alerts()
         freq = self._freq()
         if as_of is not None:
-            last = _utc_naive(pd.Series([as_of])).iloc[0].to_period(freq)
+            last = to_utc_naive(pd.Series([as_of])).iloc[0].to_period(freq)
             frame = frame[frame["period"] <= last]
             if frame.empty:
                 return _empty_alerts()
@@ -586,7 +581,7 @@ class EmergingDetector:
             last = frame["period"].max()
         first = last - (self.windows - 1)
         span = (frame["period"].min(), last)
-        grid = _grid(frame["period"], frame["theme_id"], freq, span=span)
+        grid = count_grid(frame["period"], frame["theme_id"], freq, span=span)
         tw = np.arange(len(grid.periods))[grid.periods >= first]
         mu, base, covered, _ = self._expected(grid)
         mu = self._shocked(grid, mu)
@@ -655,7 +650,7 @@ class EmergingDetector:
     def _area_tests(
         self,
         frame: pd.DataFrame,
-        grid: _Grid,
+        grid: PeriodGrid,
         tw: np.ndarray,
         covered: np.ndarray,
         mu_city: np.ndarray,
@@ -673,10 +668,12 @@ class EmergingDetector:
         span = (grid.periods[0], grid.periods[-1])
         for area in sorted(areas, key=str):
             sub = with_area[with_area["area"] == area]
-            g = _grid(sub["period"], sub["theme_id"], self._freq(), themes=grid.themes, span=span)
+            g = count_grid(
+                sub["period"], sub["theme_id"], self._freq(), themes=grid.themes, span=span
+            )
             # the theme's share of the area's OTHER records, as in the city-level test
             others = np.maximum(g.totals[:, None] - g.counts, 0.0)
-            share, base = _baseline_arrays(
+            share, base = baseline_shares(
                 g.periods,
                 g.counts,
                 g.totals,
@@ -722,14 +719,14 @@ class EmergingDetector:
     ) -> list[str]:
         mapping: dict[str, str] = {}
         if "theme_label" in df.columns:
-            pairs = pd.DataFrame({"k": _theme_key(df["theme_id"]), "v": df["theme_label"]}).dropna()
+            pairs = pd.DataFrame({"k": theme_keys(df["theme_id"]), "v": df["theme_label"]}).dropna()
             mapping.update(pairs.drop_duplicates("k").set_index("k")["v"].astype(str).to_dict())
         if labels:
             mapping.update({str(k): str(v) for k, v in labels.items()})
         return [mapping.get(t, t) for t in theme_ids]
 
     def _examples(
-        self, df: pd.DataFrame, frame: pd.DataFrame, grid: _Grid, alerts: pd.DataFrame
+        self, df: pd.DataFrame, frame: pd.DataFrame, grid: PeriodGrid, alerts: pd.DataFrame
     ) -> list[list[str]]:
         """Up to ``max_examples`` texts of the alert's theme [and area] in its window, newest first.
 

@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from analyzer import queries
+from analyzer.common.clock import as_utc
 from analyzer.store.database import Store
 from api.deps import StateDep
 from api.ingesting import ingest_open311
@@ -243,12 +244,6 @@ def _split(value: str | None) -> tuple[str, ...]:
     return tuple(v.strip() for v in (value or "").split(",") if v.strip())
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 @router.get("/requests.json", response_model=list[Open311Request], responses=ERRORS)
 def get_requests(
     state: StateDep,
@@ -275,7 +270,7 @@ def get_requests(
         bad = [s for s in statuses if s not in ("open", "closed")]
         if bad:
             raise HTTPException(400, "status must be open, closed or both (comma-separated)")
-        start, end = _utc(start_date), _utc(end_date)
+        start, end = as_utc(start_date), as_utc(end_date)
         if start is None and end is None:
             end = datetime.now(UTC)
         if start is None:

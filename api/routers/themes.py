@@ -45,7 +45,8 @@ def list_themes(
 @router.get("/themes/{theme_id}", response_model=ThemeDetail, responses=NOT_FOUND)
 def theme_detail(theme_id: ThemeId, store: StoreDep, filters: FiltersDep) -> ThemeDetail:
     """Label, keywords, sub-themes, weekly series, areas, representative examples and lineage.
-    A theme merged into another answers with the theme it was merged into."""
+    A theme merged into another answers with the theme it was merged into; a theme a re-fit
+    retired answers 404 (its id stays reserved)."""
     try:
         return ThemeDetail(**queries.theme_detail(store, theme_id, filters))
     except queries.ThemeNotFoundError:

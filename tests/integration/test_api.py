@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,18 +13,19 @@ import pytest
 from fastapi.testclient import TestClient
 
 from analyzer.config import Settings
-from tests.integration.api_support import RUN_ID, build_store
-
-
-@pytest.fixture(scope="module")
-def built_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_store(tmp_path_factory.mktemp("api-store"))
+from tests.integration.api_support import (
+    ABANDONED,
+    OTHER,
+    PARKING,
+    RUN_ID,
+    STALE_ALERT_LABEL,
+)
 
 
 @pytest.fixture()
-def store_path(built_store: Path, tmp_path: Path) -> Path:
+def store_path(api_store_file: Path, tmp_path: Path, copy_store) -> Path:
     """A private copy per test, so writes in one test never leak into another."""
-    return Path(shutil.copy(built_store, tmp_path / "store.duckdb"))
+    return copy_store(api_store_file, tmp_path)
 
 
 def make_client(store_path: Path, **overrides: object) -> TestClient:
@@ -111,7 +111,7 @@ def test_themes_sizes_add_up_and_filter(client: TestClient) -> None:
         assert t["sentiment"] is None or -1 <= t["sentiment"] <= 1
 
     only = client.get("/v1/themes", params={"category": "Illegal Parking"}).json()
-    assert [t["theme_id"] for t in only["items"]] == ["t-illegal-parking"]
+    assert [t["theme_id"] for t in only["items"]] == [PARKING]
     assert only["items"][0]["size"] == record_count(client, "category = 'Illegal Parking'")
 
     until = client.get("/v1/themes", params={"until": "2012-12-31"}).json()
@@ -127,7 +127,7 @@ def test_themes_sizes_add_up_and_filter(client: TestClient) -> None:
 
 
 def test_theme_detail_parts_add_up(client: TestClient) -> None:
-    detail = client.get("/v1/themes/t-illegal-parking").json()
+    detail = client.get(f"/v1/themes/{PARKING}").json()
     size = detail["size"]
     assert size == record_count(client, "category = 'Illegal Parking'")
     assert sum(p["count"] for p in detail["series"]) == size
@@ -137,12 +137,22 @@ def test_theme_detail_parts_add_up(client: TestClient) -> None:
     assert detail["categories"] == [
         {"key": "Illegal Parking", "count": size, "sentiment": detail["categories"][0]["sentiment"]}
     ]
+    # Unfiltered: the analysis' own picks, which it stores as (redacted) texts of the theme's
+    # records. Under a filter: records of the theme picked around its centroid.
+    members = client.app.state.civicpulse.store.query_df(
+        "SELECT r.text FROM records r JOIN assignments a ON a.record_id = r.id "
+        "WHERE a.theme_id = ?",
+        [PARKING],
+    )["text"]
     assert 1 <= len(detail["examples"]) <= 5
-    assert all(e["theme_id"] == "t-illegal-parking" and e["text"] for e in detail["examples"])
+    assert all(e["text"] in set(members) for e in detail["examples"])
+    filtered = client.get(f"/v1/themes/{PARKING}", params={"source": "311"}).json()["examples"]
+    assert 1 <= len(filtered) <= 5
+    assert all(e["theme_id"] == PARKING and e["text"] in set(members) for e in filtered)
     assert [ev["event"] for ev in detail["lineage"]] == ["new"]
     assert detail["lineage"][0]["run_id"] == RUN_ID
     # A filter that keeps no records of the theme leaves its size at zero, not an error.
-    empty = client.get("/v1/themes/t-illegal-parking", params={"until": "2000-01-01"}).json()
+    empty = client.get(f"/v1/themes/{PARKING}", params={"until": "2000-01-01"}).json()
     assert empty["size"] == 0 and empty["series"] == [] and empty["examples"] == []
     missing = client.get("/v1/themes/no-such-theme")
     assert missing.status_code == 404 and missing.json()["code"] == "not_found"
@@ -150,55 +160,46 @@ def test_theme_detail_parts_add_up(client: TestClient) -> None:
 
 def test_rename_and_merge_need_a_key_and_persist(client: TestClient, store_path: Path) -> None:
     before = {t["theme_id"]: t["size"] for t in client.get("/v1/themes").json()["items"]}
-    assert client.patch("/v1/themes/t-other", json={"label": "Misc"}).status_code == 401
-    assert (
-        client.post("/v1/themes/t-other/merge", json={"into": "t-illegal-parking"}).status_code
-        == 401
-    )
+    assert client.patch(f"/v1/themes/{OTHER}", json={"label": "Misc"}).status_code == 401
+    assert client.post(f"/v1/themes/{OTHER}/merge", json={"into": PARKING}).status_code == 401
     key = new_key(client)
     renamed = client.patch(
-        "/v1/themes/t-other", json={"label": "  Misc   requests "}, headers=auth(key)
+        f"/v1/themes/{OTHER}", json={"label": "  Misc   requests "}, headers=auth(key)
     )
     assert renamed.status_code == 200 and renamed.json()["label"] == "Misc requests"
-    merged = client.post(
-        "/v1/themes/t-other/merge", json={"into": "t-illegal-parking"}, headers=auth(key)
-    )
-    assert merged.status_code == 200 and merged.json()["merged_into"] == "t-illegal-parking"
+    merged = client.post(f"/v1/themes/{OTHER}/merge", json={"into": PARKING}, headers=auth(key))
+    assert merged.status_code == 200 and merged.json()["merged_into"] == PARKING
     after = {t["theme_id"]: t for t in client.get("/v1/themes").json()["items"]}
-    assert "t-other" not in after
-    assert after["t-illegal-parking"]["size"] == before["t-illegal-parking"] + before["t-other"]
-    assert after["t-illegal-parking"]["merged_from"] == ["t-other"]
+    assert OTHER not in after
+    assert after[PARKING]["size"] == before[PARKING] + before[OTHER]
+    assert after[PARKING]["merged_from"] == [OTHER]
     # The merged theme answers with its target; sub-themes of both are listed.
-    via_old = client.get("/v1/themes/t-other").json()
-    assert via_old["theme_id"] == "t-illegal-parking" and via_old["requested_id"] == "t-other"
+    via_old = client.get(f"/v1/themes/{OTHER}").json()
+    assert via_old["theme_id"] == PARKING and via_old["requested_id"] == OTHER
     assert {s["theme_id"].split(".")[0] for s in via_old["subthemes"]} == {
-        "t-illegal-parking",
-        "t-other",
+        PARKING,
+        OTHER,
     }
     # Bad merges: into itself (422 naming the field), into a sub-theme (level), unknown (404).
     self_merge = client.post(
-        "/v1/themes/t-abandoned-vehicle/merge",
-        json={"into": "t-abandoned-vehicle"},
+        f"/v1/themes/{ABANDONED}/merge",
+        json={"into": ABANDONED},
         headers=auth(key),
     )
     assert self_merge.status_code == 422 and self_merge.json()["detail"][0]["path"] == "body.into"
     sub = via_old["subthemes"][0]["theme_id"]
-    level = client.post(
-        "/v1/themes/t-abandoned-vehicle/merge", json={"into": sub}, headers=auth(key)
-    )
+    level = client.post(f"/v1/themes/{ABANDONED}/merge", json={"into": sub}, headers=auth(key))
     assert level.status_code == 422
-    cycle = client.post(
-        "/v1/themes/t-illegal-parking/merge", json={"into": "t-other"}, headers=auth(key)
-    )
+    cycle = client.post(f"/v1/themes/{PARKING}/merge", json={"into": OTHER}, headers=auth(key))
     assert cycle.status_code == 422
-    unknown = client.post("/v1/themes/nope/merge", json={"into": "t-other"}, headers=auth(key))
+    unknown = client.post("/v1/themes/nope/merge", json={"into": OTHER}, headers=auth(key))
     assert unknown.status_code == 404
     client.close()
     # A new process over the same store sees the edits (they live in theme_overrides).
     with make_client(store_path) as again:
         items = {t["theme_id"]: t for t in again.get("/v1/themes").json()["items"]}
-        assert "t-other" not in items and items["t-illegal-parking"]["merged_from"] == ["t-other"]
-        assert again.get("/v1/themes/t-other").json()["theme_id"] == "t-illegal-parking"
+        assert OTHER not in items and items[PARKING]["merged_from"] == [OTHER]
+        assert again.get(f"/v1/themes/{OTHER}").json()["theme_id"] == PARKING
 
 
 def test_projection_points(client: TestClient) -> None:
@@ -208,8 +209,8 @@ def test_projection_points(client: TestClient) -> None:
     assert all(p["theme_id"] and p["text"] for p in out["points"])
     # Deterministic sample: the same call gives the same points.
     assert client.get("/v1/projection", params={"limit": 10}).json() == out
-    one = client.get("/v1/projection", params={"theme_id": "t-other"}).json()
-    assert {p["theme_id"] for p in one["points"]} == {"t-other"}
+    one = client.get("/v1/projection", params={"theme_id": OTHER}).json()
+    assert {p["theme_id"] for p in one["points"]} == {OTHER}
 
 
 # -- emerging, stats, runs -----------------------------------------------------------------
@@ -219,12 +220,18 @@ def test_emerging_alerts_use_current_labels(client: TestClient) -> None:
     out = client.get("/v1/emerging").json()
     assert out["run_id"] == RUN_ID and out["total"] == 1
     alert = out["items"][0]
-    assert alert["theme_label"] == "illegal parking"  # the theme's label, not the stale copy
+    assert alert["theme_id"] == PARKING
+    # the theme's label, not the copy the alert was stored with
+    assert alert["theme_label"] == "illegal parking" != STALE_ALERT_LABEL
     assert alert["ratio"] == 4.1 and alert["q_value"] == 0.01
-    # Examples were stored as record ids; they come back as the records' redacted texts.
-    assert len(alert["examples"]) == 2 and all(
-        not e.startswith("boston:") for e in alert["examples"]
-    )
+    # The detector's examples (the theme's newest texts, newest first) come back as stored.
+    store = client.app.state.civicpulse.store
+    newest = store.query_df(
+        "SELECT r.text FROM records r JOIN assignments a ON a.record_id = r.id "
+        "WHERE a.theme_id = ? ORDER BY r.created_at DESC, r.id DESC LIMIT 2",
+        [PARKING],
+    )["text"].tolist()
+    assert alert["examples"] == newest and len(newest) == 2
     assert client.get("/v1/emerging", params={"until": "2000-01-01"}).json()["total"] == 0
     assert client.get("/v1/emerging", params={"source": "survey"}).json()["total"] == 0
     assert client.get("/v1/emerging", params={"max_q": 0.001}).json()["total"] == 0
@@ -301,7 +308,7 @@ def test_records_word_search_and_filters(client: TestClient) -> None:
         client, "text LIKE '%\\%\\_\\%%' ESCAPE '\\'"
     )
     by_theme = client.get(
-        "/v1/records", params={"theme_id": "t-other", "limit": 100}, headers=auth(key)
+        "/v1/records", params={"theme_id": OTHER, "limit": 100}, headers=auth(key)
     ).json()
     assert by_theme["total"] == record_count(client, "category = 'Other'")
     oldest = client.get("/v1/records", params={"order": "oldest", "limit": 3}, headers=auth(key))
@@ -414,7 +421,7 @@ def test_validation_errors_are_422_with_paths_and_no_echo(client: TestClient) ->
     assert too_long.status_code == 422 and too_long.json()["detail"][0]["path"] == "body.text"
     both = client.post("/v1/tag", json={"text": "a", "texts": ["b"]})
     assert both.status_code == 422
-    extra = client.patch("/v1/themes/t-other", json={"label": "x", "sneaky": 1}, headers=auth(key))
+    extra = client.patch(f"/v1/themes/{OTHER}", json={"label": "x", "sneaky": 1}, headers=auth(key))
     assert extra.status_code == 422 and extra.json()["detail"][0]["path"] == "body.sneaky"
     bad_query = client.get("/v1/themes", params={"limit": 0})
     assert bad_query.status_code == 422 and bad_query.json()["detail"][0]["path"] == "query.limit"

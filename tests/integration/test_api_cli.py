@@ -69,6 +69,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.slow  # a live server in a subprocess
 def test_serve_answers_and_logs_json(tmp_path: Path) -> None:
     port = _free_port()
     env = {

@@ -21,18 +21,19 @@ from schemathesis.checks import (  # noqa: E402
 )
 
 from analyzer.config import Settings  # noqa: E402
-from tests.integration.api_support import build_store  # noqa: E402
 
 HEADERS: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
-def api_schema(tmp_path_factory: pytest.TempPathFactory) -> schemathesis.BaseSchema:
+def api_schema(
+    api_store_file, copy_store, tmp_path_factory: pytest.TempPathFactory
+) -> schemathesis.BaseSchema:
     from api.app import create_app
     from api.keys import create_key
 
     folder = tmp_path_factory.mktemp("fuzz")
-    path = build_store(folder, per_service=6)
+    path = copy_store(api_store_file, folder)  # the fuzzer writes: a copy of its own
     app = create_app(
         Settings(
             store_path=path,

@@ -4,7 +4,6 @@ posted without a service code, and corrections."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from analyzer.config import Settings
-from tests.integration.api_support import build_store, source_rows
+from tests.integration.api_support import source_rows
 
 # An Open311-style services list, as a city with no labelled history would give it.
 SERVICES = [
@@ -58,16 +57,13 @@ def tagger_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
-def built_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_store(tmp_path_factory.mktemp("tag-store"), per_service=4)
-
-
 @pytest.fixture()
-def client(built_store: Path, tagger_dir: Path, tmp_path: Path) -> Iterator[TestClient]:
+def client(
+    api_store_file: Path, tagger_dir: Path, tmp_path: Path, copy_store
+) -> Iterator[TestClient]:
     from api.app import create_app
 
-    path = Path(shutil.copy(built_store, tmp_path / "store.duckdb"))
+    path = copy_store(api_store_file, tmp_path)
     settings = Settings(store_path=path, tagger_model=str(tagger_dir), rate_limit_per_minute=0)
     with TestClient(create_app(settings)) as c:
         yield c

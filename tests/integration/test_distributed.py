@@ -1,4 +1,7 @@
-"""The Ray engine on a local 2-CPU Ray: same themes, sentiment and (near-)same vectors as local."""
+"""The Ray engine on a local 2-CPU Ray: same themes, sentiment and (near-)same vectors as local.
+
+The tests that start Ray are marked slow (`make test-slow`); the checks of bad engine options,
+which stop before Ray starts, run with the fast suite."""
 
 from __future__ import annotations
 
@@ -54,6 +57,7 @@ def _vectors(store: Store) -> dict[str, np.ndarray]:
     return dict(zip(df["text_hash"], decode_vectors(df["vector"]), strict=True))
 
 
+@pytest.mark.slow
 def test_ray_run_is_recorded_in_the_manifest(both_engines) -> None:
     stores, manifests, _ = both_engines
     engine = manifests["ray"]["engine"]
@@ -69,6 +73,7 @@ def test_ray_run_is_recorded_in_the_manifest(both_engines) -> None:
         assert manifests["ray"]["counts"][key] == manifests["local"]["counts"][key], key
 
 
+@pytest.mark.slow
 def test_same_embeddings_and_cache(both_engines) -> None:
     stores, manifests, _ = both_engines
     local, ray = _vectors(stores["local"]), _vectors(stores["ray"])
@@ -82,6 +87,7 @@ def test_same_embeddings_and_cache(both_engines) -> None:
     assert np.array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_small_chunks_spread_over_two_workers(sample_csv: Path) -> None:
     """Chunks smaller than the local engine's: 2 actors, vectors and labels as the local ones."""
     from analyzer.analysis.ray_engine import RayOptions, process_texts
@@ -115,6 +121,7 @@ def test_small_chunks_spread_over_two_workers(sample_csv: Path) -> None:
     assert (cols["predicted_label"] == [r["predicted_label"] for r in tags]).mean() >= 0.98
 
 
+@pytest.mark.slow
 def test_same_sentiment_and_themes(both_engines) -> None:
     stores, _, _ = both_engines
     q_sent = "SELECT record_id, model_id, label, score FROM sentiment ORDER BY record_id"
@@ -134,10 +141,15 @@ def test_same_sentiment_and_themes(both_engines) -> None:
     )
 
 
-def test_nothing_new_starts_no_ray(both_engines) -> None:
+@pytest.mark.slow
+def test_nothing_new_starts_no_ray(both_engines, tmp_path: Path, copy_store) -> None:
     stores, _, folder = both_engines
-    settings = load_settings().with_overrides(store_path=folder / "ray.duckdb")
-    again = run_analysis(stores["ray"], settings, engine="ray", address="127.0.0.1:1")
+    # a run of its own on a copy: the shared stores stay as the two engines left them
+    stores["ray"].execute("CHECKPOINT")
+    path = copy_store(folder / "ray.duckdb", tmp_path)
+    settings = load_settings().with_overrides(store_path=path)
+    with Store(path) as store:
+        again = run_analysis(store, settings, engine="ray", address="127.0.0.1:1")
     # the unreachable address is never contacted: everything was cached
     assert again["counts"]["embedded_new"] == 0 and again["engine"]["workers"] == 0
 

@@ -15,17 +15,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from analyzer.cli import main
 from analyzer.common.hashing import sha256_file
 from analyzer.embedding import onnx_backend as fast_embed
-from analyzer.embedding.embedder import PACKAGED_MODEL_SHA256, Embedder, packaged_model_path
-from analyzer.embedding.onnx_backend import (
+from analyzer.embedding.batching import BatchingEncoder
+from analyzer.embedding.embedder import Embedder
+from analyzer.embedding.model_files import (
     MANIFEST_FILE,
-    MODEL_FILE,
+    PACKAGED_MODEL_SHA256,
     BuiltModel,
+    packaged_model_path,
+    read_model_config,
+)
+from analyzer.embedding.onnx_backend import (
+    MODEL_FILE,
     OnnxEncoder,
     ensure_model,
     onnx_encoder,
-    read_model_config,
     verify_built,
 )
 from analyzer.errors import ModelBundleError
@@ -89,6 +95,14 @@ SENTENCES = [
 assert len(SENTENCES) == 50
 
 
+def run_cli(*args: str) -> int:
+    """``civicpulse ARGS``'s exit code."""
+    try:
+        return main(list(args))
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
+
 def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a = a / np.linalg.norm(a, axis=1, keepdims=True)
     b = b / np.linalg.norm(b, axis=1, keepdims=True)
@@ -108,9 +122,9 @@ def encoders(built: dict[str, BuiltModel]) -> dict[str, OnnxEncoder]:
 
 @pytest.fixture(scope="session")
 def torch_encode() -> Callable[[list[str]], np.ndarray]:
-    from analyzer.embedding.embedder import _torch_encoder
+    from analyzer.embedding.torch_backend import torch_encoder
 
-    return _torch_encoder(str(packaged_model_path()), "cpu", 64)
+    return torch_encoder(str(packaged_model_path()), "cpu", 64)
 
 
 def test_built_model_exists_and_hash_verifies(built: dict[str, BuiltModel]) -> None:
@@ -212,7 +226,7 @@ def test_int8_vectors_do_not_depend_on_batch_neighbours(encoders: dict[str, Onnx
 
 
 def test_batches_cover_every_text_once_within_limits() -> None:
-    enc = OnnxEncoder.__new__(OnnxEncoder)  # only the batching arithmetic, no session
+    enc = BatchingEncoder.__new__(BatchingEncoder)  # only the batching arithmetic, no runtime
     enc.batch_size, enc.max_batch_tokens = 64, 2048
     lengths = np.array([random.Random(i).randint(2, 256) for i in range(1000)])
     batches = enc.batches(lengths)
@@ -273,11 +287,38 @@ def test_embedder_onnx_backend(
 def test_build_cli_verifies_cache(
     built: dict[str, BuiltModel], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert fast_embed.main(["build", "--backend", "onnx", "--quant", "all"]) == 0
-    assert fast_embed.main(["verify", "--backend", "onnx", "--quant", "all"]) == 0
+    assert run_cli("models", "build", "--backend", "onnx", "--quant", "all") == 0
+    assert run_cli("models", "verify", "--backend", "onnx", "--quant", "all") == 0
     out = capsys.readouterr().out
     assert "onnx fp32: verified" in out and "onnx int8: verified" in out
     assert out.count(": ok") == 2
+    # what was verified: the source weights and each built file, by sha256
+    assert f"sha256 {PACKAGED_MODEL_SHA256}" in out
+    for model in built.values():
+        assert out.count(f"model.onnx sha256 {model.manifest['onnx_sha256']}") == 2
+
+
+def test_models_cli_refuses_a_users_mistake_with_exit_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run_cli("models", "build", "--backend", "tensorflow") == 2
+    assert "unknown backend 'tensorflow'" in capsys.readouterr().err
+    assert run_cli("models", "verify", "--backend", "openvino", "--quant", "int8") == 2
+    assert "--quant applies to the onnx backend only" in capsys.readouterr().err
+    assert run_cli("models", "verify", "--backend", "onnx", "--quant", "int4") == 2
+    err = capsys.readouterr().err
+    assert "int4" in err and len(err.strip().splitlines()) == 1
+
+
+def test_models_verify_of_an_empty_cache_exits_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CIVICPULSE_CACHE", str(tmp_path))
+    assert run_cli("models", "verify", "--backend", "onnx") == 1
+    captured = capsys.readouterr()
+    assert ": not built" in captured.out
+    assert "civicpulse models build --backend onnx" in captured.err
+    assert not list(tmp_path.iterdir())  # verifying builds nothing
 
 
 def test_unsupported_model_folder_is_refused(tmp_path: Path) -> None:

@@ -13,17 +13,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analyzer.embedding import onnx_backend as fast_embed
 from analyzer.embedding import openvino_backend as ov_embed
-from analyzer.embedding.embedder import Embedder, _torch_encoder, packaged_model_path
-from analyzer.embedding.onnx_backend import MANIFEST_FILE
+from analyzer.embedding.batching import pack_rows
+from analyzer.embedding.embedder import Embedder
+from analyzer.embedding.model_files import (
+    CACHE_ENV,
+    MANIFEST_FILE,
+    packaged_model_path,
+    source_sha256,
+)
 from analyzer.embedding.openvino_backend import (
     IR_FILES,
     OpenVinoEncoder,
     ensure_model,
     openvino_encoder,
 )
-from tests.integration.test_fast_embed import SENTENCES, cosine_rows
+from analyzer.embedding.torch_backend import torch_encoder
+from tests.integration.test_fast_embed import SENTENCES, cosine_rows, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +39,7 @@ def ov_encoder() -> OpenVinoEncoder:
 
 @pytest.fixture(scope="module")
 def reference() -> np.ndarray:
-    return _torch_encoder(str(packaged_model_path()), "cpu", 64)(SENTENCES)
+    return torch_encoder(str(packaged_model_path()), "cpu", 64)(SENTENCES)
 
 
 def test_close_to_sentence_transformers(ov_encoder: OpenVinoEncoder, reference: np.ndarray) -> None:
@@ -113,24 +119,17 @@ def test_feeds_are_the_calls_an_embedding_run_makes(ov_encoder: OpenVinoEncoder)
 
 def test_pack_rows_gives_a_micro_batch_one_row_per_worker() -> None:
     lengths = np.array([30, 12, 45, 20, 9, 33, 17, 40])  # 206 tokens: an API micro-batch
-    calls = ov_embed.pack_rows(
-        lengths, workers=2, row_tokens=96, call_tokens=2048, small_tokens=256
-    )
+    calls = pack_rows(lengths, workers=2, row_tokens=96, call_tokens=2048, small_tokens=256)
     assert 2 <= len(calls) <= 3 and all(len(call) == 1 for call in calls)
     fills = sorted(int(lengths[call[0]].sum()) for call in calls)
     assert fills[-1] <= 103 + 45  # about half each: the streams finish together
     assert sorted(i for call in calls for row in call for i in row) == list(range(8))
     # one worker: everything in one row, one call
     assert (
-        len(
-            ov_embed.pack_rows(
-                lengths, workers=1, row_tokens=96, call_tokens=2048, small_tokens=256
-            )
-        )
-        == 1
+        len(pack_rows(lengths, workers=1, row_tokens=96, call_tokens=2048, small_tokens=256)) == 1
     )
     assert (
-        ov_embed.pack_rows(
+        pack_rows(
             np.array([], dtype=int), workers=2, row_tokens=96, call_tokens=2048, small_tokens=256
         )
         == []
@@ -164,18 +163,18 @@ def test_truncates_like_sentence_transformers(
     ov_encoder: OpenVinoEncoder, reference: np.ndarray
 ) -> None:
     long_text = " ".join(["pothole"] * 600)  # far beyond max_seq_length
-    ref = _torch_encoder(str(packaged_model_path()), "cpu", 64)([long_text])
+    ref = torch_encoder(str(packaged_model_path()), "cpu", 64)([long_text])
     assert cosine_rows(ov_encoder([long_text]), ref)[0] > 0.999
     assert ov_encoder.max_seq_length == 256
 
 
 def test_cache_is_hash_checked_and_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     built = ensure_model()
-    monkeypatch.setenv(fast_embed.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
     folder = ov_embed.model_dir(packaged_model_path())
     assert folder.parent == tmp_path / "openvino"
     shutil.copytree(built.path.parent, folder)
-    source = fast_embed.source_sha256(packaged_model_path())
+    source = source_sha256(packaged_model_path())
     assert ov_embed.verify_built(folder, source) is None
     assert ensure_model().rebuilt is False
 
@@ -218,19 +217,62 @@ def test_embedder_backend_and_model_id(monkeypatch: pytest.MonkeyPatch) -> None:
         Embedder(backend="tensorflow")
 
 
+def test_one_default_backend_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``get_embedder()`` and ``Embedder()`` with no backend use the settings' embed_backend
+    (openvino-int8-static unless configured), not a default of their own."""
+    from analyzer.config import Settings
+    from analyzer.embedding import get_embedder
+
+    default = f"+openvino-int8-static-{ov_embed.inference_precision()}"
+    assert Settings().embed_backend == "openvino-int8-static"
+    assert get_embedder().model_id.endswith(default)
+    assert get_embedder().batch_size == Settings().embed_batch_size
+    assert Embedder().model_id.endswith(default)
+    assert get_embedder() is get_embedder(None, "openvino-int8-static", 64)
+    monkeypatch.setenv("CIVICPULSE_EMBED_BACKEND", "torch")
+    monkeypatch.setenv("CIVICPULSE_EMBED_BATCH_SIZE", "32")
+    torch_default = get_embedder()
+    assert torch_default.model_id == "sentence-transformers/all-MiniLM-L6-v2@53aa5117"
+    assert torch_default.batch_size == 32
+    # given values win; None model is the packaged one whatever the settings say
+    monkeypatch.setenv("CIVICPULSE_EMBED_MODEL", "/nonexistent/model")
+    assert get_embedder(None, "openvino").model_id.endswith(
+        f"+openvino-{ov_embed.inference_precision()}"
+    )
+
+
+def test_backends_are_registered_by_name() -> None:
+    from analyzer.embedding import BACKENDS, EmbeddingBackend, backend_factory, register_backend
+
+    assert set(BACKENDS) == {"torch", "onnx", "openvino", "openvino-int8", "openvino-int8-static"}
+    assert backend_factory("openvino-int8-static")().weights == "int8-static"  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="unknown embedding backend 'nope'"):
+        backend_factory("nope")
+    with pytest.raises(ValueError, match="already registered"):
+
+        @register_backend("onnx")
+        class Other(EmbeddingBackend):
+            pass
+
+
 @pytest.mark.parametrize(
-    ("backend", "verified"),
+    ("backend", "weights", "verified"),
     [
-        ("openvino", ": ok"),
-        ("openvino-int8", "-ir-int8-v2: ok"),
-        ("openvino-int8-static", "-ir-int8-static-v2: ok"),
+        ("openvino", "full", ": ok"),
+        ("openvino-int8", "int8", "-ir-int8-v2: ok"),
+        ("openvino-int8-static", "int8-static", "-ir-int8-static-v2: ok"),
     ],
 )
-def test_build_cli(backend: str, verified: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert fast_embed.main(["build", "--backend", backend]) == 0
-    assert fast_embed.main(["verify", "--backend", backend]) == 0
+def test_build_cli(
+    backend: str, weights: str, verified: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli("models", "build", "--backend", backend) == 0
+    assert run_cli("models", "verify", "--backend", backend) == 0
     out = capsys.readouterr().out
     assert f"{backend}: verified" in out and verified in out
+    built = ensure_model(weights=weights)
+    for name, digest in built.manifest["sha256"].items():
+        assert out.count(f"{name} sha256 {digest}") == 2  # printed by build and by verify
 
 
 def test_first_inference_runs_before_the_worker_pool_starts() -> None:
@@ -251,7 +293,7 @@ def test_first_inference_runs_before_the_worker_pool_starts() -> None:
     enc._infer = spy  # type: ignore[method-assign]
     enc([SENTENCES[0][:10], " ".join(SENTENCES)])  # lengths far apart: two batches, the pool
     assert calls[0] == (threading.current_thread().name, True)
-    assert any(name.startswith("onnx-embed") for name, _ in calls[1:])
+    assert any(name.startswith("openvino-embed") for name, _ in calls[1:])
 
 
 def unit_vectors_close_to(
@@ -301,7 +343,7 @@ def test_int8_backend_has_its_own_model_id_and_cache(tmp_path: Path) -> None:
     assert int8.model_id.endswith(f"+openvino-int8-{ov_embed.inference_precision()}")
     assert full.model_id != int8.model_id
     assert ov_embed.model_dir(packaged_model_path(), "int8").name.endswith("-ir-int8-v2")
-    source = fast_embed.source_sha256(packaged_model_path())
+    source = source_sha256(packaged_model_path())
     # A full IR's folder does not verify as int8 (and the other way round).
     assert "weights" in (ov_embed.verify_built(ensure_model().path.parent, source, "int8") or "")
     with pytest.raises(ValueError, match="unknown OpenVINO weights"):

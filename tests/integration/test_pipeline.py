@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -30,8 +33,21 @@ def small_sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return folder / "history.csv", folder / "newest.csv"
 
 
+@dataclass(frozen=True)
+class Analyzed:
+    """The store after two runs (the history, then the newest day), closed: each test opens its own
+    copy, so what one test writes (a third run, a re-fit, a failed run) no other test sees."""
+
+    path: Path
+    first: dict
+    second: dict
+    themes_before: pd.DataFrame  # after the first run
+
+
 @pytest.fixture(scope="module")
-def analyzed(small_sample: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory):
+def analyzed_file(
+    small_sample: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Analyzed:
     path = tmp_path_factory.mktemp("store") / "s.duckdb"
     settings = load_settings().with_overrides(store_path=path)
     with Store(path) as store:
@@ -42,7 +58,22 @@ def analyzed(small_sample: tuple[Path, Path], tmp_path_factory: pytest.TempPathF
         )
         ingest_file(store, small_sample[1], profile="boston", progress=False)
         second = run_analysis(store, settings)
-        yield store, settings, first, second, themes_before
+    return Analyzed(path, first, second, themes_before)
+
+
+@pytest.fixture()
+def analyzed(analyzed_file: Analyzed, tmp_path: Path, copy_store):
+    """A private copy of the analysed store, open, with its settings and the two runs' manifests."""
+    path = copy_store(analyzed_file.path, tmp_path)
+    settings = load_settings().with_overrides(store_path=path)
+    with Store(path) as store:
+        yield (
+            store,
+            settings,
+            copy.deepcopy(analyzed_file.first),
+            copy.deepcopy(analyzed_file.second),
+            analyzed_file.themes_before.copy(),
+        )
 
 
 def test_first_run_fills_every_table(analyzed) -> None:
@@ -82,9 +113,9 @@ def test_second_run_is_incremental_and_keeps_ids(analyzed) -> None:
 def test_increment_reads_only_the_new_vectors(analyzed) -> None:
     """The incremental run embeds (or reads from the cache) only its new records, and they join
     the sub-theme their own vector is nearest to."""
-    from analyzer.analysis.theme_stage import assign_to_centroids
     from analyzer.common.vectors import decode_vectors
     from analyzer.embedding.embedder import get_embedder
+    from analyzer.themes.model import MIN_CENTROID_COSINE
 
     store, settings, _, second, _ = analyzed
     new = store.query_df(
@@ -95,12 +126,16 @@ def test_increment_reads_only_the_new_vectors(analyzed) -> None:
     assert len(new) == 20
     subs = store.query_df(
         "SELECT theme_id, centroid FROM themes WHERE level = 2 AND status = 'active' "
-        "AND theme_id LIKE 'REQ%' ORDER BY theme_id"
+        "AND source = '311' ORDER BY theme_id"
     )
     embedder = get_embedder(None, settings.embed_backend, settings.embed_batch_size)
     vectors = embedder.embed(new["text"].tolist(), store=store)
-    nearest = assign_to_centroids(vectors, decode_vectors(subs["centroid"].tolist()))
-    want = [subs["theme_id"][i] if i >= 0 else None for i in nearest]
+    centroids = decode_vectors(subs["centroid"].tolist())
+    sims = vectors @ (centroids / np.linalg.norm(centroids, axis=1, keepdims=True)).T
+    want = [
+        subs["theme_id"][i] if sims[row, i] >= MIN_CENTROID_COSINE else None
+        for row, i in enumerate(sims.argmax(axis=1))
+    ]
     got = [s if isinstance(s, str) else None for s in new["subtheme_id"]]
     assert got == want and any(want)
 

@@ -13,6 +13,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 VIEWS = ROOT / "ui" / "views"
 
+# A live uvicorn server over an analysed store: `make test-slow`.
+pytestmark = pytest.mark.slow
+
 
 def _free_port() -> int:
     with socket.socket() as s:

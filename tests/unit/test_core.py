@@ -11,7 +11,7 @@ import pytest
 from analyzer.common.bundle import load_bundle, save_bundle
 from analyzer.common.hashing import text_hash
 from analyzer.config import load_settings
-from analyzer.embedding.embedder import PACKAGED_MODEL_SHA256, verify_packaged_model
+from analyzer.embedding import PACKAGED_MODEL_SHA256, verify_packaged_model
 from analyzer.errors import InputError, ModelBundleError
 from analyzer.store.database import Store
 

@@ -3,7 +3,7 @@ one-page HTML report, their API routes (200 / 401 / 404) and CLI commands (exit 
 renames and merges surviving the next analysis.
 
 The export tests run on real ingested Boston rows with analysis tables derived from them
-(tests/test_api_support.py); the re-analysis test runs the real pipeline on a small sample.
+(tests/integration/api_support.py); the re-analysis test runs the real pipeline on a small sample.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import html
 import io
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -31,13 +30,18 @@ from analyzer.queries import (
 from analyzer.reports.export import csv_cell, iter_csv, neutralise_formula, safe_filename
 from analyzer.reports.report import RECORD_CSV_COLUMNS, theme_records_csv, theme_report_html
 from analyzer.store.database import Store
-from tests.integration.api_support import RUN_ID, fill_analysis, source_rows, write_csv
+from tests.integration.api_support import (
+    EXPORT_EMAIL,
+    EXPORT_PHONE,
+    FORMULA_ID,
+    OTHER,
+    PARKING,
+    RUN_ID,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-PHONE, EMAIL = "617-555-0187", "r.okafor@example.net"
-PLANTED_ID = "boston:990000000077"
-PLANTED = f'=HYPERLINK("http://evil.example","x") car on the hydrant, call me at {PHONE} or {EMAIL}'
-THEME = "t-illegal-parking"
+PHONE, EMAIL, PLANTED_ID = EXPORT_PHONE, EXPORT_EMAIL, FORMULA_ID
+THEME = PARKING
 
 
 # -- the guard ---------------------------------------------------------------------------------
@@ -97,34 +101,18 @@ def test_safe_filename() -> None:
     assert safe_filename('a"b/..\\c é', "report.html") == "theme-a_b_.._c__-report.html"
 
 
-# -- a store of real rows with one planted record ----------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from analyzer.ingest import ingest_file
-
-    folder = tmp_path_factory.mktemp("export-store")
-    rows = source_rows(10)
-    planted = dict(rows[0])
-    planted.update(
-        service_request_id=PLANTED_ID.split(":")[1],
-        description=PLANTED,
-        service_name="Illegal Parking",
-    )
-    rows.append(planted)
-    path = folder / "store.duckdb"
-    with Store(path) as store:
-        assert ingest_file(store, write_csv(rows, folder / "rows.csv"), progress=False).rows_loaded
-        fill_analysis(store)
-        # Even when the raw text was kept (--keep-raw), no export may carry it.
-        store.execute("UPDATE records SET raw_text = 'RAW-SECRET ' || text")
-    return path
+# -- a store of real rows with a planted record -----------------------------------------------
 
 
 @pytest.fixture()
-def store_path(built: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copy(built, tmp_path / "store.duckdb"))
+def store_path(api_store_file: Path, tmp_path: Path, copy_store) -> Path:
+    """A copy of the session's API store (tests/integration/api_support.py), whose planted
+    ``FORMULA_ID`` request is a formula with a phone number and an email in it."""
+    path = copy_store(api_store_file, tmp_path)
+    with Store(path) as store:
+        # Even when the raw text was kept (--keep-raw), no export may carry it.
+        store.execute("UPDATE records SET raw_text = 'RAW-SECRET ' || text")
+    return path
 
 
 @pytest.fixture()
@@ -166,13 +154,13 @@ def test_records_csv_chunks_filters_and_merges(store: Store) -> None:
     later = _read(theme_records_csv(store, THEME, Filters(since=day + pd.Timedelta(days=1))))
     assert (later["created_at"] > first).all() and len(later) < len(_read([whole]))
     assert _read(theme_records_csv(store, THEME, Filters(category="Other"))).empty
-    other = _read(theme_records_csv(store, "t-other"))
-    merge_themes(store, "t-other", THEME)
+    other = _read(theme_records_csv(store, OTHER))
+    merge_themes(store, OTHER, THEME)
     merged = _read(theme_records_csv(store, THEME, chunk_rows=3))
     assert len(merged) == len(_read([whole])) + len(other)
     assert set(merged["theme_id"]) == {THEME}  # merged records count toward the target
     # The merged theme's own id answers with the theme it was merged into, as its page does.
-    assert _read(theme_records_csv(store, "t-other")).equals(merged)
+    assert _read(theme_records_csv(store, OTHER)).equals(merged)
     # A sub-theme exports its own records only.
     sub = theme_detail(store, THEME)["subthemes"][0]
     part = _read(theme_records_csv(store, sub["theme_id"]))

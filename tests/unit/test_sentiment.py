@@ -255,19 +255,25 @@ def test_aggregate_sentiment_maths() -> None:
         aggregate_sentiment(df, ["area"])
 
 
-def _tweeteval_embeddings(name: str, texts: list[str]) -> np.ndarray:
-    from benchmarks.common import cached_embeddings
+def _tweeteval_slice(split: str, n: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The first ``n`` texts of a TweetEval split, their labels and (torch) embeddings: from the
+    benchmark's cache of the whole split when it exists, else only the slice is embedded (and
+    cached under var/cache/embeddings)."""
+    from analyzer.sentiment.model import read_tweeteval
+    from benchmarks.common import CACHE, cached_embeddings
 
-    return cached_embeddings(name, texts)
+    texts, y = read_tweeteval(SHARED / "tweeteval_sentiment", split)
+    key = hashlib.blake2b("\x1f".join(texts).encode("utf-8"), digest_size=8).hexdigest()
+    full = CACHE / f"tweeteval-{split}-torch-{key}.npy"
+    texts, y = texts[:n], y[:n]
+    if full.is_file():
+        return texts, y, np.load(full)[:n]
+    return texts, y, cached_embeddings(f"tweeteval-{split}-{n}", texts)
 
 
 @needs_shared
 def test_fit_save_load_round_trip_is_deterministic(tmp_path: Path) -> None:
-    from analyzer.sentiment.model import read_tweeteval
-
-    texts, y = read_tweeteval(SHARED / "tweeteval_sentiment", "val")
-    emb = _tweeteval_embeddings("tweeteval-val", texts)
-    texts, y, emb = texts[:600], y[:600], emb[:600]
+    texts, y, emb = _tweeteval_slice("val", 600)
     one = SentimentModel().fit(texts, y, emb)
     two = SentimentModel().fit(texts, np.array(LABELS)[y], emb)  # string labels work the same
     np.testing.assert_array_equal(one.coef_, two.coef_)
@@ -281,31 +287,20 @@ def test_fit_save_load_round_trip_is_deterministic(tmp_path: Path) -> None:
 
 @needs_shared
 def test_repeated_cross_validation_reports_spread() -> None:
-    from analyzer.sentiment.model import cross_validate, read_tweeteval
+    from analyzer.sentiment.model import cross_validate
 
-    texts, y = read_tweeteval(SHARED / "tweeteval_sentiment", "val")
-    emb = _tweeteval_embeddings("tweeteval-val", texts)
-    cv = cross_validate(texts[:300], y[:300], emb[:300], folds=3, repeats=2)
+    texts, y, emb = _tweeteval_slice("val", 600)  # the round trip's slice: one cache
+    texts, y, emb = texts[:300], y[:300], emb[:300]
+    cv = cross_validate(texts, y, emb, folds=3, repeats=2)
     assert (cv["folds"], cv["repeats"]) == (3, 2)
     assert 0.4 < cv["macro_recall"] < 1 and 0 <= cv["macro_recall_std"] < 0.1
-    once = cross_validate(texts[:300], y[:300], emb[:300], folds=3, seed=1)
+    once = cross_validate(texts, y, emb, folds=3, seed=1)
     assert once["macro_recall_std"] == 0.0 and once["repeats"] == 1
 
 
+@pytest.mark.slow  # 3,000 texts through the torch encoder when the embedding cache is cold
 @needs_shared
 def test_macro_recall_on_tweeteval_test_slice(model: SentimentModel) -> None:
-    from analyzer.sentiment.model import read_tweeteval
-
-    texts, y = read_tweeteval(SHARED / "tweeteval_sentiment", "test")
-    from benchmarks.common import CACHE
-
-    # reuse the benchmark's cache of the whole split when it exists; else embed only the slice
-    key = hashlib.blake2b("\x1f".join(texts).encode("utf-8"), digest_size=8).hexdigest()
-    full = CACHE / f"tweeteval-test-torch-{key}.npy"
-    texts, y = texts[:3000], y[:3000]
-    if full.is_file():
-        emb = np.load(full)[:3000]
-    else:
-        emb = _tweeteval_embeddings("tweeteval-test-3000", texts)
+    texts, y, emb = _tweeteval_slice("test", 3000)
     pred = model.predict(texts, emb)
     assert macro_recall(np.array(LABELS)[y], pred) >= 0.62

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analyzer.common.vectors import normalise_rows
+from analyzer.themes.examples import representative_rows, representative_texts
 from analyzer.themes.labels import (
     ThemeLabel,
     clean_for_labels,
@@ -18,8 +20,9 @@ from analyzer.themes.labels import (
     find_template_keys,
     make_unique,
 )
-from analyzer.themes.lineage import match_themes, next_free_ids
+from analyzer.themes.lineage import match_themes, members_by_theme, next_free_ids
 from analyzer.themes.model import (
+    MIN_CENTROID_COSINE,
     Theme,
     ThemeModel,
     cluster_texts,
@@ -120,15 +123,53 @@ def test_examples_are_members(fitted: ThemeModel, sample: tuple[pd.DataFrame, np
         assert set(th.examples) <= members
 
 
-def test_transform_reproduces_fit(
+def test_transform_joins_the_nearest_subtheme(
+    fitted: ThemeModel, sample: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    """The one rule for new texts: the sub-theme with the nearest centroid (cosine), and its
+    parent, when the cosine is at least MIN_CENTROID_COSINE; else unassigned."""
+    _, emb = sample
+    top, sub = fitted.transform(emb)
+    subs = [t for t in fitted.themes_ if t.level == 2]
+    sims = normalise_rows(emb) @ normalise_rows(np.stack([t.centroid for t in subs])).T
+    best, near = sims.argmax(axis=1), sims.max(axis=1) >= MIN_CENTROID_COSINE
+    assert list(sub) == [subs[i].theme_id if ok else None for i, ok in zip(best, near, strict=True)]
+    parent = {t.theme_id: t.parent_id for t in subs}
+    assert list(top) == [None if s is None else parent[s] for s in sub]
+    # the fit's own rows mostly land where the fit put them
+    fitted_rows = [s for s in fitted.sublabels_ if s is not None]
+    same = [a == b for a, b in zip(sub, fitted.sublabels_, strict=True) if b is not None]
+    assert len(same) == len(fitted_rows) and np.mean(same) >= 0.6
+
+
+def test_model_rebuilt_from_stored_themes_places_texts_alike(
     fitted: ThemeModel, sample: tuple[pd.DataFrame, np.ndarray]
 ) -> None:
     _, emb = sample
-    top, sub = fitted.transform(emb)
-    assert list(top) == list(fitted.labels_)
-    assert list(sub) == list(fitted.sublabels_)
-    # the unassigned rows (texts far from their cluster's centre) stay unassigned in transform
-    assert any(v is None for v in top)
+    rebuilt = ThemeModel.from_themes(fitted.themes_)
+    assert rebuilt.n_themes_ == fitted.n_themes_ and rebuilt.n_subthemes_ == fitted.n_subthemes_
+    for got, want in zip(rebuilt.transform(emb), fitted.transform(emb), strict=True):
+        assert list(got) == list(want)
+    # nothing is close enough: every text stays unassigned
+    strict = ThemeModel.from_themes(fitted.themes_, min_cosine=1.01)
+    assert all(v is None for part in strict.transform(emb[:50]) for v in part)
+    # no themes, or no texts: nothing to place
+    assert all(v is None for v in ThemeModel.from_themes([]).transform(emb[:3])[1])
+    assert [len(part) for part in rebuilt.transform(emb[:0])] == [0, 0]
+
+
+def test_example_selector_is_central_diverse_and_once_per_text() -> None:
+    center = np.array([1.0, 0.0, 0.0], dtype=np.float32)
+    vectors = normalise_rows(
+        np.array([[0.95, 0.31, 0], [0.95, 0.32, 0], [0.94, 0.34, 0], [0.9, -0.2, 0.39]])
+    )
+    texts = ["Pothole on Main", "pothole on  main", "Pothole on Main St", "graffiti on the wall"]
+    # the most central first; the same text again (case, spaces) never; then a different text
+    # rather than a near-copy of the first, unless diversity counts for nothing
+    assert representative_rows(vectors, center, texts, 2) == [0, 3]
+    assert representative_rows(vectors, center, texts, 2, diversity=0.0) == [0, 2]
+    assert representative_texts(vectors, center, texts, 5) == [texts[0], texts[3], texts[2]]
+    assert representative_rows(vectors[:0], center, [], 5) == []
 
 
 def test_deterministic_for_a_seed(sample: tuple[pd.DataFrame, np.ndarray]) -> None:
@@ -180,11 +221,13 @@ def test_ids_persist_across_refit_with_new_rows(sample: tuple[pd.DataFrame, np.n
     before = ThemeModel(seed=42, label=False).fit(emb[~new], df["text"][~new].tolist())
     after = ThemeModel(seed=42, label=False).fit(emb, df["text"].tolist())
     id_map, lineage = match_themes(
-        before.themes_, after.themes_, before.members(old_ids), after.members(ids)
+        before.themes_,
+        after.themes_,
+        members_by_theme(old_ids, before.labels_, before.sublabels_),
+        members_by_theme(ids, after.labels_, after.sublabels_),
     )
-    after.apply_ids(id_map)
     prev_top = {t.theme_id for t in before.themes_ if t.level == 1}
-    cur_top = {t.theme_id for t in after.themes_ if t.level == 1}
+    cur_top = {id_map[t.theme_id] for t in after.themes_ if t.level == 1}
     # most themes keep their id
     assert len(prev_top & cur_top) >= 0.6 * len(prev_top)
     # every current theme has exactly one lineage event, every dropped id is retired
@@ -194,9 +237,9 @@ def test_ids_persist_across_refit_with_new_rows(sample: tuple[pd.DataFrame, np.n
     assert retired == prev_top - cur_top
     assert all(e.event in {"same", "merged", "split", "new", "retired"} for e in lineage)
     assert sum(e.event == "same" for e in lineage if e.level == 1) >= 0.5 * len(prev_top)
-    # the renamed model is consistent
-    assert set(after.labels_) - {None} == cur_top
-    assert all(s.parent_id in cur_top for s in after.themes_ if s.level == 2)
+    # the renamed themes are consistent
+    assert {id_map[t] for t in after.labels_ if t is not None} == cur_top
+    assert all(id_map[s.parent_id] in cur_top for s in after.themes_ if s.level == 2)
 
 
 def test_planted_theme_shows_up_as_new(sample: tuple[pd.DataFrame, np.ndarray]) -> None:
@@ -208,13 +251,16 @@ def test_planted_theme_shows_up_as_new(sample: tuple[pd.DataFrame, np.ndarray]) 
     after = ThemeModel(seed=42, label=False).fit(emb, df["text"].tolist())
     old_ids = [i for i, s in zip(ids, snow, strict=True) if not s]
     id_map, lineage = match_themes(
-        before.themes_, after.themes_, before.members(old_ids), after.members(ids)
+        before.themes_,
+        after.themes_,
+        members_by_theme(old_ids, before.labels_, before.sublabels_),
+        members_by_theme(ids, after.labels_, after.sublabels_),
     )
-    after.apply_ids(id_map)
     new_ids = {e.theme_id for e in lineage if e.event == "new" and e.level == 1}
     assert new_ids
     # the new themes are mostly snow, and most snow texts are in new themes
-    in_new = np.isin(after.labels_.astype(str), list(new_ids))
+    renamed = np.array([None if t is None else id_map[t] for t in after.labels_], dtype=object)
+    in_new = np.isin(renamed.astype(str), list(new_ids))
     assert snow[in_new].mean() >= 0.7
     assert in_new[snow].mean() >= 0.5
     # fresh ids continue after the previous ones

@@ -2,76 +2,26 @@
 
 Every reader yields :class:`Chunk` objects of at most ``chunk_rows`` rows, so a 50 MB export is
 never held in memory as Python objects at once. Cells are ``str``; a missing value is ``""``.
+
+- ``sniff``: hash, compression, container format and encoding, before any row is read;
+- ``base``: :class:`Chunk`, the chunk size and the (decompressed) binary stream the readers share;
+- ``csv``, ``jsonl``, ``parquet``: one reader per format; ``stream.iter_chunks`` picks one.
+
+This package only re-exports; the submodules import each other, never this ``__init__``.
 """
 
 from __future__ import annotations
 
-import gzip
-import io
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import BinaryIO
-
-import pandas as pd
-
+from analyzer.ingest.formats.base import DEFAULT_CHUNK_ROWS, Chunk, CountingReader, open_binary
 from analyzer.ingest.formats.sniff import FileInfo, sniff
+from analyzer.ingest.formats.stream import iter_chunks
 
-__all__ = ["DEFAULT_CHUNK_ROWS", "Chunk", "FileInfo", "iter_chunks", "open_binary", "sniff"]
-
-DEFAULT_CHUNK_ROWS = 50_000
-
-
-@dataclass
-class Chunk:
-    """Rows ``first_row .. first_row + len(frame) - 1`` of a file (1-based, header not counted)."""
-
-    frame: pd.DataFrame
-    first_row: int
-    progress: float  # share of the file consumed so far, 0..1
-
-
-class CountingReader(io.RawIOBase):
-    """A raw binary reader that counts the bytes taken from the file on disk (for progress)."""
-
-    def __init__(self, fh: BinaryIO) -> None:
-        self._fh = fh
-        self.count = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self._fh.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
-        self.count += n
-        return n
-
-    def close(self) -> None:
-        self._fh.close()
-        super().close()
-
-
-def open_binary(info: FileInfo) -> tuple[BinaryIO, CountingReader]:
-    """The decompressed content as a buffered binary stream, plus the byte counter of the file."""
-    counter = CountingReader(open(info.path, "rb"))  # noqa: SIM115 - closed by the caller
-    raw: BinaryIO = io.BufferedReader(counter, buffer_size=1 << 20)
-    if info.gzip:
-        raw = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
-    return raw, counter
-
-
-def iter_chunks(info: FileInfo, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[Chunk]:
-    """Stream ``info``'s rows as all-string chunks; parse errors become :class:`InputError`."""
-    if info.kind == "parquet":
-        from analyzer.ingest.formats import parquet
-
-        yield from parquet.iter_chunks(info, chunk_rows)
-    elif info.kind == "json":
-        from analyzer.ingest.formats import jsonl
-
-        yield from jsonl.iter_chunks(info, chunk_rows)
-    else:
-        from analyzer.ingest.formats import csv
-
-        yield from csv.iter_chunks(info, chunk_rows)
+__all__ = [
+    "DEFAULT_CHUNK_ROWS",
+    "Chunk",
+    "CountingReader",
+    "FileInfo",
+    "iter_chunks",
+    "open_binary",
+    "sniff",
+]

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 import pandas as pd
 
 from analyzer.errors import InputError
-from analyzer.ingest.formats import Chunk, FileInfo, open_binary
+from analyzer.ingest.formats.base import Chunk, open_binary
+from analyzer.ingest.formats.sniff import FileInfo
 
 CANDIDATE_DELIMITERS = (",", ";", "\t", "|")
 

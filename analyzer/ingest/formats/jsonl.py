@@ -15,7 +15,8 @@ from typing import Any
 import pandas as pd
 
 from analyzer.errors import InputError
-from analyzer.ingest.formats import Chunk, FileInfo, open_binary
+from analyzer.ingest.formats.base import Chunk, open_binary
+from analyzer.ingest.formats.sniff import FileInfo
 
 _BLOCK_CHARS = 1 << 20
 _WS = " \t\r\n\ufeff"

@@ -14,7 +14,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from analyzer.errors import InputError
-from analyzer.ingest.formats import Chunk, FileInfo
+from analyzer.ingest.formats.base import Chunk
+from analyzer.ingest.formats.sniff import FileInfo
 
 
 def _to_string(col: pa.Array) -> pa.Array:

@@ -46,52 +46,52 @@ from functools import lru_cache
 from typing import Any
 
 from analyzer.ingest.privacy.patterns import (
-    _ADDRESS,
-    _ADDRESS_BARE,
-    _AFTER_SIGNOFF,
-    _AFTER_TITLE,
-    _AGENCIES,
-    _BUSINESS_WORDS,
-    _CALL_AT,
-    _CAP_WORD,
-    _CAR_WORDS,
-    _CARD,
-    _COMPASS,
-    _CONTACT_NAME,
-    _EMAIL,
-    _MY_NAME,
-    _NOT_NAME_AFTER_TITLE,
-    _PHONE,
-    _PHONE7,
-    _PLACE_NAMES,
-    _PLACE_WORDS,
-    _PLACEHOLDER,
-    _PLATE_BEFORE_CUE,
-    _PLATE_CUE,
-    _PLATE_FIELD,
-    _PLATE_LIST_SEP,
-    _PLATE_SHAPE,
-    _PLATE_SHAPE_STOP,
-    _PLATE_STATE_CODE,
-    _PLATE_STATE_NAME,
-    _PLATE_STOP,
-    _PLATE_TAIL,
-    _PLATE_TOKEN,
-    _ROLE_NAME,
-    _SENTENCE_START,
-    _SIGNOFF,
-    _STATE_CODE_SET,
-    _STATE_NAME_WORDS,
-    _STREET_SUFFIXES,
-    _SURNAME_PLACE_WORDS,
-    _TEMPLATE_FIELD_BEFORE,
-    _THING_WORDS,
-    _TITLE_NAME,
-    _TITLES,
-    _common_words,
-    _not_name_words,
-    _street_names,
-    _words,
+    ADDRESS,
+    ADDRESS_BARE,
+    AFTER_SIGNOFF,
+    AFTER_TITLE,
+    AGENCIES,
+    BUSINESS_WORDS,
+    CALL_AT,
+    CAP_WORD,
+    CAR_WORDS,
+    CARD,
+    COMPASS,
+    CONTACT_NAME,
+    EMAIL,
+    MY_NAME,
+    NOT_NAME_AFTER_TITLE,
+    PHONE,
+    PHONE7,
+    PLACE_NAMES,
+    PLACE_WORDS,
+    PLACEHOLDER,
+    PLATE_BEFORE_CUE,
+    PLATE_CUE,
+    PLATE_FIELD,
+    PLATE_LIST_SEP,
+    PLATE_SHAPE,
+    PLATE_SHAPE_STOP,
+    PLATE_STATE_CODE,
+    PLATE_STATE_NAME,
+    PLATE_STOP,
+    PLATE_TAIL,
+    PLATE_TOKEN,
+    ROLE_NAME,
+    SENTENCE_START,
+    SIGNOFF,
+    STATE_CODE_SET,
+    STATE_NAME_WORDS,
+    STREET_SUFFIXES,
+    SURNAME_PLACE_WORDS,
+    TEMPLATE_FIELD_BEFORE,
+    THING_WORDS,
+    TITLE_NAME,
+    TITLES,
+    common_words,
+    not_name_words,
+    street_names,
+    word_set,
 )
 
 __all__ = ["KINDS", "Finding", "Redaction", "redact", "redact_address", "redact_many"]
@@ -136,9 +136,7 @@ def _plate_value(raw: str, *, weak: bool) -> str | None:
     parts = re.split(r"([ -])", raw, maxsplit=1)
     first = parts[0]
     low = first.lower()
-    if first.isalpha() and (
-        low in _common_words() or low in _PLATE_CUE_WORDS or low in _PLATE_STOP
-    ):
+    if first.isalpha() and (low in common_words() or low in _PLATE_CUE_WORDS or low in PLATE_STOP):
         return None  # "MA Reg 5DV 649" (the cue comes next), "plates at 13 Russell st"
     second = parts[2] if len(parts) == 3 else ""
     value = first
@@ -151,9 +149,9 @@ def _plate_value(raw: str, *, weak: bool) -> str | None:
         if joinable and not (first.isdigit() and second.isdigit() and len(first) <= 2):
             value = first + parts[1] + second
     compact = value.replace(" ", "").replace("-", "")
-    if len(compact) > 8 and not (compact[:2].upper() in _STATE_CODE_SET and len(compact) <= 10):
+    if len(compact) > 8 and not (compact[:2].upper() in STATE_CODE_SET and len(compact) <= 10):
         return None  # longer than a plate, unless prefixed with its state: "NH4710253"
-    if len(compact) < 2 or compact.lower() in _PLATE_STOP:
+    if len(compact) < 2 or compact.lower() in PLATE_STOP:
         return None
     has_digit = any(c.isdigit() for c in compact)
     has_alpha = any(c.isalpha() for c in compact)
@@ -177,31 +175,31 @@ def _plate_findings(text: str, words: frozenset[str], n_digits: int) -> Iterator
         yield from _plate_field_findings(text)
     if not n_digits:
         return
-    patterns = [(_PLATE_STATE_CODE, True)]
+    patterns = [(PLATE_STATE_CODE, True)]
     if words & _PLATE_CUE_WORDS:
-        patterns.append((_PLATE_CUE, False))
-    if words & _STATE_NAME_WORDS:
-        patterns.append((_PLATE_STATE_NAME, True))
+        patterns.append((PLATE_CUE, False))
+    if words & STATE_NAME_WORDS:
+        patterns.append((PLATE_STATE_NAME, True))
     for pattern, weak in patterns:
         for m in pattern.finditer(text):
             yield from _plate_list(text, m.start(1), m.group(1), weak=weak)
     if "plate" in words or "plates" in words:
-        for m in _PLATE_BEFORE_CUE.finditer(text):
+        for m in PLATE_BEFORE_CUE.finditer(text):
             value = _plate_value(m.group(1), weak=False)
             if value and any(c.isalpha() for c in value):
                 yield Finding("PLATE", m.start(1), m.start(1) + len(value))
-    for m in _PLATE_SHAPE.finditer(text):
-        if not _PLATE_SHAPE_STOP.match(m.group()):
+    for m in PLATE_SHAPE.finditer(text):
+        if not PLATE_SHAPE_STOP.match(m.group()):
             yield Finding("PLATE", m.start(), m.end())
 
 
 def _plate_field_findings(text: str) -> Iterator[Finding]:
-    for m in _PLATE_FIELD.finditer(text):
+    for m in PLATE_FIELD.finditer(text):
         value = m.group(1).strip()
         compact = value.replace(" ", "").replace("-", "")
         if (
             compact
-            and compact.lower() not in _PLATE_STOP
+            and compact.lower() not in PLATE_STOP
             and value.lower() not in ("no plate", "no plates", "not available", "n / a")
             and len(compact) <= 10
             and re.fullmatch(r"[A-Za-z0-9 -]+", value)
@@ -216,10 +214,10 @@ def _plate_list(text: str, start: int, raw: str, *, weak: bool) -> Iterator[Find
     while value:
         end = start + len(value)
         yield Finding("PLATE", start, end)
-        sep = _PLATE_LIST_SEP.match(text, end)
+        sep = PLATE_LIST_SEP.match(text, end)
         if not sep:
             return
-        nxt = re.compile(_PLATE_TOKEN + _PLATE_TAIL + r"(?![\w/])").match(text, sep.end())
+        nxt = re.compile(PLATE_TOKEN + PLATE_TAIL + r"(?![\w/])").match(text, sep.end())
         if not nxt:
             return
         start = nxt.start()
@@ -227,11 +225,11 @@ def _plate_list(text: str, start: int, raw: str, *, weak: bool) -> Iterator[Find
 
 
 def _address_findings(text: str) -> Iterator[Finding]:
-    for m in _ADDRESS.finditer(text):
+    for m in ADDRESS.finditer(text):
         yield Finding("ADDRESS", m.start(), m.end())
-    streets = _street_names()
-    common = _common_words()
-    for m in _ADDRESS_BARE.finditer(text):
+    streets = street_names()
+    common = common_words()
+    for m in ADDRESS_BARE.finditer(text):
         name = m.group(1)
         words = name.split()
         # Longest known street name first: "West Springfield" before "West".
@@ -241,7 +239,7 @@ def _address_findings(text: str) -> Iterator[Finding]:
             after = text[m.start(1) + len(cand) : m.start(1) + len(cand) + 2]
             if re.match(r"\s?[A-Z]", after) and n == len(words):
                 continue  # "4613 Boston Police": the name goes on, so it is not this street
-            if key in streets and key not in common and key not in _PLACE_NAMES:
+            if key in streets and key not in common and key not in PLACE_NAMES:
                 yield Finding("ADDRESS", m.start(), m.start(1) + len(cand))
                 break
 
@@ -253,10 +251,10 @@ def _street_key(name: str) -> str:
 
 _WORD = re.compile(r"[a-z]+")
 _NO_DIGITS = str.maketrans("", "", "0123456789")
-_PLATE_CUE_WORDS = _words(
+_PLATE_CUE_WORDS = word_set(
     "license licence lisence liscense lic plate plates tag tags reg registration registry"
 )
-_PHONE7_CUE_WORDS = _words("call phone tel cell contact number mobile")
+_PHONE7_CUE_WORDS = word_set("call phone tel cell contact number mobile")
 
 
 def _pattern_findings(text: str) -> list[Finding]:
@@ -269,16 +267,16 @@ def _pattern_findings(text: str) -> list[Finding]:
     words = frozenset(_WORD.findall(text.lower()))
     n_digits = len(text) - len(text.translate(_NO_DIGITS))
     if "@" in text:
-        out.extend(Finding("EMAIL", m.start(), m.end()) for m in _EMAIL.finditer(text))
+        out.extend(Finding("EMAIL", m.start(), m.end()) for m in EMAIL.finditer(text))
     if n_digits >= 13:
-        for m in _CARD.finditer(text):
+        for m in CARD.finditer(text):
             digits = re.sub(r"\D", "", m.group())
             if 13 <= len(digits) <= 19 and _luhn_ok(digits):
                 out.append(Finding("CARD", m.start(), m.end()))
     if n_digits >= 10:
-        out.extend(Finding("PHONE", m.start(), m.end()) for m in _PHONE.finditer(text))
+        out.extend(Finding("PHONE", m.start(), m.end()) for m in PHONE.finditer(text))
     if n_digits >= 7 and ("#" in text or words & _PHONE7_CUE_WORDS):
-        out.extend(Finding("PHONE", m.start(1), m.end(1)) for m in _PHONE7.finditer(text))
+        out.extend(Finding("PHONE", m.start(1), m.end(1)) for m in PHONE7.finditer(text))
     out.extend(_plate_findings(text, words, n_digits))
     if n_digits:
         out.extend(_address_findings(text))
@@ -297,7 +295,7 @@ def _name_tokens(
 
     Stops at the first word that cannot be: a common lower-case word, "I", a digit, a title.
     """
-    common = _common_words()
+    common = common_words()
     spans: list[tuple[int, int]] = []
     for m in re.finditer(r"\S+", seq):
         raw = m.group()
@@ -306,7 +304,7 @@ def _name_tokens(
             break
         low = tok.lower()
         first = not spans
-        if tok == "I" or low in _NOT_NAME_AFTER_TITLE or (low in _TITLES and not first):
+        if tok == "I" or low in NOT_NAME_AFTER_TITLE or (low in TITLES and not first):
             break
         if len(tok) == 1:
             if first or not tok.isupper():
@@ -337,14 +335,14 @@ def _seq_name(
 
 def _weak(words: list[str]) -> bool:
     """True when no word is evidence of a name: all common words or known non-names."""
-    common, not_names = _common_words(), _not_name_words()
+    common, not_names = common_words(), not_name_words()
     return all(w.lower().strip(".") in common or w in not_names or len(w) == 1 for w in words)
 
 
 def _verb_like(word: str) -> bool:
     """ "States", "Reported", "Wishes": a common word with a verb ending, not a name."""
     low = word.lower()
-    common = _common_words()
+    common = common_words()
     if low in common and low.endswith(("s", "ed", "ing")):
         return True
     return any(
@@ -353,15 +351,15 @@ def _verb_like(word: str) -> bool:
     )
 
 
-_MY_NAME_WORDS = _words("name names signed")
-_SIGNOFF_WORDS = _words(
+_MY_NAME_WORDS = word_set("name names signed")
+_SIGNOFF_WORDS = word_set(
     "thanks thank thx regards sincerely cheers best respectfully hi hello dear hey"
 )
-_CONTACT_WORDS = _words(
+_CONTACT_WORDS = word_set(
     "call contact contacted ask reach text email mail emailed mailed talked talk spoke speak "
     "left notified tell told attn cc c care"
 )
-_ROLE_WORDS = _words(
+_ROLE_WORDS = word_set(
     "landlord owner manager tenant neighbor neighbour super superintendent caller constituent "
     "resident contractor driver contact realtor agent employee worker"
 )
@@ -371,21 +369,21 @@ def _cue_name_findings(text: str, found: list[Finding], words: frozenset[str]) -
     """Names that a cue makes near-certain: "my name is", a title, a sign-off, a contact verb."""
     if words & _MY_NAME_WORDS:
         yield from _my_name_findings(text)
-    if words & _TITLES:
+    if words & TITLES:
         yield from _title_findings(text)
     cue_patterns = []
     if words & _SIGNOFF_WORDS:
-        cue_patterns.append(_SIGNOFF)
+        cue_patterns.append(SIGNOFF)
     if words & _CONTACT_WORDS:
-        cue_patterns.append(_CONTACT_NAME)
+        cue_patterns.append(CONTACT_NAME)
     if words & _ROLE_WORDS:
-        cue_patterns.append(_ROLE_NAME)
+        cue_patterns.append(ROLE_NAME)
     yield from _other_cue_findings(text, cue_patterns, words)
     yield from _phone_neighbour_findings(text, found)
 
 
 def _my_name_findings(text: str) -> Iterator[Finding]:
-    for m in _MY_NAME.finditer(text):
+    for m in MY_NAME.finditer(text):
         # A lower-case first name only after "name is" / "name:" / "names": "her name divulged".
         lower_ok = bool(re.search(r"(?i)(?:is|:|names)\s*$", m.group()[: m.start(1) - m.start()]))
         hit = _seq_name(text, m, 1, lower_first=lower_ok, lower=lower_ok)
@@ -394,14 +392,14 @@ def _my_name_findings(text: str) -> Iterator[Finding]:
 
 
 def _title_findings(text: str) -> Iterator[Finding]:
-    for m in _TITLE_NAME.finditer(text):
+    for m in TITLE_NAME.finditer(text):
         title = m.group(1)
         if title.islower() and title not in ("mr", "mrs", "ms", "sgt", "officer"):
             continue
         hit = _seq_name(text, m, 2, lower_first=True, lower=True)
         # A title before common words only ("Officer Returned") is left to NER to decide, and
         # "Dr. Loesch Park" is a park: after a title, a trailing place word always wins.
-        if hit and not all(w.lower() in _common_words() for w in hit[2]):
+        if hit and not all(w.lower() in common_words() for w in hit[2]):
             yield from _accept(text, hit[0], hit[1], cue=True, title=True)
 
 
@@ -413,9 +411,9 @@ def _other_cue_findings(
             hit = _seq_name(text, m, 1)
             if not hit:
                 continue
-            if pattern is _ROLE_NAME and _verb_like(hit[2][0]):
+            if pattern is ROLE_NAME and _verb_like(hit[2][0]):
                 continue  # "Caller Wishes to report", "Constituent States"
-            if pattern is _SIGNOFF:
+            if pattern is SIGNOFF:
                 # "Thanks, Merry Christmas", "Thank you City of Boston" are not signatures.
                 if _weak(hit[2]) or any(w.lower() in _GREETING_WORDS for w in hit[2]):
                     continue
@@ -426,7 +424,7 @@ def _other_cue_findings(
                 continue
             yield from _accept(text, hit[0], hit[1], cue=True)
     if words & _CONTACT_WORDS:
-        for m in _CALL_AT.finditer(text):
+        for m in CALL_AT.finditer(text):
             hit = _seq_name(text, m, 1, lower_first=True, lower=True)
             if hit and not _weak(hit[2]):
                 yield from _accept(text, hit[0], hit[1], cue=True)
@@ -443,7 +441,7 @@ def _phone_neighbour_findings(text: str, found: list[Finding]) -> Iterator[Findi
         end = ph.start - len(left) + m.end(1)
         words = text[start:end].split()
         # "Call Gloria Pratt 617-...": ordinary words in front are not part of the name.
-        while words and (words[0].lower() in _common_words() or words[0] in _not_name_words()):
+        while words and (words[0].lower() in common_words() or words[0] in not_name_words()):
             start = text.index(words[0], start) + len(words[0])
             while text[start] in " \t":
                 start += 1
@@ -451,7 +449,7 @@ def _phone_neighbour_findings(text: str, found: list[Finding]) -> Iterator[Findi
         alone = text[max(0, start - 1) : start] in ("\n", "") and len(words) == 1
         if len(words) < 2 and not alone:
             continue
-        if any(w.lower() in _BUSINESS_WORDS or w.lower() in _AGENCIES for w in words):
+        if any(w.lower() in BUSINESS_WORDS or w.lower() in AGENCIES for w in words):
             continue
         if _weak(words):
             continue
@@ -464,7 +462,7 @@ _BEFORE_PHONE = re.compile(
 )
 
 
-_GREETING_WORDS = _words(
+_GREETING_WORDS = word_set(
     """christmas xmas holidays holiday easter thanksgiving year new day weekend bless luck again
     advance all everyone team guys folks city boston merry happy god"""
 )
@@ -486,7 +484,7 @@ def _accept(
     trimmed = re.sub(r"(?:['’]s|[.,;:'’-])+$", "", text[start:end])
     end = start + len(trimmed)
     words = trimmed.split()
-    while words and words[0].lower().rstrip(".") in _TITLES:
+    while words and words[0].lower().rstrip(".") in TITLES:
         start = text.index(words[0], start) + len(words[0])
         while start < end and text[start] in ". \t":
             start += 1
@@ -494,29 +492,29 @@ def _accept(
     if not words or any(c.isdigit() or c in "[]@/_|" for c in text[start:end]):
         return
     lowered = [w.lower().strip(".") for w in words]
-    if all(w in _AGENCIES for w in lowered):
+    if all(w in AGENCIES for w in lowered):
         return
     last = lowered[-1]
     # After a title, "Dr. Loesch Park" is a park; after other cues "Tom Park" is a person.
-    if last in _PLACE_WORDS and (title or not (cue and last in _SURNAME_PLACE_WORDS)):
+    if last in PLACE_WORDS and (title or not (cue and last in SURNAME_PLACE_WORDS)):
         return
     # "Paul Sullivan Way", "Paul Dudley White Bike Path", "Adela's Bakery": a place follows.
     after = re.match(r"(?:['’]s)?((?:[ \t/]+[A-Z][\w.'’]*){1,3})", text[end : end + 60])
-    if after and any(w.lower().strip(".") in _PLACE_WORDS for w in after.group(1).split()):
+    if after and any(w.lower().strip(".") in PLACE_WORDS for w in after.group(1).split()):
         return
     nxt = re.match(r"(?:['’]s)?[ \t]+([A-Za-z]+)", text[end : end + 20])
-    if nxt and nxt.group(1).lower() in _THING_WORDS:
+    if nxt and nxt.group(1).lower() in THING_WORDS:
         return  # "Dr. Leoush park", "Goody Glovers bar", "Ted Williams tunnel"
     if len(words) == 1 and words[0].isupper() and len(words[0]) <= 3:
         return  # "Trooper SE."
-    if _TEMPLATE_FIELD_BEFORE.search(text[max(0, start - 40) : start]):
+    if TEMPLATE_FIELD_BEFORE.search(text[max(0, start - 40) : start]):
         return
     if not cue:
-        common, not_names = _common_words(), _not_name_words()
-        if any(w in _CAR_WORDS or w in ("st", "saint") for w in lowered):
+        common, not_names = common_words(), not_name_words()
+        if any(w in CAR_WORDS or w in ("st", "saint") for w in lowered):
             return
         # "Paul Sullivan Way Boston", "Charles Gate East": a street type or compass word inside.
-        if any(w in _STREET_SUFFIXES or w in _COMPASS for w in lowered[1:]):
+        if any(w in STREET_SUFFIXES or w in COMPASS for w in lowered[1:]):
             return
         if words[0][0].islower():
             return  # NER on "Ave deLafayette": lower-case names come from cues, not the model
@@ -530,7 +528,7 @@ def _accept(
             return
         # The small model often calls a street or neighbourhood a person: "Dorchester", "Tremont".
         key = _street_key(trimmed)
-        if key in _PLACE_NAMES or key in _street_names():
+        if key in PLACE_NAMES or key in street_names():
             return  # "Laban Pratt", "Melnea Cass": a whole street name
     yield Finding("NAME", start, end)
 
@@ -548,12 +546,12 @@ def _gate_skips(word: str) -> bool:
     """True for a capitalised word that can never make a NER name acceptable on its own."""
     low = word.lower()
     return (
-        low in _common_words()
-        or low in _CAR_WORDS
-        or low in _STREET_SUFFIXES
-        or low in _PLACE_WORDS
-        or low in _PLACE_NAMES
-        or low in _AGENCIES
+        low in common_words()
+        or low in CAR_WORDS
+        or low in STREET_SUFFIXES
+        or low in PLACE_WORDS
+        or low in PLACE_NAMES
+        or low in AGENCIES
     )
 
 
@@ -563,26 +561,26 @@ def _name_windows(text: str, found: Iterable[Finding] = ()) -> list[tuple[int, i
     Words inside ``found`` spans (names a cue already gave, addresses, plates) are no candidates:
     NER could only confirm them.
     """
-    not_names = _not_name_words()
+    not_names = not_name_words()
     taken = [(f.start, f.end) for f in found]
     spans: list[tuple[int, int]] = []
-    for m in _CAP_WORD.finditer(text):
+    for m in CAP_WORD.finditer(text):
         word = m.group()
-        if word.lower() in _TITLES:
+        if word.lower() in TITLES:
             continue
         if taken and any(a <= m.start() < b for a, b in taken):
             continue
         before = text[max(0, m.start() - 24) : m.start()]
         # After a title a common word is a candidate too ("Officer Brown"): the title is evidence.
-        if not (_AFTER_TITLE.search(before) and word.lower() in _common_words()):
+        if not (AFTER_TITLE.search(before) and word.lower() in common_words()):
             if word in not_names or _gate_skips(word):
                 continue
-            if word.lower() in _street_names() and (
+            if word.lower() in street_names() and (
                 _STREET_BEFORE.search(text, max(0, m.start() - 9), m.start())
                 or _STREET_AFTER.match(text, m.end())
             ):
                 continue  # "on Tremont", "Benson St": a street here, not a surname
-            if _SENTENCE_START.search(before) and not _AFTER_SIGNOFF.search(before):
+            if SENTENCE_START.search(before) and not AFTER_SIGNOFF.search(before):
                 continue
         spans.append((m.start(), m.end()))
     if not spans:
@@ -611,7 +609,7 @@ def _name_windows(text: str, found: Iterable[Finding] = ()) -> list[tuple[int, i
 
 
 @lru_cache(maxsize=1)
-def _nlp() -> Any:
+def ner_pipeline() -> Any:
     from analyzer.common.spacy_loader import load_pipeline
 
     # Only tok2vec + ner run: NER in this pipeline has its own tok2vec listener-free copy.
@@ -630,7 +628,7 @@ def _ner_persons(windows: list[str], batch_size: int) -> list[tuple[tuple[int, i
     """PERSON spans (window offsets) for each window, memoised by window text."""
     todo = list(dict.fromkeys(w for w in windows if w not in _NER_CACHE))
     if todo:
-        nlp = _nlp()
+        nlp = ner_pipeline()
         results = {}
         for w, doc in zip(todo, nlp.pipe(todo, batch_size=batch_size), strict=True):
             results[w] = tuple((e.start_char, e.end_char) for e in doc.ents if e.label_ == "PERSON")
@@ -647,7 +645,7 @@ def _ner_persons(windows: list[str], batch_size: int) -> list[tuple[tuple[int, i
 
 
 def _resolve(text: str, findings: Iterable[Finding]) -> Redaction:
-    protected = [(m.start(), m.end()) for m in _PLACEHOLDER.finditer(text)]
+    protected = [(m.start(), m.end()) for m in PLACEHOLDER.finditer(text)]
     chosen: list[Finding] = []
     for f in sorted(set(findings), key=lambda f: (_PRIORITY[f.kind], -(f.end - f.start), f.start)):
         if f.end <= f.start:
@@ -697,7 +695,7 @@ def redact_many(texts: Iterable[str], *, batch_size: int = 512) -> list[Redactio
         for (ui, a), persons in zip(win_owner, _ner_persons(win_text, batch_size), strict=True):
             text = unique[ui]
             for s, e in persons:
-                titled = bool(_AFTER_TITLE.search(text[max(0, a + s - 24) : a + s]))
+                titled = bool(AFTER_TITLE.search(text[max(0, a + s - 24) : a + s]))
                 found[ui].extend(_accept(text, a + s, a + e, cue=titled, title=titled))
     by_text = {t: _resolve(t, f) for t, f in zip(unique, found, strict=True)}
     return [by_text[t] for t in items]

@@ -1,4 +1,5 @@
-"""What every read shares: filters, pages, theme overrides, record rows and small converters."""
+"""What every read shares: filters, pages, theme overrides, record rows and small converters
+(public to the modules of ``analyzer.queries``; the package's own API is its ``__init__``)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
 
+from analyzer.common.clock import as_utc
 from analyzer.errors import InputError
 from analyzer.store.database import Store
 
@@ -73,7 +75,9 @@ class Page:
 
 
 @dataclass
-class _Overrides:
+class Overrides:
+    """The explorer's edits: new labels and merges (theme id -> the theme it was merged into)."""
+
     labels: dict[str, str] = field(default_factory=dict)
     merged_into: dict[str, str] = field(default_factory=dict)
 
@@ -96,13 +100,7 @@ class _Overrides:
 # -- small helpers ---------------------------------------------------------------------------
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _ts(value: Any) -> datetime | None:
+def as_timestamp(value: Any) -> datetime | None:
     """A pandas/duckdb timestamp as an aware datetime (None for NaT / NULL)."""
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
         return None
@@ -111,11 +109,12 @@ def _ts(value: Any) -> datetime | None:
             return None
         value = value.to_pydatetime()
     if isinstance(value, datetime):
-        return _utc(value)
+        return as_utc(value)
     return None
 
 
-def _num(value: Any) -> float | None:
+def number_or_none(value: Any) -> float | None:
+    """A finite float, or None (NULL, NaN, infinite, not a number)."""
     if value is None:
         return None
     try:
@@ -125,13 +124,16 @@ def _num(value: Any) -> float | None:
     return None if math.isnan(out) or math.isinf(out) else out
 
 
-def _str(value: Any) -> str | None:
+def text_or_none(value: Any) -> str | None:
+    """``str(value)``, or None for NULL / NaN / NA."""
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
         return None
     return str(value)
 
 
-def _json(value: Any, default: Any) -> Any:
+def json_value(value: Any, default: Any) -> Any:
+    """A JSON column's value decoded (lists and dicts as they are), ``default`` when absent or
+    not JSON."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return default
     if isinstance(value, (list, dict)):
@@ -142,7 +144,7 @@ def _json(value: Any, default: Any) -> Any:
         return default
 
 
-def _records_where(f: Filters, alias: str = "r") -> tuple[str, list[Any]]:
+def records_where(f: Filters, alias: str = "r") -> tuple[str, list[Any]]:
     """SQL conditions and parameters for the record filters (always a valid WHERE body)."""
     conds: list[str] = ["TRUE"]
     params: list[Any] = []
@@ -151,10 +153,10 @@ def _records_where(f: Filters, alias: str = "r") -> tuple[str, list[Any]]:
         params.append(f.source)
     if f.since:
         conds.append(f"{alias}.created_at >= ?")
-        params.append(_utc(f.since))
+        params.append(as_utc(f.since))
     if f.until:
         conds.append(f"{alias}.created_at < ?")
-        params.append(_utc(f.until))
+        params.append(as_utc(f.until))
     if f.area:
         conds.append(f"{alias}.area = ?")
         params.append(f.area)
@@ -177,18 +179,20 @@ def _records_where(f: Filters, alias: str = "r") -> tuple[str, list[Any]]:
     return " AND ".join(conds), params
 
 
-def _overrides(store: Store) -> _Overrides:
+def load_overrides(store: Store) -> Overrides:
+    """The stored theme overrides (renames and merges)."""
     df = store.query_df("SELECT theme_id, label, merged_into FROM theme_overrides")
-    out = _Overrides()
+    out = Overrides()
     for tid, label, into in df.itertuples(index=False):
-        if _str(label):
+        if text_or_none(label):
             out.labels[tid] = str(label)
-        if _str(into):
+        if text_or_none(into):
             out.merged_into[tid] = str(into)
     return out
 
 
-def _themes_table(store: Store, *, include_retired: bool = False) -> pd.DataFrame:
+def themes_table(store: Store, *, include_retired: bool = False) -> pd.DataFrame:
+    """The themes rows a read needs (never the centroids); retired themes only when asked."""
     where = "" if include_retired else "WHERE coalesce(status, 'active') <> 'retired'"
     return store.query_df(
         "SELECT theme_id, parent_id, level, label, keywords, size, examples, breakdown, sentiment, "
@@ -196,80 +200,85 @@ def _themes_table(store: Store, *, include_retired: bool = False) -> pd.DataFram
     )
 
 
-def _members_of(theme_id: str, ov: _Overrides, known: Iterable[str]) -> list[str]:
+def merged_members(theme_id: str, ov: Overrides, known: Iterable[str]) -> list[str]:
     """The stored theme ids whose records now belong to ``theme_id`` (itself and what merged in)."""
     return sorted({t for t in known if ov.resolve(t) == theme_id} | {theme_id})
 
 
-def _growth(recent: int, previous: int) -> float | None:
+def growth_rate(recent: int, previous: int) -> float | None:
+    """Relative change from the previous window to the recent one (None without a baseline)."""
     # No growth figure without a baseline: "new" is reported through the emerging-needs alerts.
     return None if previous <= 0 else round((recent - previous) / previous, 4)
 
 
-def _reference_end(store: Store, f: Filters) -> datetime | None:
+def reference_end(store: Store, f: Filters) -> datetime | None:
     """End of the filtered period: ``until`` when given, else just after the latest record."""
     if f.until:
-        return _utc(f.until)
-    where, params = _records_where(f)
+        return as_utc(f.until)
+    where, params = records_where(f)
     df = store.query_df(f"SELECT max(r.created_at) AS last FROM records r WHERE {where}", params)
-    last = _ts(df["last"].iloc[0]) if not df.empty else None
+    last = as_timestamp(df["last"].iloc[0]) if not df.empty else None
     return None if last is None else last + timedelta(seconds=1)
 
 
-def _round(value: Any, digits: int = 4) -> float | None:
-    v = _num(value)
+def rounded(value: Any, digits: int = 4) -> float | None:
+    """:func:`number_or_none`, rounded."""
+    v = number_or_none(value)
     return None if v is None else round(v, digits)
 
 
-def _record_items(df: pd.DataFrame, ov: _Overrides, labels: dict[str, str]) -> list[dict[str, Any]]:
+def record_items(df: pd.DataFrame, ov: Overrides, labels: dict[str, str]) -> list[dict[str, Any]]:
+    """Rows selected with ``RECORD_COLUMNS`` as served: themes through merges, current labels."""
     out = []
     for r in df.to_dict("records"):
-        tid = _str(r.get("theme_id"))
+        tid = text_or_none(r.get("theme_id"))
         eff = ov.resolve(tid) if tid else None
-        sid = _str(r.get("subtheme_id"))
+        sid = text_or_none(r.get("subtheme_id"))
         eff_sub = ov.resolve(sid) if sid else None
         out.append(
             {
                 "id": str(r["id"]),
-                "source": _str(r.get("source")),
+                "source": text_or_none(r.get("source")),
                 "text": str(r.get("text") or ""),
-                "created_at": _ts(r.get("created_at")),
-                "updated_at": _ts(r.get("updated_at")),
-                "category": _str(r.get("category")),
-                "status": _str(r.get("status")),
-                "lat": _num(r.get("lat")),
-                "lon": _num(r.get("lon")),
-                "area": _str(r.get("area")),
+                "created_at": as_timestamp(r.get("created_at")),
+                "updated_at": as_timestamp(r.get("updated_at")),
+                "category": text_or_none(r.get("category")),
+                "status": text_or_none(r.get("status")),
+                "lat": number_or_none(r.get("lat")),
+                "lon": number_or_none(r.get("lon")),
+                "area": text_or_none(r.get("area")),
                 "theme_id": eff,
                 "theme_label": ov.label(eff, labels.get(eff)) if eff else None,
                 "subtheme_id": eff_sub,
                 "subtheme_label": ov.label(eff_sub, labels.get(eff_sub)) if eff_sub else None,
-                "sentiment": _str(r.get("sentiment")),
-                "sentiment_score": _round(r.get("sentiment_score")),
+                "sentiment": text_or_none(r.get("sentiment")),
+                "sentiment_score": rounded(r.get("sentiment_score")),
             }
         )
         if "attributes" in r:
             # Attributes were redacted by ingest (free-text columns, house numbers dropped).
-            out[-1]["attributes"] = _json(r["attributes"], {})
+            out[-1]["attributes"] = json_value(r["attributes"], {})
     return out
 
 
 # Only these columns of records are ever read for display: never raw_text.
-_RECORD_COLUMNS = (
+RECORD_COLUMNS = (
     "r.id, r.source, r.text, r.created_at, r.updated_at, r.category, r.status, r.lat, r.lon, "
     "r.area, a.theme_id, a.subtheme_id, s.label AS sentiment, s.score AS sentiment_score"
 )
-_ID_IN = "r.id IN (SELECT unnest(?::VARCHAR[]))"
-_RECORD_JOINS = (
+ID_IN = "r.id IN (SELECT unnest(?::VARCHAR[]))"
+RECORD_JOINS = (
     "FROM records r LEFT JOIN assignments a ON a.record_id = r.id "
     "LEFT JOIN sentiment s ON s.record_id = r.id"
 )
 
 
-def _theme_ids(store: Store) -> list[str]:
+def all_theme_ids(store: Store) -> list[str]:
+    """Every stored theme id, retired ones included."""
     return [str(t) for t in store.query_df("SELECT theme_id FROM themes")["theme_id"]]
 
 
-def _label_map(store: Store) -> dict[str, str]:
+def theme_labels(store: Store) -> dict[str, str]:
+    """Stored label per theme id (before overrides)."""
     df = store.query_df("SELECT theme_id, label FROM themes")
-    return {str(t): str(lbl) for t, lbl in df.itertuples(index=False) if _str(lbl)}
+    return {str(t): str(lbl) for t, lbl in df.itertuples(index=False) if text_or_none(lbl)}
