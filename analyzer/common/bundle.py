@@ -15,13 +15,13 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from analyzer.common.clock import utc_stamp
 from analyzer.errors import ModelBundleError
 
 MANIFEST = "manifest.json"
@@ -68,7 +68,7 @@ def save_bundle(
     full = {
         "format_version": FORMAT_VERSION,
         "kind": kind,
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "created_at": utc_stamp(),
         "library_versions": library_versions(),
         **manifest,
         "files": files,

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from analyzer.common.clock import utc_stamp
 from analyzer.common.hashing import sha256_file
 from analyzer.embedding.backend import EmbeddingBackend, Encoder, ModelFiles, register_backend
 from analyzer.embedding.batching import BatchingEncoder
@@ -172,7 +173,7 @@ def _build(model_path: Path, quant: str, source_sha: str, folder: Path) -> None:
             "fused_operators": fusion,
             "versions": _versions(),
             "build_seconds": round(time.perf_counter() - started, 1),
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "built_at": utc_stamp(),
         }
         publish(tmp, folder, [MODEL_FILE], manifest)
 

@@ -63,6 +63,7 @@ from typing import Any
 
 import numpy as np
 
+from analyzer.common.clock import utc_stamp
 from analyzer.common.hashing import sha256_file
 from analyzer.embedding.backend import EmbeddingBackend, Encoder, ModelFiles, register_backend
 from analyzer.embedding.batching import BatchingEncoder, pack_rows
@@ -275,7 +276,7 @@ def build_model(model_path: Path, source_sha: str, folder: Path, weights: str = 
             "versions": versions,
             **({"quantization": recipe} if recipe else {}),
             "build_seconds": round(time.perf_counter() - started, 1),
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "built_at": utc_stamp(),
         }
         # Weights and graph first, manifest last (``publish``).
         publish(tmp, folder, list(reversed(IR_FILES)), manifest)

@@ -67,7 +67,6 @@ def _attachment(theme_id: str, suffix: str, disposition: str) -> dict[str, str]:
 
 @router.get(
     "/themes/{theme_id}/records.csv",
-    response_class=StreamingResponse,
     responses={**CSV_OK, **NOT_FOUND},
 )
 def theme_records_csv(
@@ -87,7 +86,7 @@ def theme_records_csv(
 
 @router.get(
     "/themes/{theme_id}/report.html",
-    response_class=HTMLResponse,
+    # no response_class: with HTMLResponse there FastAPI documents the JSON 404 as text/html
     responses={**HTML_OK, **NOT_FOUND},
 )
 def theme_report(theme_id: ThemeId, store: StoreDep, filters: FiltersDep) -> HTMLResponse:
