@@ -21,10 +21,11 @@ import pandas as pd
 
 from analyzer import __version__
 from analyzer.analysis.plan import REFIT_SHARE, make_plan
-from analyzer.analysis.theme_stage import run_themes
+from analyzer.analysis.theme_stage import run_themes, theme_params
 from analyzer.common.clock import new_run_id
 from analyzer.config import Settings
 from analyzer.embedding.embedder import get_embedder
+from analyzer.embedding.store_vectors import model_change
 from analyzer.store.database import Store
 from analyzer.store.writers import write_alerts, write_sentiment, write_themes
 
@@ -73,13 +74,16 @@ def _input_hash(store: Store) -> str:
 
 
 def load_records(store: Store, sentiment_model_id: str) -> pd.DataFrame:
-    """Every record, with whether it already has a theme assignment and a score from the given
-    sentiment model (one query, so the flags match the rows even while records arrive)."""
+    """Every record to analyse, with whether it already has a theme assignment and a score from
+    the given sentiment model (one query, so the flags match the rows even while records arrive).
+    Boilerplate (placeholders, texts repeated across a file: ``analyzer.ingest.boilerplate``) is
+    kept in the store but left out of themes, sentiment and emerging needs."""
     return store.query_df(
-        "SELECT r.id, r.source, r.text, r.text_hash, r.created_at, r.area, r.category, "
+        "SELECT r.id, r.source, r.kind, r.text, r.text_hash, r.created_at, r.area, r.category, "
         "a.record_id IS NOT NULL AS has_assignment, s.record_id IS NOT NULL AS has_sentiment "
         "FROM records r LEFT JOIN assignments a ON a.record_id = r.id "
-        "LEFT JOIN sentiment s ON s.record_id = r.id AND s.model_id = ? ORDER BY r.id",
+        "LEFT JOIN sentiment s ON s.record_id = r.id AND s.model_id = ? "
+        "WHERE NOT coalesce(r.boilerplate, false) ORDER BY r.id",
         [sentiment_model_id],
     )
 
@@ -95,11 +99,18 @@ def run_analysis(
     address: str | None = None,
     workers: int | None = None,
     ray_cpus: int | None = None,
+    keep_vectors: bool = False,
+    notify: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run the whole analysis on the store; returns the run manifest (also stored in ``runs``).
 
     ``engine="ray"`` runs embedding and sentiment as Ray Data jobs (``analyzer.analysis.ray_engine``) on
     the cluster at ``address``, or on a local Ray with ``ray_cpus`` CPUs; ``workers`` actors.
+
+    When the embedding model (or its build) differs from the store's last analysis's, the run says
+    so in one line (``notify``, else the log), re-embeds every record, re-fits the themes and
+    re-scores sentiment, so nothing mixes two models' vectors; ``keep_vectors`` refuses instead
+    (InputError). See ``analyzer.embedding.store_vectors``.
     """
     from analyzer.analysis.engines import make_engine
 
@@ -112,6 +123,13 @@ def run_analysis(
     embedder = get_embedder(
         settings.embed_model or None, settings.embed_backend, settings.embed_batch_size
     )
+    change = model_change(store, embedder)
+    if change is not None:
+        if keep_vectors:
+            from analyzer.errors import InputError
+
+            raise InputError(change.refusal())
+        refit = True
     manifest: dict[str, Any] = {
         "run_id": run_id,
         "code_version": code_version(),
@@ -121,8 +139,13 @@ def run_analysis(
             "refit": refit,
             "period": "W",
             "emerging": _emerging_detector().get_params(),
+            "themes": theme_params(settings),
         },
-        "models": {"embedding": embedder.model_id, "embedding_sha256": embedder.weights_sha256_},
+        "models": {
+            "embedding": embedder.model_id,
+            "embedding_sha256": embedder.weights_sha256_,
+            "embedding_build": embedder.build_record(),
+        },
         "engine": {"name": engine},
     }
     if not _run_exists(store, run_id):
@@ -145,6 +168,11 @@ def run_analysis(
         )
         if records.empty:
             raise_empty()
+        if change is not None:  # said once, before embedding; scored again, as re-embedded
+            change = change.counted(store, records["text_hash"])
+            manifest["embedding_change"] = change.as_manifest()
+            (notify or log.warning)(change.line())
+            records["has_sentiment"] = False
         step("embedding", 0.05)
         n_cached_before = store.scalar(
             "SELECT count(*) FROM embeddings WHERE model_id = ?", [embedder.model_id]

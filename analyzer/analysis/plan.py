@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analyzer.ingest.forget import stale_sources
 from analyzer.store.database import Store
 
 # Re-fit a source's themes when at least this share of its records is new since the last fit.
@@ -34,10 +35,13 @@ def make_plan(store: Store, records: pd.DataFrame, refit: bool, sentiment_model:
     refit_sources: set[str] = set()
     needs = ~assigned
     with_themes = set(previous["source"].dropna().astype(str))
+    # sources that lost records (``civicpulse forget``, a file read again) since the last run:
+    # their themes were fitted with texts that are gone
+    stale = stale_sources(store)
     for source, idx in records.groupby("source").indices.items():
         has_themes = str(source) in with_themes
         new_share = 1.0 - assigned[idx].sum() / max(len(idx), 1)
-        if refit or not has_themes or new_share >= REFIT_SHARE:
+        if refit or not has_themes or new_share >= REFIT_SHARE or str(source) in stale:
             refit_sources.add(str(source))
             needs[idx] = True
     todo = ~records["has_sentiment"].to_numpy(dtype=bool)

@@ -13,6 +13,9 @@ on the driver. How it fits with the store:
 - ``map_batches`` runs a callable class, so each actor loads its models once; the pool has one actor
   per worker core (``--workers``, default the cluster's CPUs).
 - Results stream back to the driver, which alone writes the store (DuckDB has one writer).
+- Every actor embeds with the driver's model: the same model id (backend and precision) and the
+  same build (``analyzer.embedding.build_id``), or it refuses to start (``RecordWorker``), as a
+  node whose model was built apart from the driver's may give other vectors under the same key.
 
 ``ray`` is an optional dependency (``pip install 'civicpulse[distributed]'``) imported only when the
 engine runs: the local engine never needs it.
@@ -127,6 +130,13 @@ def _quiet_ray_data(ray: Any) -> None:
     ctx.verbose_stats_logs = False
     for name in ("ray", "ray.data", "ray.data._internal"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # A failed job is one line (``_job_errors``); Ray Data would also log its stack trace (e.g.
+    # for an actor that refused to start: another build or precision than the driver's).
+    for name in (
+        "ray.data.exceptions",
+        "ray.data._internal.execution.operators.actor_pool_map_operator",
+    ):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 @contextlib.contextmanager
@@ -175,6 +185,7 @@ class RecordWorker:
         embed_backend: str,
         embed_batch_size: int,
         expected_model_id: str,
+        expected_build_id: str,
         threads: int,
         sentiment: bool,
         tagger_path: str | None,
@@ -186,12 +197,7 @@ class RecordWorker:
         from analyzer.embedding.embedder import get_embedder
 
         self.embedder = get_embedder(embed_model or None, embed_backend, embed_batch_size)
-        if self.embedder.model_id != expected_model_id:
-            # e.g. a node without bfloat16 support would make f32 vectors under a bf16 cache key
-            raise RuntimeError(
-                f"this node embeds as {self.embedder.model_id}, the driver as "
-                f"{expected_model_id}; give every node the same CPU kind or set embed_backend"
-            )
+        check_same_model(self.embedder, expected_model_id, expected_build_id)
         if embed_backend == "torch":
             import torch
 
@@ -233,6 +239,28 @@ class RecordWorker:
                 [r["possible_new_category"] for r in rows], dtype=bool
             )
         return out
+
+
+def check_same_model(embedder: Embedder, expected_model_id: str, expected_build_id: str) -> None:
+    """Refuse (RuntimeError, one line) a worker whose embedder differs from the driver's: another
+    backend or precision, or another build of the same model (vectors of either would be cached
+    under the driver's model id)."""
+    from analyzer.embedding.build_id import split_model_id
+
+    family, _ = split_model_id(expected_model_id)
+    if embedder.model_family != family:
+        # e.g. a node without bfloat16 support would make f32 vectors under a bf16 cache key
+        raise RuntimeError(
+            f"this node embeds as {embedder.model_family}, the driver as {family}; give every "
+            "node the same CPU kind or set embed_backend"
+        )
+    if embedder.build_id != expected_build_id:
+        raise RuntimeError(
+            f"this node's embedding model is build {embedder.build_id} "
+            f"({embedder.files_.folder}), the driver's build {expected_build_id}; copy the "
+            "driver's built model folder to this node and check it with `civicpulse models "
+            "verify` (README: Running on a Ray cluster)"
+        )
 
 
 @dataclass
@@ -317,6 +345,7 @@ def map_records(
                 "embed_backend": embedder.backend,
                 "embed_batch_size": embedder.batch_size,
                 "expected_model_id": embedder.model_id,
+                "expected_build_id": embedder.build_id,
                 "threads": options.cpus_per_worker,
                 "sentiment": sentiment,
                 "tagger_path": tagger_path,

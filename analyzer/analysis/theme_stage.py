@@ -16,7 +16,7 @@ from analyzer.common.vectors import decode_vectors, encode_vector
 from analyzer.config import Settings
 from analyzer.store.database import Store
 from analyzer.store.writers import THEME_COLUMNS
-from analyzer.themes.ids import source_prefix
+from analyzer.themes.ids import kind_prefix
 
 if TYPE_CHECKING:
     from analyzer.analysis.plan import Plan
@@ -65,7 +65,7 @@ def run_themes(
             meta["sentiment"] = sub["id"].map(
                 dict(zip(sentiment["record_id"], sentiment["score"], strict=True))
             )
-            model = ThemeModel(seed=settings.seed, id_prefix=source_prefix(source))
+            model = ThemeModel(**theme_params(settings), id_prefix=_prefix(sub, source))
             model.fit(emb, sub["text"].tolist(), meta=meta)
             res = _fitted_to_rows(model, sub, emb, source, prev_src, prev_assign, run_id, store)
             out["per_source"][source] = {"mode": "refit", **res["summary"]}
@@ -109,8 +109,8 @@ def _fitted_to_rows(
         current,
         prev_members,
         cur_members,
-        used_ids=_used_ids(store, source),
-        prefix=source_prefix(source),
+        used_ids=_used_ids(store, source, _prefix(sub, source)),
+        prefix=_prefix(sub, source),
     )
     themes = []
     for th in current:
@@ -167,19 +167,22 @@ def _fitted_to_rows(
     return {"themes": themes, "assignments": assignments, "lineage": lin, "summary": summary}
 
 
-def _used_ids(store: Store, source: str) -> list[str]:
-    """Every id ever issued under this source's id prefix (retired ones included), so none is
-    reused: this source's themes and lineage, and those of any source sharing its prefix."""
-    prefix = source_prefix(source)
-    stored = store.query_df(
-        "SELECT DISTINCT source FROM themes WHERE source IS NOT NULL UNION "
-        "SELECT DISTINCT source FROM theme_lineage WHERE source IS NOT NULL"
-    )["source"]
-    sharing = sorted({source} | {str(s) for s in stored if source_prefix(str(s)) == prefix})
+def _prefix(sub: pd.DataFrame, source: str) -> str:
+    """A source's theme id letters come from what its records are (their kind; the most common
+    one should a source hold several), not from its name (``analyzer.themes.ids``)."""
+    kinds = sub["kind"].dropna() if "kind" in sub.columns else pd.Series(dtype=object)
+    kind = str(kinds.mode().iloc[0]) if len(kinds) else None
+    return kind_prefix(kind, source)
+
+
+def _used_ids(store: Store, source: str, prefix: str) -> list[str]:
+    """Every id ever issued to this source or under its letters (retired ones included, any
+    source of the same kind too), so that none is reused."""
+    pattern = f"^{prefix}[0-9]"
     return store.query_df(
-        "SELECT theme_id FROM themes WHERE source IN (SELECT unnest(?::VARCHAR[])) UNION "
-        "SELECT theme_id FROM theme_lineage WHERE source IN (SELECT unnest(?::VARCHAR[]))",
-        [sharing, sharing],
+        "SELECT theme_id FROM themes WHERE source = ? OR regexp_matches(theme_id, ?) UNION "
+        "SELECT theme_id FROM theme_lineage WHERE source = ? OR regexp_matches(theme_id, ?)",
+        [source, pattern, source, pattern],
     )["theme_id"].tolist()
 
 
@@ -250,3 +253,13 @@ def _assign_incrementally(
         "summary": summary,
         "incremental": True,
     }
+
+
+def theme_params(settings: Settings) -> dict[str, Any]:
+    """The ThemeModel parameters every source is fitted with (also written to the run manifest);
+    the id prefix is per source and set where the model is made."""
+    from analyzer.themes.model import ThemeModel
+
+    params = ThemeModel(seed=settings.seed).get_params()
+    params.pop("id_prefix")
+    return params

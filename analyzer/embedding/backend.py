@@ -2,7 +2,8 @@
 
 A backend turns the local model folder into an encoder (``list[str] -> (n, dim) float32``), names
 the vectors it gives (its part of the model id: the store caches vectors per model id), and builds
-and verifies whatever it runs from (``civicpulse models build|verify``). Each registers itself by
+and verifies whatever it runs from (``civicpulse models build|verify``), each build with a build id
+(``analyzer.embedding.build_id``) that the model id ends with. Each registers itself by
 name with ``@register_backend(name)``, as spaCy components do; ``analyzer.embedding.registry``
 imports the built-in ones and looks a name up (``backend_factory``).
 """
@@ -12,9 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
+
+from analyzer.embedding.build_id import build_facts, build_id_of, model_id_with_build
 
 Encoder = Callable[[list[str]], np.ndarray]
 
@@ -24,7 +27,8 @@ class ModelFiles:
     """What a backend runs from, as ``civicpulse models build|verify`` report it.
 
     ``sha256`` maps each file name in ``folder`` to its (verified) sha256; ``problem`` says why
-    the files cannot be used (None: they verify).
+    the files cannot be used (None: they verify); ``build_id`` names the build they are (None
+    when they do not verify); ``facts`` are what the build id is derived from.
     """
 
     label: str
@@ -32,6 +36,29 @@ class ModelFiles:
     sha256: dict[str, str] = field(default_factory=dict)
     rebuilt: bool = False
     problem: str | None = None
+    build_id: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of_build(
+        cls,
+        label: str,
+        folder: Path,
+        manifest: dict[str, Any],
+        sha256: dict[str, str],
+        *,
+        rebuilt: bool = False,
+    ) -> ModelFiles:
+        """The verified files of a build with this ``manifest``, and its build id."""
+        return cls(
+            label,
+            folder,
+            dict(sha256),
+            rebuilt,
+            None,
+            build_id_of(manifest),
+            build_facts(manifest),
+        )
 
 
 class EmbeddingBackend:
@@ -39,9 +66,13 @@ class EmbeddingBackend:
 
     name: ClassVar[str] = ""
 
-    def model_id(self, base_id: str) -> str:
-        """The id of this backend's vectors of the model ``base_id``."""
+    def model_family(self, base_id: str) -> str:
+        """The id of this backend's vectors of the model ``base_id``, whichever build."""
         return f"{base_id}+{self.name}{self.id_suffix()}"
+
+    def model_id(self, base_id: str, build_id: str) -> str:
+        """The id of the vectors of build ``build_id``: what the store caches them by."""
+        return model_id_with_build(self.model_family(base_id), build_id)
 
     def id_suffix(self) -> str:
         """What else makes this backend's vectors differ (a quantisation mode, a precision)."""
@@ -61,7 +92,9 @@ class EmbeddingBackend:
     def build(
         self, model_path: Path, *, variant: str | None = None, force: bool = False
     ) -> ModelFiles:
-        """Build (or verify and reuse) the files this backend runs from."""
+        """Build (or verify and reuse) the files this backend runs from, with their build id.
+
+        ``encoder`` on the same instance then runs exactly these files."""
         raise NotImplementedError
 
     def verify(self, model_path: Path, *, variant: str | None = None) -> ModelFiles:

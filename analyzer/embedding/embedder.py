@@ -11,17 +11,19 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from enum import Enum
 from functools import lru_cache
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from analyzer.common.hashing import text_hash
 from analyzer.common.vectors import normalise_rows
 from analyzer.config import load_settings
-from analyzer.embedding.backend import Encoder
+from analyzer.embedding.backend import Encoder, ModelFiles
+from analyzer.embedding.build_id import check_pinned, pinned_build
 from analyzer.embedding.model_files import EMBED_DIM, resolve_model
 from analyzer.embedding.registry import backend_factory
 
@@ -51,7 +53,12 @@ class Embedder:
     "onnx" (``analyzer.embedding.onnx_backend``, int8), or any other registered name
     (``analyzer.embedding.registry``); None is the settings' ``embed_backend``, as None
     ``batch_size`` is their ``embed_batch_size``. ``model`` None is the packaged model. Loading is
-    lazy: constructing an Embedder is cheap.
+    lazy: constructing an Embedder is cheap; the first use of ``model_id`` or ``build_id`` builds
+    (or verifies) the backend's model, and ``$CIVICPULSE_EMBED_BUILD`` makes that verify only,
+    refusing any build but the pinned one.
+
+    ``model_family`` names the model, backend and precision (or mode); ``model_id`` adds the
+    build (the torch backend's is its weights', already in the family).
     """
 
     def __init__(
@@ -70,12 +77,48 @@ class Embedder:
         self.backend = backend
         self.batch_size = batch_size
         self.device = device
-        self.model_path_, base_id, self.weights_sha256_ = resolve_model(model)
+        self.model_path_, self._base_id, self.weights_sha256_ = resolve_model(model)
         self._backend = backend_factory(backend)()
         # The backend's part of the id: its vectors differ from the others' (and for some with a
         # mode or a precision in force), and the store caches vectors per model id.
-        self.model_id = self._backend.model_id(base_id)
+        self.model_family = self._backend.model_family(self._base_id)
+        self._files: ModelFiles | None = None
+        self._files_lock = threading.Lock()
         self._encoder: Encoder | None = None
+
+    @property
+    def files_(self) -> ModelFiles:
+        """The verified files this embedder runs, with their build id (built first if needed)."""
+        with self._files_lock:
+            if self._files is None:
+                if pinned_build() is None:
+                    self._files = self._backend.build(self.model_path_)
+                else:  # never build under a pin: a new build would not be the pinned one
+                    files = self._backend.verify(self.model_path_)
+                    check_pinned(
+                        files.build_id,
+                        label=self.backend,
+                        folder=files.folder,
+                        problem=files.problem,
+                    )
+                    self._files = files
+            return self._files
+
+    @property
+    def build_id(self) -> str:
+        """The build id of the model this embedder runs (``analyzer.embedding.build_id``)."""
+        build_id = self.files_.build_id
+        assert build_id is not None  # files_ verified
+        return build_id
+
+    @property
+    def model_id(self) -> str:
+        """The id the store caches this embedder's vectors by: the family and the build."""
+        return self._backend.model_id(self._base_id, self.build_id)
+
+    def build_record(self) -> dict[str, Any]:
+        """What a run manifest records of the build: its id and what the id is derived from."""
+        return {"id": self.build_id, **self.files_.facts}
 
     @property
     def dim(self) -> int:
@@ -83,6 +126,7 @@ class Embedder:
 
     def _load(self) -> Encoder:
         if self._encoder is None:
+            self.files_  # noqa: B018 - the backend runs the files whose build id the vectors get
             self._encoder = self._backend.encoder(
                 self.model_path_, batch_size=self.batch_size, device=self.device
             )
@@ -175,3 +219,9 @@ def get_embedder(
 @lru_cache(maxsize=8)
 def _shared_embedder(model: str | os.PathLike[str], backend: str, batch_size: int) -> Embedder:
     return Embedder(model or None, backend=backend, batch_size=batch_size)
+
+
+def clear_shared_embedders() -> None:
+    """Forget the shared embedders: the next ``get_embedder`` verifies (or builds) its model again,
+    so a model rebuilt in this process is picked up with its new build id."""
+    _shared_embedder.cache_clear()

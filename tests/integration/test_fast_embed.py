@@ -272,13 +272,14 @@ def test_embedder_onnx_backend(
 ) -> None:
     monkeypatch.setenv("CIVICPULSE_ONNX_QUANT", "int8")
     emb = Embedder(backend="onnx")
-    assert emb.model_id.endswith("+onnx-int8")
+    assert emb.model_family.endswith("+onnx-int8")
+    assert emb.model_id == f"{emb.model_family}#{emb.build_id}"  # the vectors' build
     texts = ["pothole on Main St", "", "pothole on Main St", "thank you"]
     out = emb.embed(texts)
     assert out.shape == (4, 384)
     np.testing.assert_allclose(out[0], out[2])
     monkeypatch.setenv("CIVICPULSE_ONNX_QUANT", "fp32")
-    assert Embedder(backend="onnx").model_id.endswith("+onnx-fp32")
+    assert Embedder(backend="onnx").model_family.endswith("+onnx-fp32")
     monkeypatch.setenv("CIVICPULSE_ONNX_QUANT", "int4")
     with pytest.raises(ValueError, match="int4"):
         Embedder(backend="onnx")

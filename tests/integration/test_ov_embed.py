@@ -200,13 +200,13 @@ def test_cache_is_hash_checked_and_rebuilt(tmp_path: Path, monkeypatch: pytest.M
 
 def test_embedder_backend_and_model_id(monkeypatch: pytest.MonkeyPatch) -> None:
     emb = Embedder(backend="openvino")
-    assert emb.model_id.endswith(f"+openvino-{ov_embed.inference_precision()}")
+    assert emb.model_family.endswith(f"+openvino-{ov_embed.inference_precision()}")
     vec = emb.embed(["Sidewalk not shoveled", "Sidewalk not shoveled", "Graffiti"])
     assert vec.shape == (3, 384) and np.allclose(vec[0], vec[1])
     ov_embed.inference_precision.cache_clear()
     monkeypatch.setenv(ov_embed.PRECISION_ENV, "f32")
     try:
-        assert Embedder(backend="openvino").model_id.endswith("+openvino-f32")
+        assert Embedder(backend="openvino").model_family.endswith("+openvino-f32")
         ov_embed.inference_precision.cache_clear()
         monkeypatch.setenv(ov_embed.PRECISION_ENV, "fp8")
         with pytest.raises(ValueError, match="bf16 or f32"):
@@ -225,9 +225,9 @@ def test_one_default_backend_from_the_settings(monkeypatch: pytest.MonkeyPatch) 
 
     default = f"+openvino-int8-static-{ov_embed.inference_precision()}"
     assert Settings().embed_backend == "openvino-int8-static"
-    assert get_embedder().model_id.endswith(default)
+    assert get_embedder().model_family.endswith(default)
     assert get_embedder().batch_size == Settings().embed_batch_size
-    assert Embedder().model_id.endswith(default)
+    assert Embedder().model_family.endswith(default)
     assert get_embedder() is get_embedder(None, "openvino-int8-static", 64)
     monkeypatch.setenv("CIVICPULSE_EMBED_BACKEND", "torch")
     monkeypatch.setenv("CIVICPULSE_EMBED_BATCH_SIZE", "32")
@@ -236,7 +236,7 @@ def test_one_default_backend_from_the_settings(monkeypatch: pytest.MonkeyPatch) 
     assert torch_default.batch_size == 32
     # given values win; None model is the packaged one whatever the settings say
     monkeypatch.setenv("CIVICPULSE_EMBED_MODEL", "/nonexistent/model")
-    assert get_embedder(None, "openvino").model_id.endswith(
+    assert get_embedder(None, "openvino").model_family.endswith(
         f"+openvino-{ov_embed.inference_precision()}"
     )
 
@@ -340,7 +340,7 @@ def test_int8_weights_stay_close_and_are_really_int8(
 
 def test_int8_backend_has_its_own_model_id_and_cache(tmp_path: Path) -> None:
     full, int8 = Embedder(backend="openvino"), Embedder(backend="openvino-int8")
-    assert int8.model_id.endswith(f"+openvino-int8-{ov_embed.inference_precision()}")
+    assert int8.model_family.endswith(f"+openvino-int8-{ov_embed.inference_precision()}")
     assert full.model_id != int8.model_id
     assert ov_embed.model_dir(packaged_model_path(), "int8").name.endswith("-ir-int8-v2")
     source = source_sha256(packaged_model_path())
@@ -380,7 +380,7 @@ def test_static_int8_is_calibrated_close_and_independent_of_row_mates(
     kinds = [op.get_type_name() for op in model.get_ops()]
     # activations quantised in the graph: the 35 int8 linear layers' inputs and attention's
     assert kinds.count("FakeQuantize") >= 30
-    assert Embedder(backend="openvino-int8-static").model_id.endswith(
+    assert Embedder(backend="openvino-int8-static").model_family.endswith(
         f"+openvino-int8-static-{ov_embed.inference_precision()}"
     )
 
