@@ -14,6 +14,9 @@ from typing import Any
 
 from analyzer.errors import InputError
 
+# The checkout (or installed tree) that holds models/: relative model paths fall back to it.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -42,6 +45,18 @@ class Settings:
 
     def with_overrides(self, **kwargs: Any) -> Settings:
         return dataclasses.replace(self, **{k: v for k, v in kwargs.items() if v is not None})
+
+
+def resolve_model_path(value: str | os.PathLike[str]) -> Path:
+    """Where a configured model folder is: an absolute path as given; a relative one against the
+    working directory when it exists there, else against the project root (``models/`` lives
+    there), so ``civicpulse serve`` finds the shipped tagger from any folder. A path found in
+    neither place is returned as given, so the error names what was configured."""
+    path = Path(value).expanduser()
+    if path.is_absolute() or path.exists():
+        return path
+    in_project = PROJECT_ROOT / path
+    return in_project if in_project.exists() else path
 
 
 def _coerce(name: str, value: Any, current: Any) -> Any:

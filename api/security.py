@@ -11,8 +11,9 @@ Access rules (by method and path, so they hold for every route, including ones a
   ``Settings.read_public``, else a key is needed;
 - ``key``: every other write, GET /v1/records and GET /v1/themes/{id}/records.csv (record-level
   data);
-- ``key_or_form``: POST /open311/v2/requests.json, where GeoReport v2 clients send ``api_key`` as a
-  form field: a key in the headers or query is checked here, otherwise the route checks the field.
+- ``key_or_form``: POST /open311/v2/requests.json and .xml, where GeoReport v2 clients send
+  ``api_key`` as a form field: a key in the headers or query is checked here, otherwise the route
+  checks the field.
 
 A key that is presented must be valid even on a public read (a typo should not silently degrade to
 anonymous). Rate limits apply per key, or per client address when anonymous.
@@ -32,6 +33,7 @@ import anyio.to_thread
 from starlette.datastructures import Headers
 
 from api.keys import ApiKey, verify_key
+from api.open311_xml import XML_MEDIA_TYPE, xml_errors
 
 log = logging.getLogger("civicpulse.api")
 
@@ -42,7 +44,7 @@ Send = Callable[[Message], Awaitable[None]]
 Access = Literal["public", "read", "key", "key_or_form"]
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/redoc"})
-OPEN311_POST = "/open311/v2/requests.json"
+OPEN311_POST = frozenset({"/open311/v2/requests.json", "/open311/v2/requests.xml"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -72,7 +74,7 @@ def access_rule(method: str, path: str) -> Access:
         return "public"  # CORS preflight (answered by the CORS middleware when configured)
     if method == "POST" and path == "/v1/tag":
         return "read"
-    if method == "POST" and path == OPEN311_POST:
+    if method == "POST" and path in OPEN311_POST:
         return "key_or_form"
     return "key"
 
@@ -93,8 +95,18 @@ def presented_key(headers: Headers, query_string: bytes, path: str) -> str | Non
 
 def error_body(path: str, status: int, code: str, message: str) -> bytes:
     if path.startswith("/open311/"):
+        if path.endswith(".xml"):  # GeoReport v2: an .xml route answers errors in XML too
+            return xml_errors([(status, message)])
         return json.dumps([{"code": status, "description": message}]).encode()
     return json.dumps({"detail": message, "code": code}).encode()
+
+
+def error_media_type(path: str) -> str:
+    return (
+        XML_MEDIA_TYPE
+        if path.startswith("/open311/") and path.endswith(".xml")
+        else "application/json"
+    )
 
 
 async def send_error(
@@ -107,7 +119,7 @@ async def send_error(
 ) -> None:
     body = error_body(path, status, code, message)
     raw = [
-        (b"content-type", b"application/json"),
+        (b"content-type", error_media_type(path).encode()),
         (b"content-length", str(len(body)).encode()),
     ]
     raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
