@@ -1,0 +1,78 @@
+"""Where each request stands: closed or open, when it closed, how long it took or has waited, and
+whether it met its target.
+
+Cities name their states differently (Boston "closed"/"open"; Gainesville "Archived", "Closed",
+"Referred to Another Agency", "In Process"; Honolulu "Closed", "Referred To Dept", nothing). A
+status that says closed (closed, resolved, completed, archived...) closes a request; one that says
+open (open, new, submitted, acknowledged, in process...) leaves it open; any other status, or none,
+closes it only when a close time is stored. The close time is ``updated_at`` (Open311's
+``updated_datetime``, or the column ingest was told holds the close time). An open request is
+*censored* at its source's latest stored time (the moment the export was taken, as near as the
+data tells): it has waited at least that long, which Kaplan-Meier counts without pretending it
+closed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "CLOSED_WORDS",
+    "OPEN_WORDS",
+    "close_states",
+    "on_time",
+]
+
+CLOSED_WORDS = r"clos|resolv|complet|archiv|done|fixed|cancel|finish|solved|rejected|invalid"
+OPEN_WORDS = (
+    r"open|new|submit|receiv|acknowledg|in process|in progress|assigned|pending|reopen|"
+    r"investigat|scheduled|waiting|on hold"
+)
+DAY = np.timedelta64(86_400, "s")
+
+
+def close_states(requests: pd.DataFrame) -> pd.DataFrame:
+    """Columns ``closed``, ``timed`` (a close or censoring time is known and not before the request
+    was made), ``days`` (to close, or waited so far) and ``event`` (closed: True; censored: False).
+
+    ``requests`` needs ``status``, ``created_at``, ``updated_at`` (UTC) and ``as_of`` (the
+    censoring time of the request's source). Rows are neither dropped nor reordered.
+    """
+    status = requests["status"].fillna("").astype(str).str.strip().str.lower()
+    says_closed = status.str.contains(CLOSED_WORDS, regex=True)
+    says_open = ~says_closed & status.str.contains(OPEN_WORDS, regex=True)
+    has_close = requests["updated_at"].notna()
+    closed = says_closed | (~says_open & has_close)
+    created = _utc(requests["created_at"])
+    end = _utc(requests["updated_at"]).where(closed, _utc(requests["as_of"]))
+    seconds = (end - created).dt.total_seconds()
+    # a close time before the request was made cannot be a duration: left out of the times
+    timed = seconds.notna() & (seconds >= 0)
+    return pd.DataFrame(
+        {
+            "closed": closed.to_numpy(dtype=bool),
+            "timed": timed.to_numpy(dtype=bool),
+            "days": (seconds / 86_400.0).where(timed).to_numpy(dtype=float),
+            "event": (closed & timed).to_numpy(dtype=bool),
+        },
+        index=requests.index,
+    )
+
+
+def on_time(days: np.ndarray, closed: np.ndarray, target_days: np.ndarray) -> np.ndarray:
+    """Per request: 1.0 closed within its target, 0.0 closed later or still open past it, NaN
+    where it cannot be told yet (open and not yet due), or there is no target or no time."""
+    days = np.asarray(days, dtype=float)
+    target = np.asarray(target_days, dtype=float)
+    closed = np.asarray(closed, dtype=bool)
+    out = np.full(len(days), np.nan)
+    known = ~np.isnan(days) & ~np.isnan(target)
+    out[known & closed] = (days[known & closed] <= target[known & closed]).astype(float)
+    late_open = known & ~closed & (days > target)
+    out[late_open] = 0.0
+    return out
+
+
+def _utc(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values, utc=True, errors="coerce")
