@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 STORE ?= var/civicpulse.duckdb
-SAMPLES := data_samples/boston_311_sample.csv data_samples/bowling_green_comments.csv data_samples/austin_survey_comments.csv
+SAMPLES := data_samples/boston_311_sample.csv data_samples/bowling_green_comments.csv data_samples/bowling_green_participants-votes.csv.gz data_samples/austin_survey_comments.csv
 
 .PHONY: install run setup-data serve ui test test-slow test-e2e test-all lint format bench clean
 

@@ -17,18 +17,21 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from analyzer import __version__
 from analyzer.config import Settings, load_settings
 from analyzer.errors import InputError
+from api.open311_xml import XML_MEDIA_TYPE, xml_errors
 from api.routers import (
+    conversations,
     corrections,
     emerging,
     health,
     open311,
+    outcomes,
     records,
     runs,
     stats,
@@ -87,7 +90,14 @@ def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
 
 def _error(
     request: Request, status: int, message: str, headers: dict[str, str] | None = None
-) -> JSONResponse:
+) -> Response:
+    if _is_open311(request) and request.url.path.endswith(".xml"):
+        return Response(
+            xml_errors([(status, message)]),
+            status_code=status,
+            headers=headers,
+            media_type=XML_MEDIA_TYPE,
+        )
     if _is_open311(request):
         body: Any = [{"code": status, "description": message}]
     else:
@@ -95,7 +105,7 @@ def _error(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
     errors = [
         {
             "loc": [p if isinstance(p, int) else str(p) for p in e.get("loc", ())],
@@ -107,17 +117,20 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
         for e in exc.errors()
     ]
     if _is_open311(request):
+        if request.url.path.endswith(".xml"):
+            described = [(422, f"{e['path']}: {e['msg']}") for e in errors]
+            return Response(xml_errors(described), status_code=422, media_type=XML_MEDIA_TYPE)
         body: Any = [{"code": 422, "description": f"{e['path']}: {e['msg']}"} for e in errors]
         return JSONResponse(body, status_code=422)
     return JSONResponse({"detail": errors, "code": "validation_error"}, status_code=422)
 
 
-async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
     detail = exc.detail if isinstance(exc.detail, str) else CODES.get(exc.status_code, "error")
     return _error(request, exc.status_code, detail, getattr(exc, "headers", None))
 
 
-async def _input_error(request: Request, exc: InputError) -> JSONResponse:
+async def _input_error(request: Request, exc: InputError) -> Response:
     loc: list[str] = ["body", exc.column] if exc.column else ["body"]
     if _is_open311(request):
         return _error(request, 422, exc.message)
@@ -130,7 +143,7 @@ async def _input_error(request: Request, exc: InputError) -> JSONResponse:
     return JSONResponse(body, status_code=422)
 
 
-async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+async def _unhandled(request: Request, exc: Exception) -> Response:
     log.error("unhandled error", extra={"event": "error", "error": type(exc).__name__})
     return _error(request, 500, "internal error; the request was not completed")
 
@@ -169,7 +182,17 @@ def create_app(settings: Settings | None = None, *, warm: bool = False) -> FastA
         lifespan=lifespan,
     )
     app.state.civicpulse = state
-    for module in (tag, themes, emerging, records, corrections, stats, runs):
+    for module in (
+        tag,
+        themes,
+        emerging,
+        records,
+        corrections,
+        stats,
+        runs,
+        conversations,
+        outcomes,
+    ):
         app.include_router(module.router, responses=COMMON)
     app.include_router(open311.router, responses=OPEN311_COMMON)
     app.include_router(health.router)

@@ -127,6 +127,10 @@ async def filters(
     ] = None,
     area: ShortQuery = None,
     category: ShortQuery = None,
+    kind: Annotated[
+        str | None,
+        Query(max_length=50, description="what a record is: 311, survey or engagement"),
+    ] = None,
 ) -> Filters:
     start, end = _start(_when(since, "since")), _end(_when(until, "until"))
     if start and end and start >= end:
@@ -139,7 +143,7 @@ async def filters(
                 }
             ]
         )
-    return Filters(source=source, since=start, until=end, area=area, category=category)
+    return Filters(source=source, kind=kind, since=start, until=end, area=area, category=category)
 
 
 async def page(

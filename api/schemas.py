@@ -137,6 +137,7 @@ class ThemeSummary(BaseModel):
     keywords: list[str]
     level: int | None
     parent_id: str | None
+    source: str | None = Field(None, description="the records' source the theme was fitted on")
     size: int
     recent_count: int
     previous_count: int
@@ -417,6 +418,51 @@ class Open311Service(BaseModel):
     group: str = ""
 
 
+class Open311AttributeValue(BaseModel):
+    key: str
+    name: str
+
+
+class Open311Attribute(BaseModel):
+    """One question of a service definition (GeoReport v2 GET Service Definition)."""
+
+    variable: bool = True
+    code: NonEmptyShort
+    datatype: Literal["string", "number", "datetime", "text", "singlevaluelist", "multivaluelist"]
+    required: bool = False
+    datatype_description: str | None = None
+    order: int
+    description: str
+    values: list[Open311AttributeValue] = Field(default_factory=list)
+
+
+class Open311ServiceDefinition(BaseModel):
+    service_code: str
+    attributes: list[Open311Attribute]
+
+
+class Open311Token(BaseModel):
+    service_request_id: str
+    token: str
+
+
+class Open311Endpoint(BaseModel):
+    specification: str
+    url: str
+    changeset: datetime
+    type: Literal["production", "test"]
+    formats: list[str]
+
+
+class Open311Discovery(BaseModel):
+    """Open311 Service Discovery: where the endpoint is and what it speaks."""
+
+    changeset: datetime
+    contact: str
+    key_service: str
+    endpoints: list[Open311Endpoint]
+
+
 class Open311RequestIn(BaseModel):
     """GeoReport v2 POST fields. Personal fields (email, names, phone) are accepted for
     compatibility and discarded: CivicPulse never stores them."""
@@ -472,3 +518,225 @@ class Open311Request(BaseModel):
 
 
 DateOrDatetime = date | datetime
+
+
+# -- opinions (conversations with votes: analyzer.opinions) ---------------------------------
+
+StatementId = int | str
+
+
+class ConversationOut(BaseModel):
+    conversation_id: str
+    title: str
+    description: str | None = None
+    participants: int
+    statements: int
+    statements_with_text: int
+    votes: int
+    has_source_groups: bool = Field(description="the export carried its own group per participant")
+    updated_at: str | None = None
+
+
+class ConversationList(BaseModel):
+    items: list[ConversationOut]
+    total: int
+
+
+class OpinionConversation(BaseModel):
+    conversation_id: str
+    title: str
+    participants: int
+    statements: int
+    votes: int
+    moderated_out: int
+    clustered_participants: int
+
+
+class RepresentativeStatement(BaseModel):
+    statement_id: StatementId
+    text: str = Field(description="redacted text")
+    agree_probability: float
+    repness: float
+    repness_test: float
+    repful_for: Literal["agree", "disagree"]
+    n_agree: int
+    n_disagree: int
+    n_seen: int
+
+
+class OpinionGroup(BaseModel):
+    group_id: int
+    size: int
+    representative: list[RepresentativeStatement]
+
+
+class OpinionStatement(BaseModel):
+    statement_id: StatementId
+    text: str = Field(description="redacted text")
+    moderated: bool
+    n_votes: int
+    n_agree: int
+    n_disagree: int
+    n_pass: int
+    pass_rate: float | None
+    gic: float | None = Field(description="group-informed consensus")
+    agree_by_group: dict[str, float]
+    max_group_difference: float | None
+    rated: bool = Field(description="enough votes for the flags")
+    flags: list[Literal["common_ground", "divisive", "uncertain"]]
+    theme_id: str | None
+    theme_label: str | None
+
+
+class OpinionParticipant(BaseModel):
+    participant_id: StatementId
+    group_id: int | None
+    x: float
+    y: float
+    n_votes: int
+    uniform_voter: bool
+
+
+class ThemeQuote(BaseModel):
+    statement_id: StatementId
+    text: str = Field(description="redacted text")
+    agree_probability: float | None = None
+    stance: Literal["agrees", "disagrees"] | None = None
+
+
+class ThemeGroupView(BaseModel):
+    group_id: int
+    mean_agree_probability: float | None
+    says: list[ThemeQuote]
+
+
+class ThemeOpinion(BaseModel):
+    theme_id: str
+    theme_label: str
+    statements: int
+    rated_statements: int
+    common_ground: int
+    divisive: int
+    uncertain: int
+    common_ground_share: float
+    divisive_share: float
+    verdict: Literal["common ground", "divided", "mixed", "too few votes"]
+    common_ground_examples: list[ThemeQuote]
+    divisive_examples: list[ThemeQuote]
+    groups: list[ThemeGroupView]
+
+
+class OpinionRun(BaseModel):
+    run_id: str
+    computed_at: str
+    cached: bool
+
+
+class OpinionsOut(BaseModel):
+    conversation: OpinionConversation
+    method: dict[str, Any]
+    groups: list[OpinionGroup]
+    statements: list[OpinionStatement]
+    participants: list[OpinionParticipant]
+    common_ground: list[StatementId]
+    divisive: list[StatementId]
+    uncertain: list[StatementId]
+    themes: list[ThemeOpinion]
+    run: OpinionRun
+
+
+# -- outcomes (service delivery) --------------------------------------------------------------
+
+OutcomeLabel = Literal[
+    "resolved", "no_violation", "duplicate", "referred", "administrative", "unknown"
+]
+
+
+class OutcomeRow(BaseModel):
+    """One group (theme, category or area): how the city responded, and how that compares with
+    what the group's mix of requests predicts at citywide rates (``measure`` names the comparison
+    in ``observed`` ... ``q_value``; each measure also has its own prefixed fields)."""
+
+    group: str
+    requests: int
+    closed: int
+    open: int
+    median_days: float | None = Field(description="Kaplan-Meier median days to close")
+    median_low: float | None
+    median_high: float | None
+    p90_days: float | None
+    p90_low: float | None
+    p90_high: float | None
+    on_time_share: float | None = Field(description="null without targets")
+    on_time_requests: int
+    share_resolved: float | None
+    share_no_violation: float | None
+    share_duplicate: float | None
+    share_referred: float | None
+    share_administrative: float | None
+    share_unknown: float | None
+    without_action_share: float | None
+    lat: float | None = Field(description="median latitude of the group's requests")
+    lon: float | None = Field(description="median longitude of the group's requests")
+    measure: Literal["time_to_close", "on_time", "without_action"]
+    observed: float | None
+    expected: float | None
+    ratio: float | None
+    ratio_low: float | None
+    ratio_high: float | None
+    p_value: float | None
+    q_value: float | None
+    differs: bool
+    verdict: str
+    time_to_close_observed: float | None
+    time_to_close_expected: float | None
+    time_to_close_ratio: float | None
+    time_to_close_ratio_low: float | None
+    time_to_close_ratio_high: float | None
+    time_to_close_p_value: float | None
+    time_to_close_q_value: float | None
+    on_time_observed: float | None
+    on_time_expected: float | None
+    on_time_ratio: float | None
+    on_time_ratio_low: float | None
+    on_time_ratio_high: float | None
+    on_time_p_value: float | None
+    on_time_q_value: float | None
+    without_action_observed: float | None
+    without_action_expected: float | None
+    without_action_ratio: float | None
+    without_action_ratio_low: float | None
+    without_action_ratio_high: float | None
+    without_action_p_value: float | None
+    without_action_q_value: float | None
+
+
+class OutcomesOut(BaseModel):
+    by: Literal["theme", "category", "area"]
+    measure: Literal["time_to_close", "on_time", "without_action"]
+    alpha: float
+    rows: list[OutcomeRow]
+    messages: list[str] = Field(description="what a reader must know (no targets, no notes, …)")
+    totals: dict[str, dict[str, float]] = Field(
+        description="per measure, observed and expected summed over the groups (equal)"
+    )
+    counts: dict[str, int]
+
+
+class OutcomeExample(BaseModel):
+    id: str
+    created_at: datetime | None
+    closed_at: datetime | None
+    category: str | None
+    theme: str | None
+    area: str | None
+    status: str | None
+    outcome: OutcomeLabel | None
+    days: float | None
+    on_time: bool | None
+    text: str | None = Field(description="redacted request text")
+    note: str | None = Field(description="redacted closing note")
+
+
+class OutcomeExamples(BaseModel):
+    items: list[OutcomeExample]

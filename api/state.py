@@ -16,14 +16,13 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from analyzer.common.clock import new_run_id
-from analyzer.config import Settings
+from analyzer.config import Settings, resolve_model_path
 from analyzer.errors import InputError
 from analyzer.store.database import Store
 from api.ratelimit import RateLimiter
@@ -207,7 +206,7 @@ class TaggerService:
     """The active tagger (Settings.tagger_model), loaded once, shared by all requests."""
 
     def __init__(self, settings: Settings) -> None:
-        self.folder = Path(settings.tagger_model)
+        self.folder = resolve_model_path(settings.tagger_model)
         self.embed_backend = settings.embed_backend
         self._lock = threading.Lock()
         self._tagger: Any = None

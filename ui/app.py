@@ -32,10 +32,22 @@ PAGES = [
     ),
     st.Page(HERE / "views" / "map.py", title="Map", icon=":material/map:", url_path="map"),
     st.Page(
+        HERE / "views" / "service_delivery.py",
+        title="Service delivery",
+        icon=":material/task_alt:",
+        url_path="service-delivery",
+    ),
+    st.Page(
         HERE / "views" / "survey.py",
         title="Survey comments",
         icon=":material/forum:",
         url_path="survey",
+    ),
+    st.Page(
+        HERE / "views" / "opinions.py",
+        title="Opinion groups",
+        icon=":material/groups:",
+        url_path="opinions",
     ),
     st.Page(
         HERE / "views" / "tag.py", title="Tag a request", icon=":material/sell:", url_path="tag"

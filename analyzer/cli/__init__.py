@@ -25,7 +25,7 @@ app = typer.Typer(
 )
 
 # Command modules; each registers its commands on ``app`` at import.
-COMMAND_MODULES = ("ingest", "nlp", "tag", "serve", "models")
+COMMAND_MODULES = ("ingest", "nlp", "tag", "serve", "models", "opinions", "outcomes")
 
 
 def _register() -> None:

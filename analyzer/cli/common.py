@@ -37,14 +37,26 @@ def read_input_table(path: Path, text_col: str) -> pd.DataFrame:
     from analyzer.ingest import read_table
 
     df = read_table(path)
-    if text_col not in df.columns:
-        found = ", ".join(map(str, df.columns)) or "(none)"
-        raise InputError(f"no column {text_col!r}; columns found: {found}", file=str(path))
+    resolve_column(df, text_col, path)
     return df
 
 
+def resolve_column(df: pd.DataFrame, name: str, path: Path | str | None = None) -> str:
+    """The column ``name`` names, compared as ``ingest`` does ("Description", "description" and
+    "DESCRIPTION" are one column); an :class:`InputError` listing the columns when none is."""
+    from analyzer.ingest.profiles import find_column
+
+    found = find_column([str(c) for c in df.columns], [name])
+    if found is None:
+        cols = ", ".join(map(str, df.columns)) or "(none)"
+        raise InputError(
+            f"no column {name!r}; columns found: {cols}", file=str(path) if path else None
+        )
+    return found
+
+
 def texts_of(df: pd.DataFrame, text_col: str) -> list[str]:
-    return df[text_col].fillna("").astype(str).tolist()
+    return df[resolve_column(df, text_col)].fillna("").astype(str).tolist()
 
 
 def write_output_table(df: pd.DataFrame, path: Path) -> None:

@@ -1,4 +1,5 @@
-"""``civicpulse ingest``, ``status``, ``rejects`` and ``export``: getting data in, and seeing it."""
+"""``civicpulse ingest``, ``status``, ``rejects``, ``export`` and ``forget``: getting data in,
+seeing it, and taking it out again."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 EXPORT_COLUMNS = (
     "id",
     "source",
+    "kind",
     "created_at",
     "updated_at",
     "category",
@@ -41,7 +43,11 @@ EXPORT_COLUMNS = (
 def ingest(
     files: list[Path] = typer.Argument(..., help="CSV / JSON / JSON lines / Parquet, .gz allowed"),
     profile: str | None = typer.Option(
-        None, "--profile", "-p", help="open311, boston, socrata-311, polis, survey or csv"
+        None,
+        "--profile",
+        "-p",
+        help="open311, boston, socrata-311, seeclickfix, fixmystreet, polis, survey or csv "
+        "(default: detected from the header)",
     ),
     text_col: list[str] = typer.Option(
         [], "--text-col", help="text column (repeat to join several)"
@@ -54,11 +60,26 @@ def ingest(
     lat_col: str | None = typer.Option(None, "--lat-col"),
     lon_col: str | None = typer.Option(None, "--lon-col"),
     area_col: str | None = typer.Option(None, "--area-col"),
-    source: str | None = typer.Option(None, "--source", help="record source, e.g. 311 or survey"),
+    source: str | None = typer.Option(
+        None, "--source", help="where the records come from: any name, e.g. the city (nyc311)"
+    ),
+    kind: str | None = typer.Option(
+        None, "--kind", help="what the records are: 311, survey or engagement (default: profile's)"
+    ),
     dataset: str | None = typer.Option(
         None, "--dataset", help="name used inside record ids (default: from the file)"
     ),
     tz: str = typer.Option("UTC", "--tz", help="time zone of times written without an offset"),
+    date_format: str | None = typer.Option(
+        None,
+        "--date-format",
+        help="strftime of day/month dates when the file cannot tell, e.g. '%d/%m/%Y %H:%M'",
+    ),
+    keep_boilerplate: bool = typer.Option(
+        False,
+        "--keep-boilerplate",
+        help="analyse placeholder and repeated texts too (flagged and left out by default)",
+    ),
     keep_raw: bool | None = typer.Option(
         None, "--keep-raw/--no-keep-raw", help="also store the unredacted text (never served)"
     ),
@@ -66,12 +87,15 @@ def ingest(
     store: Path | None = typer.Option(None, "--store", help="store path (default from settings)"),
     chunk_rows: int = typer.Option(50_000, "--chunk-rows", hidden=True, min=1),
 ) -> None:
-    """Load files into the store; every row is either loaded or rejected with a reason."""
-    from analyzer.ingest import IngestOptions, ingest_file
-    from analyzer.ingest.profiles import get_profile
+    """Load files into the store; every row is either loaded or rejected with a reason.
 
-    if profile:
-        get_profile(profile)  # an unknown profile is a usage error before any file is opened
+    The summary says the date format read, the date range loaded, the texts flagged as
+    boilerplate, and what the file lacks (time, category, location) with what that turns off.
+    """
+    from analyzer.ingest import IngestOptions, ingest_file
+    from analyzer.ingest.pipeline import check_options
+    from analyzer.ingest.votes import ingest_votes_input, is_votes_input
+
     _check_tz(tz)
     cfg = settings(store)
     options = IngestOptions(
@@ -86,12 +110,16 @@ def ingest(
         lon_col=lon_col,
         area_col=area_col,
         source=source,
+        kind=kind,
         dataset=dataset,
         tz=tz,
+        date_format=date_format,
+        keep_boilerplate=keep_boilerplate,
         keep_raw=cfg.keep_raw if keep_raw is None else keep_raw,
         force=force,
         chunk_rows=chunk_rows,
     )
+    check_options(options)  # an unknown profile, kind or format fails before any file is opened
     for f in files:  # fail on a missing file before loading any of them
         if not f.exists():
             raise InputError("no such file", file=str(f))
@@ -99,6 +127,12 @@ def ingest(
     with open_store(store) as st:
         for f in files:
             progress = True if interactive else _plain_progress(f)
+            if is_votes_input(f):  # a Polis export folder or a votes file: analyzer.ingest.votes
+                for done in ingest_votes_input(st, f, options=options, progress=progress):
+                    print("\n".join(done.lines())) if hasattr(done, "lines") else _print_report(
+                        done
+                    )
+                continue
             report = ingest_file(st, f, options=options, progress=progress)
             _print_report(report)
 
@@ -140,28 +174,69 @@ def _print_report(report: IngestReport) -> None:
         f"{report.rows_unchanged:,} unchanged), {report.rows_rejected:,} rejected "
         f"in {report.seconds:.1f}s"
     )
+    print(f"  source {report.source!r}, kind {report.kind} (--source NAME, --kind to change)")
+    for column, fmt in report.date_formats.items():
+        print(f"  dates in {column!r}: {fmt}")
+    if report.first_date:
+        print(f"  created from {report.first_date[:10]} to {report.last_date[:10]} (UTC)")
+    if report.rows_undated:
+        print(
+            f"  {report.rows_undated:,} rows have no time (kept; left out of emerging needs "
+            "and growth)"
+        )
+    if report.rows_removed:
+        print(
+            f"  removed {report.rows_removed:,} records of an earlier reading of this file "
+            "that it no longer holds"
+        )
     if report.rows_truncated:
         print(f"  {report.rows_truncated:,} texts were cut to the length cap")
     for reason, n in list(report.rejects_by_reason.items())[:5]:
         print(f"  rejected {n:,}: {reason}")
     if report.rows_rejected:
         print("  see them with: civicpulse rejects")
+    if report.rows_boilerplate:
+        print(
+            f"  boilerplate {report.rows_boilerplate:,} records (kept, left out of themes, "
+            "sentiment, emerging needs and tagging; --keep-boilerplate to analyse them):"
+        )
+        for text, n in report.boilerplate[:5]:
+            print(f"    {n:,} × {_short(text)}")
+    for warning in report.warnings:
+        print(f"  warning: {warning}")
+
+
+def _short(text: str, width: int = 80) -> str:
+    return repr(text if len(text) <= width else text[: width - 1] + "…")
 
 
 @app.command()
 def status(
     store: Path | None = typer.Option(None, "--store", help="store path (default from settings)"),
 ) -> None:
-    """Records per source with their date range, files ingested, and rejects by reason."""
+    """Records per source and kind with their date range, files ingested, boilerplate texts
+    (kept, not analysed) and rejects by reason."""
+    from analyzer.store.database import table_columns
+
     with open_store(store, read_only=True) as st:
+        # a store written by an earlier version (migrated when next opened for writing)
+        have = table_columns(st.con, "records")
+        kind = "kind" if "kind" in have else "NULL"
+        flag = "boilerplate" if "boilerplate" in have else "false"
         per_source = st.query_df(
-            "SELECT source, count(*) AS records, min(created_at)::DATE::VARCHAR AS first, "
+            f"SELECT source, coalesce({kind}, '-') AS kind, count(*) AS records, "
+            f"count(*) FILTER (WHERE {flag}) AS boilerplate, "
+            "min(created_at)::DATE::VARCHAR AS first, "
             "max(created_at)::DATE::VARCHAR AS last, count(DISTINCT category) AS categories "
-            "FROM records GROUP BY source ORDER BY records DESC"
+            "FROM records GROUP BY ALL ORDER BY records DESC"
         )
         files = st.query_df("SELECT count(*) AS n, coalesce(sum(rows_read), 0) AS rows FROM files")
         reasons = st.query_df(
             "SELECT reason, count(*) AS n FROM rejects GROUP BY reason ORDER BY n DESC, reason"
+        )
+        flagged = st.query_df(
+            f"SELECT source, text, count(*) AS n FROM records WHERE {flag} "
+            "GROUP BY source, text ORDER BY n DESC, text LIMIT 10"
         )
         path = st.path
     out = Console()  # results on stdout; progress and errors on stderr
@@ -169,24 +244,63 @@ def status(
     out.print(
         f"files ingested: {int(files.loc[0, 'n']):,} ({int(files.loc[0, 'rows']):,} rows read)"
     )
-    table = Table("source", "records", "from", "to", "categories", title="records")
+    table = Table(
+        "source", "kind", "records", "boilerplate", "from", "to", "categories", title="records"
+    )
     for r in per_source.itertuples(index=False):
         table.add_row(
             str(r.source),
+            str(r.kind),
             f"{r.records:,}",
+            f"{r.boilerplate:,}",
             str(r.first or "-"),
             str(r.last or "-"),
             f"{r.categories:,}",
         )
     if per_source.empty:
-        table.add_row("(none)", "0", "-", "-", "0")
+        table.add_row("(none)", "-", "0", "0", "-", "-", "0")
     out.print(table)
+    if not flagged.empty:
+        bt = Table(
+            "source",
+            "records",
+            "text",
+            title="boilerplate (kept; left out of themes, sentiment, emerging needs, tagging)",
+        )
+        for r in flagged.itertuples(index=False):
+            bt.add_row(str(r.source), f"{r.n:,}", _short(str(r.text), 70))
+        out.print(bt)
     rt = Table("reason", "rows", title="rejects")
     for r in reasons.itertuples(index=False):
         rt.add_row(str(r.reason), f"{r.n:,}")
     if reasons.empty:
         rt.add_row("(none)", "0")
     out.print(rt)
+
+
+@app.command()
+def forget(
+    file: str | None = typer.Option(
+        None, "--file", help="a file ingested earlier (its path, or the name it was ingested as)"
+    ),
+    source: str | None = typer.Option(None, "--source", help="every record of this source"),
+    store: Path | None = typer.Option(None, "--store", help="store path (default from settings)"),
+) -> None:
+    """Remove a file's or a source's records and what was derived from them (assignments,
+    sentiment, examples, rejects), in one transaction; themes re-fit at the next analyze."""
+    from analyzer.ingest.forget import forget as forget_records
+
+    with open_store(store) as st:
+        removal = forget_records(st, file=file, source=source)
+    what = f"file {file}" if file else f"source {source!r}"
+    print(f"forgot {what}: {removal.records:,} records removed")
+    for path in removal.files:
+        print(f"  file {Path(path).name}: removed with its rejects (it can be ingested again)")
+    for src in removal.emptied:
+        print(f"  source {src!r} has no records left: its themes are retired")
+    stale = [s for s in removal.sources if s not in removal.emptied]
+    if stale:
+        print(f"  themes of {', '.join(map(repr, stale))} re-fit at the next `civicpulse analyze`")
 
 
 @app.command()
@@ -244,7 +358,7 @@ def _parse_day(value: str | None, option: str) -> datetime | None:
 @app.command()
 def export(
     output: Path = typer.Option(..., "--output", "-o", help="CSV file to write"),
-    source: str | None = typer.Option(None, "--source", help="only this source (311, survey...)"),
+    source: str | None = typer.Option(None, "--source", help="only this source"),
     since: str | None = typer.Option(None, "--since", help="created on or after (YYYY-MM-DD)"),
     until: str | None = typer.Option(None, "--until", help="created before (YYYY-MM-DD)"),
     store: Path | None = typer.Option(None, "--store", help="store path (default from settings)"),
@@ -282,20 +396,25 @@ def export_records(
         where.append("created_at < ?::TIMESTAMPTZ")
         params.append(until.isoformat())
 
-    def column(c: str) -> str:
+    from analyzer.store.database import table_columns
+
+    def column(c: str, have: set[str]) -> str:
         if c in {"created_at", "updated_at"}:
             return f"strftime({c}, '%Y-%m-%dT%H:%M:%SZ') AS {c}"  # the store's clock is UTC
+        if c not in have:
+            return f"NULL AS {c}"  # a store from before the column (migrated on the next write)
         return f"{c}::VARCHAR AS {c}" if c == "attributes" else c
 
-    cols = ", ".join(column(c) for c in EXPORT_COLUMNS)
-    sql = f"SELECT {cols} FROM records" + (" WHERE " + " AND ".join(where) if where else "")
-    sql += " ORDER BY created_at NULLS LAST, id"
     output.parent.mkdir(parents=True, exist_ok=True)
     written = 0
     with (
         open_store(store, read_only=True) as st,
         open(output, "w", newline="", encoding="utf-8") as fh,
     ):
+        have = table_columns(st.con, "records")
+        cols = ", ".join(column(c, have) for c in EXPORT_COLUMNS)
+        sql = f"SELECT {cols} FROM records" + (" WHERE " + " AND ".join(where) if where else "")
+        sql += " ORDER BY created_at NULLS LAST, id"
         writer = csv.writer(fh)
         writer.writerow(EXPORT_COLUMNS)
         reader = st.con.sql(sql, params=params).to_arrow_reader(batch_rows)

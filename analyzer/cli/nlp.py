@@ -125,6 +125,13 @@ def analyze(
     ray_cpus: Annotated[
         int | None, typer.Option(help="CPUs of the local Ray started without --address (2)")
     ] = None,
+    keep_vectors: Annotated[
+        bool,
+        typer.Option(
+            help="refuse (exit 2) rather than re-embed when the embedding model or its build "
+            "differs from the last analysis's"
+        ),
+    ] = False,
 ) -> None:
     """Embed what is new, update themes, sentiment and emerging needs; record a run manifest."""
     from analyzer.analysis.engines import make_engine
@@ -145,6 +152,8 @@ def analyze(
             address=address,
             workers=workers,
             ray_cpus=ray_cpus,
+            keep_vectors=keep_vectors,
+            notify=console.print,
         )
     t = manifest["timings_s"]
     console.print(
@@ -223,26 +232,54 @@ def themes(
     store: StoreOpt = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write CSV or JSON")] = None,
     format: Annotated[OutFormat, typer.Option("--format")] = OutFormat.table,
-    source: Annotated[str | None, typer.Option(help="only this source (311, survey, …)")] = None,
+    source: Annotated[
+        str | None, typer.Option(help="only this source (the name given at ingest)")
+    ] = None,
+    kind: Annotated[
+        str | None, typer.Option(help="only records of this kind: 311, survey or engagement")
+    ] = None,
     sort: Annotated[str, typer.Option(help="size, growth or sentiment")] = "size",
     limit: Annotated[int, typer.Option()] = 40,
 ) -> None:
-    """Top-level themes: id, label, size, keywords, sentiment, growth, sub-themes."""
+    """Top-level themes: id, label, source, size, keywords, sentiment, growth, sub-themes."""
     if ctx.invoked_subcommand is not None:
         return
     import pandas as pd
 
-    from analyzer.queries import Filters, Page, list_themes
+    from analyzer.queries import Filters, Page, list_themes, stats
 
+    filters = Filters(source=source, kind=kind)
     with open_store(store, read_only=True) as st:
-        page = list_themes(st, Filters(source=source), Page(limit=limit), sort=sort)
+        page = list_themes(st, filters, Page(limit=limit), sort=sort)
+        known = stats(st)["sources"] if not page["items"] else []
     df = pd.DataFrame(page["items"])
+    if not page["items"]:
+        if output is None and format is OutFormat.table:
+            print(_no_themes_hint(filters, known))
+            return
+        # beside a CSV or JSON the hint goes to stderr: stdout stays machine-readable
+        console.print(_no_themes_hint(filters, known))
     if output is None and format is OutFormat.table and not df.empty:
         keep = [
-            c for c in ("theme_id", "label", "size", "growth", "sentiment", "keywords") if c in df
+            c
+            for c in ("theme_id", "label", "source", "size", "growth", "sentiment", "keywords")
+            if c in df
         ]
         df = df[keep]
     _emit(df, output, format, "themes")
+
+
+def _no_themes_hint(filters: Filters, known: list[dict]) -> str:
+    """Why a themes table is empty: nothing under the filters, or no analysis yet."""
+    asked = ", ".join(
+        f"--{k} {v}" for k, v in (("source", filters.source), ("kind", filters.kind)) if v
+    )
+    names = ", ".join(f"{s['source']} ({s['count']:,})" for s in known)
+    if not known:
+        return "no themes: the store has no records yet (civicpulse ingest FILE)"
+    if asked:
+        return f"no themes with {asked}; sources in the store: {names}"
+    return f"no themes yet: run `civicpulse analyze` (records in the store: {names})"
 
 
 ThemeIdArg = Annotated[str, typer.Argument(help="theme id, e.g. REQ0001 or REQ0001.03")]
@@ -257,6 +294,9 @@ UntilOpt = Annotated[
 ]
 SourceOpt = Annotated[
     str | None, typer.Option("--source", help="only this source (311, survey, …)")
+]
+KindOpt = Annotated[
+    str | None, typer.Option("--kind", help="only records of this kind: 311, survey or engagement")
 ]
 AreaOpt = Annotated[str | None, typer.Option("--area", help="only this area")]
 CategoryOpt = Annotated[str | None, typer.Option("--category", help="only this category")]
@@ -282,14 +322,19 @@ def _when(value: str | None, option: str, *, end: bool = False) -> datetime | No
 
 
 def _theme_filters(
-    source: str | None, since: str | None, until: str | None, area: str | None, category: str | None
+    source: str | None,
+    since: str | None,
+    until: str | None,
+    area: str | None,
+    category: str | None,
+    kind: str | None = None,
 ) -> Filters:
     from analyzer.queries import Filters
 
     start, stop = _when(since, "--since"), _when(until, "--until", end=True)
     if start and stop and start >= stop:
         raise InputError("--until must be after --since", column="--until")
-    return Filters(source=source, since=start, until=stop, area=area, category=category)
+    return Filters(source=source, kind=kind, since=start, until=stop, area=area, category=category)
 
 
 def _out_path(out: Path, suffixes: tuple[str, ...]) -> Path:
@@ -306,6 +351,7 @@ def themes_export(
     out: Annotated[Path, typer.Option("--out", "-o", help="CSV file to write")],
     store: StoreOpt = None,
     source: SourceOpt = None,
+    kind: KindOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
     area: AreaOpt = None,
@@ -316,7 +362,7 @@ def themes_export(
     from analyzer.reports.report import write_theme_records_csv
 
     path = _out_path(out, (".csv",))
-    filters = _theme_filters(source, since, until, area, category)
+    filters = _theme_filters(source, since, until, area, category, kind)
     with open_store(store, read_only=True) as st:
         try:
             n = write_theme_records_csv(st, theme_id, path, filters)
@@ -331,6 +377,7 @@ def themes_report(
     out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write")],
     store: StoreOpt = None,
     source: SourceOpt = None,
+    kind: KindOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
     area: AreaOpt = None,
@@ -341,7 +388,7 @@ def themes_report(
     from analyzer.reports.report import theme_report_html
 
     path = _out_path(out, (".html", ".htm"))
-    filters = _theme_filters(source, since, until, area, category)
+    filters = _theme_filters(source, since, until, area, category, kind)
     with open_store(store, read_only=True) as st:
         try:
             page = theme_report_html(st, theme_id, filters)
@@ -357,16 +404,31 @@ def emerging(
     store: StoreOpt = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write CSV or JSON")] = None,
     format: Annotated[OutFormat, typer.Option("--format")] = OutFormat.table,
+    source: Annotated[
+        str | None, typer.Option(help="only themes of this source (the name given at ingest)")
+    ] = None,
+    kind: Annotated[
+        str | None, typer.Option(help="only records of this kind: 311, survey or engagement")
+    ] = None,
     limit: Annotated[int, typer.Option()] = 50,
 ) -> None:
-    """Emerging themes: theme, window, count, baseline, ratio, p-value, examples."""
+    """Emerging themes: theme, window, count, baseline, ratio, p-value, examples. Without an
+    alert, says why per source (no dates, too little history, too few records, nothing rose)."""
     import pandas as pd
 
-    from analyzer.queries import Filters, Page, list_emerging
+    from analyzer.queries import Filters, Page, explain_emerging, list_emerging
 
+    filters = Filters(source=source, kind=kind)
     with open_store(store, read_only=True) as st:
-        result = list_emerging(st, Filters(), Page(limit=limit))
-    items = result["items"] if isinstance(result, dict) else result
+        result = list_emerging(st, filters, Page(limit=limit))
+        why = explain_emerging(st, filters) if not result["items"] else None
+    items = result["items"]
+    if why is not None:
+        if output is None and format is OutFormat.table:
+            print(why["reason"])
+            return
+        # beside a CSV or JSON the reason goes to stderr: stdout stays machine-readable
+        console.print(why["reason"])
     df = pd.DataFrame(items)
     if output is None and format is OutFormat.table and not df.empty:
         df = df.assign(examples=df["examples"].map(_first_examples))

@@ -1,5 +1,10 @@
 """``civicpulse serve`` (the API, the store's one writer), ``civicpulse ui`` (the explorer) and
-``civicpulse apikey create|list|revoke``."""
+``civicpulse apikey create|list|revoke``.
+
+The explorer reads record-level data through the API, which needs a key: ``serve`` makes one for
+it on its first start against a store and keeps it in ``explorer_api_key`` beside the store
+(owner-only; the store has only its hash), and ``ui`` points the explorer at that file.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import typer
 
 from analyzer.cli import app
 from analyzer.cli.common import console, open_store, settings
+from analyzer.config import Settings
 from analyzer.errors import InputError
 
 StoreOpt = Annotated[
@@ -42,7 +48,13 @@ def serve(
     s = settings(store)
     s = s.with_overrides(api_host=host, api_port=port)
     logs.configure()
+    key_file = explorer_key_file(s)
+    made = provision_explorer_key(s.store_path, key_file)
     console.print(f"CivicPulse API on http://{s.api_host}:{s.api_port} (store {s.store_path})")
+    console.print(
+        f"the explorer's API key: {'written to' if made else 'kept in'} {key_file} "
+        "(`civicpulse ui` reads it)"
+    )
     uvicorn.run(
         create_app(s, warm=True),
         host=s.api_host,
@@ -53,6 +65,61 @@ def serve(
         server_header=False,
         timeout_graceful_shutdown=10,
     )
+
+
+EXPLORER_KEY_NAME = "explorer"
+
+
+def explorer_key_file(s: Settings) -> Path:
+    """Where the explorer's API key is kept: ``$CIVICPULSE_API_KEY_FILE``, else
+    ``explorer_api_key`` beside the store (``make run``'s ``var/explorer_api_key``), absolute so
+    the explorer finds it whatever its working directory."""
+    named = os.environ.get("CIVICPULSE_API_KEY_FILE")
+    path = Path(named) if named else Path(s.store_path).parent / "explorer_api_key"
+    return path.expanduser().resolve()
+
+
+def provision_explorer_key(store_path: Path, key_file: Path) -> bool:
+    """Make sure ``key_file`` holds a live key of the store at ``store_path``; True when a new one
+    was made. ``civicpulse serve`` calls it before serving (it is the store's writer), so the
+    explorer started with ``civicpulse ui`` needs no set-up. The file is written owner-only and
+    replaced atomically; the store keeps only the key's hash, as for every key. A file whose key
+    this store does not know (another store's, or revoked) is replaced."""
+    import duckdb
+
+    from analyzer.store.database import Store
+    from api.keys import create_key, verify_key
+
+    current = key_file.read_text(encoding="utf-8").strip() if key_file.is_file() else ""
+    try:
+        with Store(store_path) as st:
+            if current and verify_key(st, current) is not None:
+                return False
+            key, _ = create_key(st, EXPLORER_KEY_NAME)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise InputError(
+                "the store is open in another process (is `civicpulse serve` already running?)",
+                file=str(store_path),
+            ) from None
+        raise
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = key_file.with_name(f".{key_file.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(key + "\n")
+    os.replace(tmp, key_file)
+    return True
+
+
+def ui_environment(s: Settings, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The explorer's environment: the API's address and where its key is (unless the caller
+    set ``CIVICPULSE_API_KEY`` or ``CIVICPULSE_API_KEY_FILE`` themselves)."""
+    env = dict(os.environ if base is None else base)
+    env.setdefault("CIVICPULSE_API_URL", s.api_url)
+    if not env.get("CIVICPULSE_API_KEY"):
+        env.setdefault("CIVICPULSE_API_KEY_FILE", str(explorer_key_file(s)))
+    return env
 
 
 def _ui_script() -> Path:
@@ -90,7 +157,19 @@ def ui(
         "--browser.gatherUsageStats",
         "false",
     ]
-    env = {**os.environ, "CIVICPULSE_API_URL": os.environ.get("CIVICPULSE_API_URL", s.api_url)}
+    env = ui_environment(s)
+    if env.get("CIVICPULSE_API_KEY"):
+        console.print(f"explorer: API {env['CIVICPULSE_API_URL']}, key from CIVICPULSE_API_KEY")
+    elif Path(env["CIVICPULSE_API_KEY_FILE"]).is_file():
+        console.print(
+            f"explorer: API {env['CIVICPULSE_API_URL']}, key from {env['CIVICPULSE_API_KEY_FILE']}"
+        )
+    else:
+        console.print(
+            f"explorer: API {env['CIVICPULSE_API_URL']}; no key yet at "
+            f"{env['CIVICPULSE_API_KEY_FILE']}: `civicpulse serve` writes it when it starts "
+            "(or set CIVICPULSE_API_KEY)"
+        )
     # Replace this process with Streamlit so a supervisor's signal reaches the server itself
     # (a child process would outlive a terminated parent).
     os.execve(sys.executable, cmd, env)

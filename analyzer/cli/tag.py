@@ -16,6 +16,7 @@ from analyzer.cli.common import (
     console,
     open_store,
     read_input_table,
+    resolve_column,
     settings,
     texts_of,
     write_output_table,
@@ -128,6 +129,17 @@ def train(
         str | None,
         typer.Option("--time-col", help="request time; adds a train-on-past, test-on-later check"),
     ] = None,
+    date_format: Annotated[
+        str | None,
+        typer.Option(
+            "--date-format",
+            help="strftime of --time-col's day/month dates when they cannot tell, e.g. '%d/%m/%Y'",
+        ),
+    ] = None,
+    keep_boilerplate: Annotated[
+        bool,
+        typer.Option("--keep-boilerplate", help="also learn from placeholder and repeated texts"),
+    ] = False,
     extra_col: ExtraCols = None,
     target_precision: Annotated[
         float, typer.Option(help="precision auto-accepted tags must reach on validation data")
@@ -154,19 +166,21 @@ def train(
         raise InputError("--with-corrections cannot be combined with --extra-col")
     if not 0.5 <= target_precision < 1.0:
         raise InputError(f"--target-precision must be in [0.5, 1), got {target_precision}")
+    from analyzer.ingest.dates import parse_time_column
+    from analyzer.tagging.inputs import training_rows
+
     df = read_input_table(input, text_col)
-    needed = [label_col, *([time_col] if time_col else []), *(extra_col or [])]
-    for col in needed:
-        if col not in df.columns:
-            raise InputError(
-                f"no column {col!r}; columns found: {', '.join(df.columns)}", file=str(input)
-            )
+    label_col = resolve_column(df, label_col, input)
+    time_col = resolve_column(df, time_col, input) if time_col else None
+    extra_col = [resolve_column(df, c, input) for c in extra_col or []]
     texts = texts_of(df, text_col)
     labels = df[label_col].fillna("").astype(str).str.strip().to_numpy(dtype=object)
-    keep = np.array([bool(t.strip()) and bool(lab) for t, lab in zip(texts, labels, strict=True)])
+    chosen = training_rows(texts, labels, keep_boilerplate=keep_boilerplate)
+    keep = chosen.keep
     given = _load_embeddings(embeddings, len(df)) if embeddings else None
-    if keep.sum() < len(keep):
-        console.print(f"skipped {int((~keep).sum())} rows with an empty text or label")
+    for note in chosen.notes():
+        console.print(note)
+    rows_in_file = np.flatnonzero(keep) + 1
     df = df.loc[keep].reset_index(drop=True)
     texts = [t for t, k in zip(texts, keep, strict=True) if k]
     labels = labels[keep]
@@ -177,11 +191,15 @@ def train(
     extra = df[extra_col].astype(str) if extra_col else None
     times = None
     if time_col:
-        times = pd.to_datetime(df[time_col], utc=True, errors="coerce", format="mixed")
-        if times.isna().any():
-            bad = int(np.flatnonzero(times.isna().to_numpy())[0])
-            row = int(np.flatnonzero(keep)[bad]) + 1
-            raise InputError("not a date/time", file=str(input), row=row, column=time_col)
+        # the one date parser ingest uses: formats detected over the column, Unix times too
+        times, fmt = parse_time_column(
+            df[time_col],
+            column=time_col,
+            date_format=date_format,
+            file=str(input),
+            rows=rows_in_file,
+        )
+        console.print(f"times in {time_col!r}: {fmt.description}")
 
     model, backend = _embedder_settings()
     embedder = get_embedder(model or None, backend=backend)
@@ -196,7 +214,11 @@ def train(
     if times is not None:
         past, later = time_split(labels, times)
         counts = pd.Series(labels[past]).value_counts()
-        if len(counts) >= 2 and counts.min() >= 2 and later.any():
+        # a label with fewer than two past rows cannot be learnt from the past: checked without it
+        usable = np.isin(labels, counts[counts >= 2].index.to_numpy())
+        past &= usable
+        later &= usable
+        if (counts >= 2).sum() >= 2 and later.any():
             held = Tagger(**params).fit(
                 [t for t, p in zip(texts, past, strict=True) if p],
                 labels[past],

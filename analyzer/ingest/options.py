@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 
 from analyzer.ingest.formats import DEFAULT_CHUNK_ROWS
 
+# What a record is, whatever its source is called: a service request, a survey answer, a comment
+# from an engagement (consultation) platform.
+KINDS = ("311", "survey", "engagement")
+
 
 @dataclass(frozen=True)
 class IngestOptions:
@@ -15,6 +19,9 @@ class IngestOptions:
     collection inside record ids (``polis:<dataset>:<comment-id>``); by default it comes from the
     file (the Polis conversation folder, or the file name). ``tz`` is the zone of times written
     without an offset. ``force`` re-reads a file whose hash is already in the store.
+    ``kind`` says what the records are (see :data:`KINDS`; default: the profile's), ``source``
+    where they come from (any name). ``date_format`` (strftime) settles day-first versus
+    month-first dates; ``keep_boilerplate`` keeps placeholder and repeated texts in the analysis.
     """
 
     profile: str | None = None
@@ -28,8 +35,11 @@ class IngestOptions:
     lon_col: str | None = None
     area_col: str | None = None
     source: str | None = None
+    kind: str | None = None
     dataset: str | None = None
     tz: str = "UTC"
+    date_format: str | None = None
+    keep_boilerplate: bool = False
     keep_raw: bool = False
     force: bool = False
     chunk_rows: int = DEFAULT_CHUNK_ROWS
@@ -55,6 +65,16 @@ class IngestReport:
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     skipped: bool = False  # the same file was already ingested with the same profile
+    source: str = ""
+    kind: str = ""
+    rows_removed: int = 0  # records of an earlier read of this file that it no longer holds
+    date_formats: dict[str, str] = field(default_factory=dict)  # time column -> format used
+    first_date: str | None = None  # created time range of the rows loaded (ISO, UTC)
+    last_date: str | None = None
+    rows_undated: int = 0  # rows loaded with an empty time (kept; not in emerging needs)
+    boilerplate: list[tuple[str, int]] = field(default_factory=list)  # flagged texts, counts
+    rows_boilerplate: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         from dataclasses import asdict

@@ -13,16 +13,19 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from analyzer.errors import InputError
-from analyzer.ingest.formats import Chunk, iter_chunks, sniff
+from analyzer.ingest.dates import DateFormat, DateSniffer, check_strftime
+from analyzer.ingest.formats import Chunk, FileInfo, iter_chunks, sniff
 from analyzer.ingest.load import FileLoader
-from analyzer.ingest.options import IngestOptions, IngestReport
+from analyzer.ingest.options import KINDS, IngestOptions, IngestReport
 from analyzer.ingest.profiles import (
     PROFILES,
     ColumnMap,
     Context,
     Profile,
     detect_profile,
+    find_column,
     get_profile,
+    other_matching_profile,
 )
 from analyzer.ingest.validate import prepare_chunk
 
@@ -42,9 +45,11 @@ def choose_profile(columns: list[str], options: IngestOptions) -> Profile:
     else:
         try:
             base = PROFILES[detect_profile(columns)]
-        except InputError:
+        except InputError as exc:
             if not options.text_cols:
-                raise
+                hint = guess_text_column(columns)
+                hinted = exc.message + (f" (e.g. --text-col {hint})" if hint else "")
+                raise InputError(hinted) from None
             base = PROFILES["csv"]
     if base.name == "csv" and not options.text_cols:
         found = ", ".join(columns) or "(none)"
@@ -52,12 +57,49 @@ def choose_profile(columns: list[str], options: IngestOptions) -> Profile:
     return base.with_options(options)
 
 
+def guess_text_column(columns: list[str]) -> str | None:
+    """A column whose name says it holds the residents' words, for the "which column?" hint."""
+    return find_column(
+        columns,
+        ("description", "comment", "comments", "details", "detail", "text", "body", "message"),
+    )
+
+
 def profile_label(profile: Profile, cmap: ColumnMap) -> str:
-    """What the files table remembers: the profile and any columns the user chose."""
+    """The profile and any columns the user chose (what the summary shows)."""
     if not profile.overrides:
         return profile.name
     parts = [f"{k}={'+'.join(v)}" for k, v in sorted(profile.overrides.items())]  # type: ignore[arg-type]
     return f"{profile.name} [{' '.join(parts)}]"
+
+
+def reading_label(label: str, options: IngestOptions) -> str:
+    """What the files table remembers of how a file was read: the profile label and every other
+    choice that changes its records (a file read again with other choices is read again)."""
+    extra = []
+    if options.source:
+        extra.append(f"source={options.source}")
+    if options.kind:
+        extra.append(f"kind={options.kind}")
+    if options.dataset:
+        extra.append(f"dataset={options.dataset}")
+    if options.date_format:
+        extra.append(f"date-format={options.date_format}")
+    if options.tz.upper() != "UTC":
+        extra.append(f"tz={options.tz}")
+    if options.keep_boilerplate:
+        extra.append("keep-boilerplate")
+    return " ".join([label, *extra])
+
+
+def check_options(options: IngestOptions) -> None:
+    """Usage errors that need no file: an unknown profile, kind or date format."""
+    if options.profile:
+        get_profile(options.profile)
+    if options.kind and options.kind not in KINDS:
+        raise InputError(f"--kind must be one of {', '.join(KINDS)}; got {options.kind!r}")
+    if options.date_format:
+        check_strftime(options.date_format)
 
 
 def _first_chunk(chunks: Iterator[Chunk], file: str) -> tuple[Chunk, Iterator[Chunk]]:
@@ -86,33 +128,46 @@ def ingest_file(
     """Load one file into ``store`` as one transaction and report what happened to every row.
 
     Bad files raise :class:`InputError` (and change nothing); bad rows go to the ``rejects`` table
-    with a reason. Re-ingesting a file already loaded with the same profile is a no-op.
+    with a reason. Re-ingesting a file already loaded with the same choices is a no-op; with other
+    choices it replaces the records of the earlier reading.
     """
     opts = options or IngestOptions()
     if profile:
         opts = replace(opts, profile=profile)
-    if opts.profile:
-        get_profile(opts.profile)  # an unknown name fails before the file is read
+    check_options(opts)  # an unknown name fails before the file is read
     started = time.perf_counter()
     file = str(path)
     info = sniff(path)
     first, rest = _first_chunk(iter_chunks(info, opts.chunk_rows), file)
-    columns = [str(c) for c in first.frame.columns]
+    raw_columns = [str(c) for c in first.frame.columns]
     try:
-        prof = choose_profile(columns, opts)
+        prof = choose_profile(raw_columns, opts)
     except InputError as exc:
         raise InputError(exc.message, file=file) from None
+    columns = [str(c) for c in prof.reshape(first.frame).columns]
     cmap = prof.resolve(columns, file)
     label = profile_label(prof, cmap)
+    reading = reading_label(label, opts)
     report = IngestReport(
-        path=file, file_hash=info.sha256, profile=label, format=info.kind, encoding=info.encoding
+        path=file,
+        file_hash=info.sha256,
+        profile=label,
+        format=info.kind,
+        encoding=info.encoding,
+        source=prof.source,
+        kind=prof.record_kind,
     )
+    if opts.profile and (other := other_matching_profile(raw_columns, prof.name)):
+        report.warnings.append(
+            f"the header looks like a {other!r} export, not {prof.name!r}: leave out --profile "
+            f"(or use --profile {other}) if the summary below misses dates or categories"
+        )
 
     seen = store.query_df(
         "SELECT profile, rows_read, rows_loaded, rows_rejected FROM files WHERE file_hash = ?",
         [info.sha256],
     )
-    if not opts.force and len(seen) and seen.loc[0, "profile"] == label:
+    if not opts.force and len(seen) and seen.loc[0, "profile"] == reading:
         # the same bytes read the same way: nothing can change, so don't read them again
         report.skipped = True
         report.rows_read = int(seen.loc[0, "rows_read"])
@@ -123,15 +178,28 @@ def ingest_file(
         log.info("%s: already ingested (%s), skipped", file, label)
         return report
 
+    dates, rest = _date_formats(info, first, rest, prof, cmap, columns, opts, file)
+    report.date_formats = {
+        c: f.description for c, f in dates.items() if f.description != "no dates"
+    }
     dataset = opts.dataset or prof.default_dataset(Path(path))
-    ctx = Context(path=Path(path), dataset=dataset, tz=opts.tz, explicit_dataset=bool(opts.dataset))
+    ctx = Context(
+        path=Path(path),
+        dataset=dataset,
+        tz=opts.tz,
+        explicit_dataset=bool(opts.dataset),
+        dates=dates,
+        keep_boilerplate=opts.keep_boilerplate,
+    )
     callback, close_bar = _progress(progress, file)
+    span = _Span()
     try:
         with store.transaction() as con:
             loader = FileLoader(con, file=file, file_hash=info.sha256)
             for chunk in itertools.chain([first], rest):
                 prepared = prepare_chunk(chunk, prof, cmap, ctx, keep_raw=opts.keep_raw)
                 loader.add(prepared)
+                span.add(prepared.records["created_at"])
                 report.rows_read += len(chunk.frame)
                 report.rows_truncated += prepared.truncated
                 log.info(
@@ -142,19 +210,24 @@ def ingest_file(
                 )
                 if callback:
                     callback(report.rows_read, chunk.progress)
-            counts = loader.finish(cmap.id)
+            counts = loader.finish(
+                cmap.id, flag_repeated=prof.flag_repeated and not opts.keep_boilerplate
+            )
             report.rows_inserted = counts["inserted"]
             report.rows_updated = counts["updated"]
             report.rows_unchanged = counts["unchanged"]
+            report.rows_removed = counts["removed"]
             report.rows_loaded = counts["inserted"] + counts["updated"] + counts["unchanged"]
             report.rows_rejected = report.rows_read - report.rows_loaded
+            report.rows_boilerplate = counts["boilerplate"]
+            report.boilerplate = loader.boilerplate
             con.execute(
                 "INSERT OR REPLACE INTO files (file_hash, path, profile, rows_read, rows_loaded, "
                 "rows_rejected) VALUES (?, ?, ?, ?, ?, ?)",
                 [
                     info.sha256,
                     file,
-                    label,
+                    reading,
                     report.rows_read,
                     report.rows_loaded,
                     report.rows_rejected,
@@ -163,6 +236,9 @@ def ingest_file(
     finally:
         close_bar()
     report.rejects_by_reason = _reasons(store, info.sha256)
+    report.first_date, report.last_date = span.range()
+    report.rows_undated = span.missing if cmap.created else 0
+    report.warnings.extend(missing_columns(prof, cmap, span.count, dates, opts))
     report.seconds = time.perf_counter() - started
     log.info(
         "%s: %s, %d read, %d loaded (%d new, %d updated), %d rejected, %.1fs",
@@ -176,6 +252,122 @@ def ingest_file(
         report.seconds,
     )
     return report
+
+
+class _Span:
+    """The earliest and latest created time among the rows loaded, chunk by chunk."""
+
+    def __init__(self) -> None:
+        self.first: pd.Timestamp | None = None
+        self.last: pd.Timestamp | None = None
+        self.count = 0
+        self.missing = 0
+
+    def add(self, times: pd.Series) -> None:
+        t = times.dropna()
+        self.missing += len(times) - len(t)
+        if t.empty:
+            return
+        self.count += len(t)
+        lo, hi = t.min(), t.max()
+        self.first = lo if self.first is None else min(self.first, lo)
+        self.last = hi if self.last is None else max(self.last, hi)
+
+    def range(self) -> tuple[str | None, str | None]:
+        def iso(ts: pd.Timestamp | None) -> str | None:
+            return None if ts is None else ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        return iso(self.first), iso(self.last)
+
+
+def _date_formats(
+    info: FileInfo,
+    first: Chunk,
+    rest: Iterator[Chunk],
+    prof: Profile,
+    cmap: ColumnMap,
+    columns: list[str],
+    opts: IngestOptions,
+    file: str,
+) -> tuple[dict[str, DateFormat], Iterator[Chunk]]:
+    """Each time column's format from all its values. The first chunk settles almost every file;
+    when it cannot (every day and month so far is 12 or less), the rest of the file is read for
+    its dates alone, then the file is read again from the start for the load."""
+    time_cols = prof.time_columns(columns, cmap)
+    if not time_cols:
+        return {}, rest
+    sniffers = {
+        c: DateSniffer(c, explicit=opts.date_format, default_order=prof.date_order)
+        for c in time_cols
+    }
+
+    def observe(chunk: Chunk) -> None:
+        frame = prof.reshape(chunk.frame)
+        for c, sn in sniffers.items():
+            if c in frame.columns:
+                sn.observe(prof.time_strings(frame[c].astype(str)))
+
+    observe(first)
+    if not all(sn.decided for sn in sniffers.values()):
+        for chunk in rest:
+            observe(chunk)
+            if all(sn.decided for sn in sniffers.values()):
+                break
+        # start again after the first chunk (already in memory) for the load itself
+        close = getattr(rest, "close", None)
+        if close is not None:
+            close()
+        rest = (c for c in iter_chunks(info, opts.chunk_rows) if c.first_row > first.first_row)
+    formats = {}
+    for c, sn in sniffers.items():
+        try:
+            formats[c] = sn.result(file)
+        except InputError:
+            if c in (cmap.created, cmap.updated):
+                raise
+            # an acknowledged or closed time no one can read either way stays as written
+            continue
+    return formats, rest
+
+
+def missing_columns(
+    prof: Profile,
+    cmap: ColumnMap,
+    n_dates: int,
+    dates: dict[str, DateFormat],
+    opts: IngestOptions,
+) -> list[str]:
+    """What the file lacks for the analyses that need it, and what that turns off (category and
+    location only for service requests: survey answers have neither by nature)."""
+    out = []
+    if not cmap.created:
+        out.append(
+            "no time column: emerging needs, growth and the time split of `tag train` are off "
+            "(name it with --time-col)"
+        )
+    elif n_dates == 0:
+        out.append(
+            f"no row has a time in {cmap.created!r}: emerging needs and growth are off "
+            "(check --time-col)"
+        )
+    elif (fmt := dates.get(cmap.created)) and fmt.has_local_times and opts.tz.upper() == "UTC":
+        out.append(
+            f"times in {cmap.created!r} carry no offset and were read as UTC "
+            "(say the city's zone with --tz, e.g. --tz America/Chicago)"
+        )
+    if prof.record_kind != "311":
+        return out
+    if not cmap.category:
+        out.append(
+            "no category column: tagging (`tag train`) and per-category views are off "
+            "(name it with --label-col)"
+        )
+    if not (cmap.lat and cmap.lon):
+        out.append(
+            "no location columns: the map is off (name them with --lat-col and --lon-col)"
+            + ("" if cmap.area else "; no area column either (--area-col)")
+        )
+    return out
 
 
 def _reasons(store: Store, file_hash: str) -> dict[str, int]:

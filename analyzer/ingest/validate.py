@@ -2,7 +2,8 @@
 
 Redaction happens here, before anything is written: the text, every attribute column that may
 hold prose, and the content kept for rejected rows all pass through :mod:`analyzer.ingest.privacy.redact`, each
-distinct string once per chunk.
+distinct string once per chunk. Known platform placeholders are flagged here (``boilerplate``);
+texts repeated across the whole file are flagged when it has been read (``ingest.load``).
 """
 
 from __future__ import annotations
@@ -15,17 +16,18 @@ import numpy as np
 import pandas as pd
 
 from analyzer.common.hashing import text_hash
+from analyzer.ingest.boilerplate import is_placeholder
 from analyzer.ingest.clean import (
     ATTRIBUTE_CAP,
     TEXT_CAP,
     cap_values,
     clean_text,
     parse_coordinates,
-    parse_datetimes,
     strip_markup_values,
 )
+from analyzer.ingest.dates import parse_dates
 from analyzer.ingest.formats import Chunk
-from analyzer.ingest.profiles.base import TEXT_JOINER, ColumnMap, Context, Profile, column_key
+from analyzer.ingest.profiles.base import ColumnMap, Context, Profile, column_key
 
 STAGE_COLUMNS = (
     "row_number",
@@ -42,6 +44,8 @@ STAGE_COLUMNS = (
     "attributes",
     "text_hash",
     "raw_text",
+    "kind",
+    "boilerplate",
 )
 REJECT_COLUMNS = ("row_number", "column_name", "reason", "content")
 
@@ -66,16 +70,6 @@ def _col(frame: pd.DataFrame, name: str | None) -> pd.Series:
     if name and name in frame.columns:
         return frame[name].astype(str)
     return pd.Series("", index=frame.index, dtype=object)
-
-
-def _joined_text(frame: pd.DataFrame, cols: tuple[str, ...]) -> pd.Series:
-    if len(cols) == 1:
-        return _col(frame, cols[0])
-    parts = [_col(frame, c).str.strip() for c in cols]
-    joined = parts[0]
-    for p in parts[1:]:
-        joined = joined.where(p == "", joined.where(joined == "", joined + TEXT_JOINER) + p)
-    return joined
 
 
 def _redact_unique(values: list[str]) -> dict[str, str]:
@@ -112,18 +106,19 @@ def prepare_chunk(
     chunk: Chunk, profile: Profile, cmap: ColumnMap, ctx: Context, *, keep_raw: bool = False
 ) -> Prepared:
     """Map, clean, redact and validate one chunk (vectorised; rows keep their file numbers)."""
-    frame = chunk.frame
+    frame = profile.reshape(chunk.frame)
     index = frame.index
     rows = pd.Series(np.arange(chunk.first_row, chunk.first_row + len(frame)), index=index)
 
     # -- text: plain, capped, then redacted ----------------------------------------------------
-    raw_text = _joined_text(frame, cmap.text)
+    raw_text = profile.joined_text(frame, cmap.text)
     text, truncated_from = clean_text(raw_text, TEXT_CAP)
 
     # -- attribute columns: what the canonical fields do not hold -------------------------------
     mapped = cmap.mapped()
     attr_cols = [c for c in frame.columns if c not in mapped]
-    safe = {column_key(c) for c in profile.safe}
+    # codes, counts, URLs and times hold no prose: they skip the redactor
+    safe = {column_key(c) for c in (*profile.safe, *profile.times)}
     address = {column_key(c) for c in profile.address}
     free_cols = [c for c in attr_cols if column_key(c) not in safe | address]
     if len(cmap.text) > 1:
@@ -157,14 +152,8 @@ def prepare_chunk(
     # -- fields --------------------------------------------------------------------------------
     id_raw = _col(frame, cmap.id) if cmap.id else rows.astype(str)
     ids = profile.make_ids(id_raw.astype(str), ctx)
-    if cmap.created:
-        created, created_problem = profile.created_times(_col(frame, cmap.created), ctx)
-    else:
-        created, created_problem = _no_times(index)
-    if cmap.updated:
-        updated, updated_problem = parse_datetimes(_col(frame, cmap.updated), ctx.tz)
-    else:
-        updated, updated_problem = _no_times(index)
+    created, created_problem = _times(frame, cmap.created, profile, ctx)
+    updated, updated_problem = _times(frame, cmap.updated, profile, ctx)
     lat, lon, coord_problem, coord_which = parse_coordinates(
         _col(frame, cmap.lat), _col(frame, cmap.lon)
     )
@@ -209,7 +198,14 @@ def prepare_chunk(
 
     # -- accepted records ---------------------------------------------------------------------
     ok = ~bad
-    attributes = _json_lines(content.loc[ok, attr_cols])
+    attr_frame = content.loc[ok, attr_cols]
+    for c in profile.time_columns(list(frame.columns), cmap):
+        if c in attr_frame.columns:
+            # other times (acknowledged, closed...) as ISO 8601 UTC, read like the created time
+            ts, _ = _times(attr_frame, c, profile, ctx)
+            iso = ts.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+            attr_frame[c] = iso.where(ts.notna(), attr_frame[c])
+    attributes = _json_lines(attr_frame)
     cut = truncated_from[ok]
     if (cut > 0).any():
         # record the cut where it happened; the original length tells how much was dropped
@@ -235,17 +231,25 @@ def prepare_chunk(
             "attributes": attributes,
             "text_hash": text_ok.map(hashes),
             "raw_text": raw_text[ok].str.slice(0, TEXT_CAP * 4) if keep_raw else None,
+            "kind": profile.record_kind,
+            "boilerplate": False if ctx.keep_boilerplate else is_placeholder(text_ok),
         },
         index=index[ok],
     )
     return Prepared(records, rejects, int((truncated_from > 0).sum()))
 
 
-def _no_times(index: pd.Index) -> tuple[pd.Series, pd.Series]:
-    return (
-        pd.Series(pd.NaT, index=index, dtype="datetime64[us, UTC]"),
-        pd.Series("", index=index, dtype=object),
-    )
+def _times(
+    frame: pd.DataFrame, column: str | None, profile: Profile, ctx: Context
+) -> tuple[pd.Series, pd.Series]:
+    """One time column parsed in the format decided for the whole file (``ctx.dates``)."""
+    if not column:
+        return (
+            pd.Series(pd.NaT, index=frame.index, dtype="datetime64[us, UTC]"),
+            pd.Series("", index=frame.index, dtype=object),
+        )
+    raw = profile.time_strings(_col(frame, column))
+    return parse_dates(raw, ctx.dates.get(column), ctx.tz)
 
 
 def _none_if_empty(s: pd.Series) -> pd.Series:

@@ -16,7 +16,12 @@ analysis never rewrites, so the explorer's edits survive the next run (theme ids
 from __future__ import annotations
 
 from analyzer.queries.common import CLOSED_STATUSES, Filters, Page, ThemeNotFoundError
-from analyzer.queries.emerging import latest_emerging_run, list_emerging
+from analyzer.queries.emerging import explain_emerging, latest_emerging_run, list_emerging
+from analyzer.queries.map import DEFAULT_BINS as DEFAULT_MAP_BINS
+from analyzer.queries.map import DEFAULT_POINTS as DEFAULT_MAP_POINTS
+from analyzer.queries.map import MAX_BINS as MAX_MAP_BINS
+from analyzer.queries.map import MAX_POINTS as MAX_MAP_POINTS
+from analyzer.queries.map import map_view
 from analyzer.queries.overview import list_runs, projection, run_status, stats
 from analyzer.queries.records import TextEmbedder, get_record, search_records
 from analyzer.queries.themes import (
@@ -31,15 +36,21 @@ from analyzer.queries.themes import (
 
 __all__ = [
     "CLOSED_STATUSES",
+    "DEFAULT_MAP_BINS",
+    "DEFAULT_MAP_POINTS",
+    "MAX_MAP_BINS",
+    "MAX_MAP_POINTS",
     "Filters",
     "Page",
     "TextEmbedder",
     "ThemeNotFoundError",
+    "explain_emerging",
     "get_record",
     "latest_emerging_run",
     "list_emerging",
     "list_runs",
     "list_themes",
+    "map_view",
     "merge_themes",
     "projection",
     "rename_theme",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,6 +18,8 @@ from analyzer.errors import InputError
 from analyzer.store.database import Store
 
 MAX_PAGE = 1000
+# Columns added by later versions, known present per open store (see has_column).
+_COLUMNS_SEEN: weakref.WeakKeyDictionary[Store, set[tuple[str, str]]] = weakref.WeakKeyDictionary()
 CLOSED_STATUSES = ("closed", "close", "resolved", "completed", "done")
 
 
@@ -33,6 +36,8 @@ class Filters:
     """Record filters shared by every query. Empty tuples and ``None`` mean "no filter"."""
 
     source: str | None = None
+    # what a record is (311, survey, engagement), whatever its source is called
+    kind: str | None = None
     since: datetime | None = None
     until: datetime | None = None
     area: str | None = None
@@ -49,6 +54,7 @@ class Filters:
         return any(
             [
                 self.source,
+                self.kind,
                 self.since,
                 self.until,
                 self.area,
@@ -144,13 +150,43 @@ def json_value(value: Any, default: Any) -> Any:
         return default
 
 
-def records_where(f: Filters, alias: str = "r") -> tuple[str, list[Any]]:
-    """SQL conditions and parameters for the record filters (always a valid WHERE body)."""
+def has_column(store: Store, table: str, column: str) -> bool:
+    """Whether the store's ``table`` has ``column``: a store written by an earlier version and
+    opened read-only (so not migrated) may lack a newer one."""
+    known = _COLUMNS_SEEN.setdefault(store, set())
+    if (table, column) in known:
+        return True
+    found = bool(
+        store.scalar("SELECT count(*) FROM pragma_table_info(?) WHERE name = ?", [table, column])
+    )
+    if found:  # a column, once added, stays: remember only that
+        known.add((table, column))
+    return found
+
+
+def kind_expr(store: Store | None, alias: str = "r") -> str:
+    """SQL for a record's kind (311, survey, engagement): its ``kind`` column, or in a store
+    written before that column existed, its source's name (what a source then had to be called)."""
+    if store is None or has_column(store, "records", "kind"):
+        return f"{alias}.kind"
+    return f"{alias}.source"
+
+
+def records_where(
+    f: Filters, alias: str = "r", *, store: Store | None = None
+) -> tuple[str, list[Any]]:
+    """SQL conditions and parameters for the record filters (always a valid WHERE body).
+
+    ``store`` tells whether ``records`` has its ``kind`` column (see :func:`kind_expr`); without
+    it the column is assumed."""
     conds: list[str] = ["TRUE"]
     params: list[Any] = []
     if f.source:
         conds.append(f"{alias}.source = ?")
         params.append(f.source)
+    if f.kind:
+        conds.append(f"{kind_expr(store, alias)} = ?")
+        params.append(f.kind)
     if f.since:
         conds.append(f"{alias}.created_at >= ?")
         params.append(as_utc(f.since))
@@ -194,9 +230,20 @@ def load_overrides(store: Store) -> Overrides:
 def themes_table(store: Store, *, include_retired: bool = False) -> pd.DataFrame:
     """The themes rows a read needs (never the centroids); retired themes only when asked."""
     where = "" if include_retired else "WHERE coalesce(status, 'active') <> 'retired'"
+    columns = (
+        "theme_id, parent_id, level, label, keywords, size, examples, breakdown, sentiment, "
+        "status, run_id, first_seen_run"
+    )
+    if has_column(store, "themes", "source"):
+        return store.query_df(f"SELECT {columns}, source FROM themes {where}")
+    # a store written before themes had a source, read without migrating: the source of the
+    # records assigned to the theme (what the migration writes)
     return store.query_df(
-        "SELECT theme_id, parent_id, level, label, keywords, size, examples, breakdown, sentiment, "
-        f"status, run_id, first_seen_run FROM themes {where}"
+        f"SELECT {columns}, m.source FROM themes LEFT JOIN (SELECT tid, min(source) AS source "
+        "FROM (SELECT a.theme_id AS tid, r.source FROM assignments a JOIN records r "
+        "ON r.id = a.record_id UNION ALL SELECT a.subtheme_id AS tid, r.source "
+        "FROM assignments a JOIN records r ON r.id = a.record_id) GROUP BY tid) m "
+        f"ON m.tid = themes.theme_id {where}"
     )
 
 
@@ -215,7 +262,7 @@ def reference_end(store: Store, f: Filters) -> datetime | None:
     """End of the filtered period: ``until`` when given, else just after the latest record."""
     if f.until:
         return as_utc(f.until)
-    where, params = records_where(f)
+    where, params = records_where(f, store=store)
     df = store.query_df(f"SELECT max(r.created_at) AS last FROM records r WHERE {where}", params)
     last = as_timestamp(df["last"].iloc[0]) if not df.empty else None
     return None if last is None else last + timedelta(seconds=1)

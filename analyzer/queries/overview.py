@@ -27,7 +27,7 @@ from analyzer.store.database import Store
 def stats(store: Store, filters: Filters | None = None) -> dict[str, Any]:
     """Counts that add up across pages: records per source, categories, rejects, themes, runs."""
     f = filters or Filters()
-    where, params = records_where(f)
+    where, params = records_where(f, store=store)
     by_source = store.query_df(
         "SELECT r.source, count(*) AS n, min(r.created_at) AS first, max(r.created_at) AS last "
         f"FROM records r WHERE {where} GROUP BY 1 ORDER BY 2 DESC, 1",
@@ -121,7 +121,7 @@ def projection(
     f = filters or Filters()
     if not 1 <= limit <= 50_000:
         raise InputError("limit must be between 1 and 50000")
-    where, params = records_where(f)
+    where, params = records_where(f, store=store)
     ov = load_overrides(store)
     labels = theme_labels(store)
     if f.theme_id:

@@ -56,7 +56,7 @@ def search_records(
     columns = RECORD_COLUMNS + (", r.attributes" if with_attributes else "")
     ov = load_overrides(store)
     labels = theme_labels(store)
-    where, params = records_where(f)
+    where, params = records_where(f, store=store)
     if f.theme_id:
         members = merged_members(f.theme_id, ov, all_theme_ids(store))
         where += (

@@ -47,18 +47,36 @@ EXAMPLE_CANDIDATES = 2000
 def _theme_counts(
     store: Store, f: Filters, column: str, ref_end: datetime | None
 ) -> dict[str, dict[str, float]]:
-    """Per stored theme id in ``column`` (theme_id or subtheme_id): counts, sentiment, growth."""
-    where, params = records_where(f)
-    end = ref_end or datetime(1970, 1, 1, tzinfo=UTC)
-    mid, start = end - GROWTH_WINDOW, end - 2 * GROWTH_WINDOW
+    """Per stored theme id in ``column`` (theme_id or subtheme_id): counts, sentiment, growth.
+
+    Growth compares the last ``GROWTH_WINDOW`` with the one before it, ending at ``until`` when
+    the filters give one, else just after each source's own latest record: a city whose export
+    ends in March is not measured against another's April (``ref_end`` is then only a fallback
+    for records without a source end)."""
+    where, params = records_where(f, store=store)
+    days = GROWTH_WINDOW.days
+    if f.until:
+        ends_sql, ends_params = "SELECT NULL::VARCHAR AS source, ?::TIMESTAMPTZ AS e", [f.until]
+        join = "CROSS JOIN ends x"
+    else:
+        ends_sql = (
+            "SELECT r.source, max(r.created_at) + INTERVAL 1 SECOND AS e FROM records r "
+            f"WHERE {where} GROUP BY 1"
+        )
+        ends_params = list(params)
+        join = "LEFT JOIN ends x ON x.source = r.source"
+    fallback = ref_end or datetime(1970, 1, 1, tzinfo=UTC)
     df = store.query_df(
+        f"WITH ends AS ({ends_sql}) "
         f"SELECT a.{column} AS tid, count(*) AS n, sum(s.score) AS ssum, count(s.score) AS sn, "
-        "count(*) FILTER (WHERE r.created_at >= ? AND r.created_at < ?) AS recent, "
-        "count(*) FILTER (WHERE r.created_at >= ? AND r.created_at < ?) AS previous "
+        f"count(*) FILTER (WHERE r.created_at >= coalesce(x.e, ?) - INTERVAL {days} DAY "
+        "AND r.created_at < coalesce(x.e, ?)) AS recent, "
+        f"count(*) FILTER (WHERE r.created_at >= coalesce(x.e, ?) - INTERVAL {2 * days} DAY "
+        f"AND r.created_at < coalesce(x.e, ?) - INTERVAL {days} DAY) AS previous "
         "FROM assignments a JOIN records r ON r.id = a.record_id "
-        "LEFT JOIN sentiment s ON s.record_id = a.record_id "
+        f"LEFT JOIN sentiment s ON s.record_id = a.record_id {join} "
         f"WHERE a.{column} IS NOT NULL AND {where} GROUP BY a.{column}",
-        [mid, end, start, mid, *params],
+        [*ends_params, fallback, fallback, fallback, fallback, *params],
     )
     return {
         str(r.tid): {
@@ -95,6 +113,7 @@ def _summary(
         "keywords": [str(k) for k in json_value(row.keywords, [])],
         "level": int(row.level) if number_or_none(row.level) is not None else None,
         "parent_id": text_or_none(row.parent_id),
+        "source": text_or_none(getattr(row, "source", None)),
         "size": int(c["n"]),
         "recent_count": int(c["recent"]),
         "previous_count": int(c["previous"]),
@@ -205,7 +224,7 @@ def theme_detail(store: Store, theme_id: str, filters: Filters | None = None) ->
     detail["subthemes"] = subs
     detail["subtheme_count"] = len(subs)
 
-    where, params = records_where(f)
+    where, params = records_where(f, store=store)
     member_cond = f"a.{column} IN (SELECT unnest(?::VARCHAR[]))"
     series = store.query_df(
         "SELECT date_trunc('week', r.created_at) AS week, count(*) AS n, avg(s.score) AS sentiment "
@@ -279,7 +298,7 @@ def theme_sentiment_split(
 ) -> list[dict[str, Any]]:
     """Records of a theme (merges followed) per sentiment label under the filters."""
     t = _target(store, theme_id)
-    where, params = records_where(filters or Filters())
+    where, params = records_where(filters or Filters(), store=store)
     df = store.query_df(
         "SELECT s.label AS key, count(*) AS n FROM assignments a "
         "JOIN records r ON r.id = a.record_id JOIN sentiment s ON s.record_id = a.record_id "
@@ -303,7 +322,7 @@ def theme_record_chunks(
     if chunk_rows < 1:
         raise InputError("chunk_rows must be 1 or more")
     t = _target(store, theme_id)
-    where, params = records_where(filters or Filters())
+    where, params = records_where(filters or Filters(), store=store)
     base = f"{RECORD_JOINS} WHERE a.{t.column} IN (SELECT unnest(?::VARCHAR[])) AND {where}"
     base_params: list[Any] = [t.members, *params]
 
@@ -384,7 +403,7 @@ def _examples(store: Store, t: _Target, f: Filters) -> list[dict[str, Any]]:
         texts = [x if isinstance(x, str) else str(x.get("text") or "") for x in stored]
         return [_bare_example(text) for text in texts if text][:EXAMPLES_PER_THEME]
 
-    where, params = records_where(f)
+    where, params = records_where(f, store=store)
     cand = store.query_df(
         f"SELECT {RECORD_COLUMNS}, r.text_hash {RECORD_JOINS} "
         f"WHERE a.{t.column} IN (SELECT unnest(?::VARCHAR[])) AND {where} "

@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 
 from analyzer.common.vectors import decode_vectors, encode_vector
+from analyzer.errors import InputError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -41,7 +42,9 @@ CREATE TABLE IF NOT EXISTS records (
     text_hash VARCHAR NOT NULL,
     raw_text VARCHAR,
     file_hash VARCHAR,
-    ingested_at TIMESTAMPTZ DEFAULT current_timestamp
+    ingested_at TIMESTAMPTZ DEFAULT current_timestamp,
+    kind VARCHAR,  -- what the record is: 311, survey, engagement (source says where it is from)
+    boilerplate BOOLEAN DEFAULT false  -- a placeholder or repeated text: kept, never analysed
 );
 
 CREATE TABLE IF NOT EXISTS rejects (
@@ -163,6 +166,47 @@ CREATE TABLE IF NOT EXISTS api_keys (
     created_at TIMESTAMPTZ DEFAULT current_timestamp,
     revoked BOOLEAN DEFAULT false
 );
+
+-- opinions (analyzer.ingest.votes, analyzer.opinions): a conversation's statements are the records
+-- whose id is statement_prefix || statement_id; votes hold ids only (1 agree, -1 disagree, 0 pass)
+CREATE TABLE IF NOT EXISTS conversations (
+    conversation_id VARCHAR PRIMARY KEY,
+    title VARCHAR,
+    description VARCHAR,
+    url VARCHAR,
+    statement_prefix VARCHAR,
+    file_hash VARCHAR,
+    updated_at TIMESTAMPTZ DEFAULT current_timestamp
+);
+
+CREATE TABLE IF NOT EXISTS votes (
+    conversation_id VARCHAR,
+    participant_id VARCHAR,
+    statement_id VARCHAR,
+    vote TINYINT,
+    voted_at TIMESTAMPTZ,
+    file_hash VARCHAR,
+    PRIMARY KEY (conversation_id, participant_id, statement_id)
+);
+
+-- the export's own opinion group per participant (Polis group-id), for --use-source-groups
+CREATE TABLE IF NOT EXISTS conversation_participants (
+    conversation_id VARCHAR,
+    participant_id VARCHAR,
+    source_group INTEGER,
+    PRIMARY KEY (conversation_id, participant_id)
+);
+
+-- the latest opinion analysis per conversation and settings (its manifest is in runs)
+CREATE TABLE IF NOT EXISTS opinions (
+    conversation_id VARCHAR,
+    settings_key VARCHAR,
+    input_hash VARCHAR,
+    run_id VARCHAR,
+    result JSON,
+    created_at TIMESTAMPTZ DEFAULT current_timestamp,
+    PRIMARY KEY (conversation_id, settings_key)
+);
 """
 
 
@@ -188,6 +232,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
 
     Runs when a store is opened for writing; a no-op on a store that is already current.
     """
+    _migrate_record_kinds(con)
     missing = [t for t in ("themes", "theme_lineage") if "source" not in table_columns(con, t)]
     if not missing:
         return
@@ -204,6 +249,41 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
             )
         )
         _retire_dropped_themes(con)
+    except BaseException:
+        drain(con.execute("ROLLBACK"))
+        raise
+    drain(con.execute("COMMIT"))
+
+
+# Version 3: ``records.kind`` (what a record is, apart from its source's name) and
+# ``records.boilerplate``. Earlier versions went by the source: "311", "survey" and "engagement"
+# were those kinds; any other name came from a 311 profile (a renamed source such as "nyc311",
+# hence a 311 request) or was read as a comment, which the explorer showed with the surveys.
+_V2_REQUEST_PROFILES = ("open311", "boston", "socrata-311")
+
+
+def _migrate_record_kinds(con: duckdb.DuckDBPyConnection) -> None:
+    columns = table_columns(con, "records")
+    if {"kind", "boilerplate"} <= columns:
+        return
+    drain(con.execute("BEGIN TRANSACTION"))
+    try:
+        if "kind" not in columns:
+            drain(con.execute("ALTER TABLE records ADD COLUMN kind VARCHAR"))
+            profile = "split_part(f.profile, ' ', 1)"
+            drain(
+                con.execute(
+                    "UPDATE records SET kind = CASE "
+                    "WHEN records.source IN ('311', 'survey', 'engagement') THEN records.source "
+                    f"WHEN {profile} IN (SELECT unnest(?::VARCHAR[])) THEN '311' "
+                    "ELSE 'survey' END "
+                    "FROM (SELECT r.id, fl.profile FROM records r "
+                    "LEFT JOIN files fl ON fl.file_hash = r.file_hash) f WHERE f.id = records.id",
+                    [list(_V2_REQUEST_PROFILES)],
+                )
+            )
+        if "boilerplate" not in columns:
+            drain(con.execute("ALTER TABLE records ADD COLUMN boilerplate BOOLEAN DEFAULT false"))
     except BaseException:
         drain(con.execute("ROLLBACK"))
         raise
@@ -273,6 +353,38 @@ def _retire_dropped_themes(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+class StoreLockedError(InputError):
+    """Another process holds the store (DuckDB allows one writer, and no reader beside it)."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        m = re.search(r"PID (\d+)", detail)
+        pid = int(m.group(1)) if m else None
+        holder = f"process {pid}" if pid else "another process"
+        command = _command_line(pid) if pid else ""
+        if command:
+            holder += f" ({command})"
+        super().__init__(
+            f"the store is in use by {holder}; stop it (or, while `civicpulse serve` runs, send "
+            "data through its API: POST /v1/records), or use another store with --store",
+            file=str(path),
+        )
+        self.pid = pid
+
+
+def _command_line(pid: int) -> str:
+    """What process ``pid`` runs, from /proc (Linux); "" where that cannot be read."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return ""
+    parts = [
+        Path(a).name if i == 0 else a
+        for i, a in enumerate(raw.decode(errors="replace").split("\0"))
+        if a
+    ]
+    return " ".join(parts)[:120]
+
+
 class Store:
     """A DuckDB-backed store. Open one per process; use ``with Store(path) as s``."""
 
@@ -281,7 +393,12 @@ class Store:
         self.read_only = read_only
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.con = duckdb.connect(str(self.path), read_only=read_only)
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            raise StoreLockedError(self.path, str(exc)) from None
         drain(self.con.execute("SET TimeZone = 'UTC'"))
         self._lock = threading.RLock()
         if not read_only:

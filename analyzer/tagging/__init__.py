@@ -2,6 +2,8 @@
 
 - ``supervised``: ``Tagger`` (labelled history), bundles, corrections and ``retrain``;
 - ``zero_shot``: ``ZeroShotTagger`` (category names and descriptions, no history);
+- ``inputs``: which rows of a labelled file a tagger learns from (no boilerplate, no label
+  with a single example);
 - ``measures``: what both taggers share (calibration, precision bounds, the review threshold,
   time-aware splits, prediction rows);
 - ``tfidf``: ``FastTfidf``, a fitted ``TfidfVectorizer``'s transform, faster;
@@ -17,6 +19,7 @@ from analyzer.tagging.duplicates import (
     find_duplicates,
     haversine_m,
 )
+from analyzer.tagging.inputs import MIN_EXAMPLES, TrainingRows, training_rows
 from analyzer.tagging.measures import (
     NEVER_ACCEPT,
     PRECISION_BOUNDS,
@@ -43,12 +46,14 @@ from analyzer.tagging.zero_shot import ZeroShotTagger
 
 __all__ = [
     "DEFAULT_MIN_SIMILARITY",
+    "MIN_EXAMPLES",
     "NEVER_ACCEPT",
     "PRECISION_BOUNDS",
     "TAGGER_KIND",
     "ZERO_SHOT_KIND",
     "FastTfidf",
     "Tagger",
+    "TrainingRows",
     "ZeroShotTagger",
     "choose_threshold",
     "class_centroids",
@@ -66,4 +71,5 @@ __all__ = [
     "time_position",
     "time_split",
     "training_data_hash",
+    "training_rows",
 ]

@@ -11,7 +11,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from analyzer.themes.examples import representative_rows, representative_texts
-from analyzer.themes.ids import SOURCE_PREFIXES, source_prefix, subtheme_id, theme_id
+from analyzer.themes.ids import (
+    KIND_PREFIXES,
+    SOURCE_PREFIXES,
+    kind_prefix,
+    source_prefix,
+    subtheme_id,
+    theme_id,
+)
 
 if TYPE_CHECKING:
     from analyzer.themes.labels import ThemeLabel, describe_classes, extract_terms, make_unique
@@ -52,6 +59,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "KIND_PREFIXES",
     "MIN_CENTROID_COSINE",
     "SOURCE_PREFIXES",
     "LineageEvent",
@@ -61,6 +69,7 @@ __all__ = [
     "cluster_texts",
     "describe_classes",
     "extract_terms",
+    "kind_prefix",
     "make_unique",
     "match_themes",
     "members_by_theme",

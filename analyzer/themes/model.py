@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analyzer.common.params import Params
 from analyzer.common.vectors import normalise_rows
 from analyzer.themes.examples import representative_texts
 from analyzer.themes.ids import subtheme_id, theme_id
@@ -85,7 +86,7 @@ class LineageEvent:
     level: int = 1
 
 
-class ThemeModel:
+class ThemeModel(Params):
     """Two-level themes over L2-normalised text embeddings (scikit-learn style).
 
     Parameters are stored as given; learned state ends in ``_``:

@@ -6,6 +6,7 @@ seasonal history (``volume_adjusted_baseline``), with other themes' bursts cappe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -45,14 +46,20 @@ def require_columns(df: pd.DataFrame, needed: tuple[str, ...] = _REQUIRED) -> No
 
 
 def to_utc_naive(values: pd.Series) -> pd.Series:
-    """Timestamps as naive UTC (pandas periods are naive); bad values are a user error."""
-    try:
-        ts = pd.to_datetime(values, utc=True, format="ISO8601")
-    except (ValueError, TypeError):
-        try:
-            ts = pd.to_datetime(values, utc=True, format="mixed")
-        except (ValueError, TypeError) as exc:
-            raise InputError(f"unparseable date: {exc}", column="created_at") from None
+    """Timestamps as naive UTC (pandas periods are naive); bad values are a user error.
+
+    Times from the store arrive as timestamps; strings (a user's table) go through the one date
+    parser ingest uses (``analyzer.ingest.dates``): the format is decided over the whole column,
+    so day-first dates are never read month-first where the day is 12 or less."""
+    s = pd.Series(values)
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        ts = s if s.dt.tz is not None else s.dt.tz_localize("UTC")
+    elif s.map(lambda v: isinstance(v, datetime | np.datetime64) or pd.isna(v)).all():
+        ts = pd.to_datetime(s, utc=True)
+    else:
+        from analyzer.ingest.dates import parse_time_column
+
+        ts, _ = parse_time_column(s.astype(object), column="created_at", row_offset=0)
     if ts.isna().any():
         row = int(np.flatnonzero(ts.isna().to_numpy())[0])
         raise InputError("missing or unparseable date", row=row, column="created_at")

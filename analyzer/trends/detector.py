@@ -273,6 +273,11 @@ class EmergingDetector(Params):
         r = self.recent_periods
         return _RECENT_DEFAULT[self._freq()] if r is None else int(r)
 
+    def recent_window(self) -> int:
+        """How many periods before the tested windows make the recent baseline (the default for
+        the period resolved): what "enough history" means when explaining why nothing alerted."""
+        return self._recent()
+
     def _halfwidth(self) -> int:
         h = self.season_halfwidth
         return _HALFWIDTH_DEFAULT[self._freq()] if h is None else int(h)

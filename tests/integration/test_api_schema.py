@@ -48,7 +48,7 @@ def api_schema(
     if app.state.civicpulse.tagger.status() != "ok":
         # Without a tagger these answer 503 by design; they are fuzzed when one is available.
         schema = schema.exclude(path_regex=r"^/v1/(tag|corrections)$").exclude(
-            path="/open311/v2/services.json"
+            path_regex=r"^/open311/v2/services\.(json|xml)$"
         )
     return schema
 
@@ -62,7 +62,9 @@ CHECKS = [
 
 
 def fuzz(case: schemathesis.Case) -> None:
-    if case.path == "/open311/v2/requests.json" and case.method == "POST":
+    if case.path in ("/open311/v2/requests.json", "/open311/v2/requests.xml") and (
+        case.method == "POST"
+    ):
         body = case.body if isinstance(case.body, dict) else {}
         if not body.get("service_code"):
             return  # without a tagger, a request must name its service (503 by design)

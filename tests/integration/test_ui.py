@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -23,15 +27,33 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def live_api(tmp_path_factory: pytest.TempPathFactory):
+def _serve(settings) -> Iterator[str]:
+    """A real uvicorn server over ``settings``' store on loopback, for as long as the caller."""
     import uvicorn
 
+    from api.app import create_app
+
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def live_api(tmp_path_factory: pytest.TempPathFactory):
     from analyzer.analysis.pipeline import run_analysis
     from analyzer.config import load_settings
     from analyzer.ingest import ingest_file
     from analyzer.store.database import Store
-    from api.app import create_app
 
     folder = tmp_path_factory.mktemp("ui")
     boston = pd.read_csv(ROOT / "data_samples" / "boston_311_sample.csv", dtype=str)
@@ -48,19 +70,23 @@ def live_api(tmp_path_factory: pytest.TempPathFactory):
         from api.keys import create_key
 
         key, _ = create_key(store, "explorer-test")
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", key
-    server.should_exit = True
-    thread.join(timeout=10)
+    for url in _serve(settings):
+        yield url, key
+
+
+@pytest.fixture(scope="module")
+def two_cities_api(tmp_path_factory: pytest.TempPathFactory):
+    """Two cities of kind 311 whose exports end ten months apart, each one theme "parking"."""
+    from analyzer.config import load_settings
+    from analyzer.store.database import Store
+    from api.keys import create_key
+    from tests.integration.explorer_support import build_two_city_store
+
+    store_path = build_two_city_store(tmp_path_factory.mktemp("ui-two-cities"))
+    with Store(store_path) as store:
+        key, _ = create_key(store, "explorer-test")
+    for url in _serve(load_settings().with_overrides(store_path=store_path)):
+        yield url, key
 
 
 def _run(page: str, api: tuple[str, str], monkeypatch: pytest.MonkeyPatch, **query: str):
@@ -78,7 +104,28 @@ def _run(page: str, api: tuple[str, str], monkeypatch: pytest.MonkeyPatch, **que
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
+    # a page that could not load its data says so in a warning: that is a broken page
+    assert not at.warning, [w.value for w in at.warning]
     return at
+
+
+def _figures(at) -> list[dict]:
+    """The plotly figures a page drew, as their JSON specs."""
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+def _points(fig: dict, types: tuple[str, ...] = ("scatter", "scattergl")) -> int:
+    """Points drawn by a figure's traces of these types (plotly may send arrays base64-packed)."""
+    n = 0
+    for trace in fig["data"]:
+        if trace.get("type", "scatter") in types:
+            x = trace.get("x")
+            if isinstance(x, dict):  # {"dtype": ..., "bdata": ...}
+                size = np.dtype(x["dtype"]).itemsize
+                n += len(base64.b64decode(x["bdata"])) // size
+            else:
+                n += len(x or [])
+    return n
 
 
 def test_overview(live_api: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -93,7 +140,13 @@ def test_themes_page(live_api: tuple[str, str], monkeypatch: pytest.MonkeyPatch)
     at = _run("themes.py", live_api, monkeypatch)
     assert at.header, "a theme page is shown"
     assert any("Keywords" in c.value for c in at.caption)
-    assert len(at.dataframe) >= 1
+    table = at.dataframe[0].value
+    assert len(table) >= 2
+    # a missing number shows as "–", never as None / NaN (the explorer drew "None")
+    for col in ("growth (28 d)", "sentiment"):
+        shown = table[col].tolist()
+        assert all(isinstance(v, str) and v and v != "None" for v in shown), (col, shown)
+    assert _points(_figures(at)[0]) >= 100
 
 
 def test_themes_filter_from_url(live_api: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -109,11 +162,25 @@ def test_emerging_page(live_api: tuple[str, str], monkeypatch: pytest.MonkeyPatc
 def test_map_page(live_api: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     at = _run("map.py", live_api, monkeypatch)
     assert at.title[0].value == "Where"
+    metrics = {m.label: int(m.value.replace(",", "")) for m in at.metric}
+    assert metrics["With coordinates"] >= 350 and metrics["Drawn as points"] >= 350
+    where, areas = _figures(at)
+    # every located request counted on the grid, a sample drawn as points coloured by theme
+    assert where["data"][0]["type"] == "heatmap"
+    assert _points(where) == metrics["Drawn as points"]
+    assert len(areas["data"]) >= 2
 
 
 def test_survey_page(live_api: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     at = _run("survey.py", live_api, monkeypatch)
     assert at.subheader, "a survey theme is shown"
+    # only sources of kind survey or engagement are offered (not the 311 requests)
+    assert at.radio[0].options == ["survey"]
+    themes = _figures(at)[0]
+    bars = len(themes["data"][0]["y"])
+    # one label per bar: the chart is tall enough that plotly hides none
+    assert len(themes["layout"]["yaxis"]["ticktext"]) == bars and bars >= 3
+    assert themes["layout"]["height"] >= 24 * bars
 
 
 def test_tag_page(live_api: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -134,3 +201,43 @@ def test_tag_page(live_api: tuple[str, str], monkeypatch: pytest.MonkeyPatch) ->
 def test_data_page(live_api: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     at = _run("data.py", live_api, monkeypatch)
     assert at.title[0].value == "Data"
+
+
+# -- two cities in one store ------------------------------------------------------------------
+
+
+def test_overview_keeps_two_cities_apart(
+    two_cities_api: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = _run("overview.py", two_cities_api, monkeypatch)
+    volume, _mood, top = _figures(at)
+    # one weekly line per city, and one bar per theme although both are labelled "parking"
+    assert sorted(t["name"] for t in volume["data"]) == ["boston", "springfield"]
+    assert sorted(y for t in top["data"] for y in t["y"]) == ["BOSX0001", "SPRX0001"]
+    assert sorted(top["layout"]["yaxis"]["ticktext"]) == [
+        "parking · boston",
+        "parking · springfield",
+    ]
+    # no alert: the page says why instead of a bare "no emerging needs"
+    assert any("too little history" in i.value for i in at.info)
+
+
+def test_map_draws_each_city_on_its_own_grid(
+    two_cities_api: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = _run("map.py", two_cities_api, monkeypatch)
+    assert at.radio[0].options == ["boston (50)", "springfield (30)"]
+    where = _figures(at)[0]
+    assert _points(where) == 50  # every Boston record: fewer than the sample's bound
+    at.radio[0].set_value("springfield").run()
+    assert not at.warning
+    assert _points(_figures(at)[0]) == 30
+
+
+def test_emerging_page_explains_no_alert(
+    two_cities_api: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = _run("emerging.py", two_cities_api, monkeypatch, kind="311")
+    assert "too few records" in at.info[0].value and "too little history" in at.info[0].value
+    table = at.dataframe[0].value
+    assert table["source"].tolist() == ["boston", "springfield"]

@@ -12,15 +12,21 @@ import streamlit as st
 from analyzer.errors import InputError
 from analyzer.ingest import read_table
 from ui.client import ApiError
-from ui.common import cached_get, client, fetch
+from ui.common import cached_get, client, fetch, show_table
 
 st.title("Data")
 stats = fetch("/v1/stats")
 if stats:
-    st.dataframe(pd.DataFrame(stats["sources"]), hide_index=True)
+    if stats["sources"]:
+        sources = pd.DataFrame(stats["sources"])
+        for col in ("first", "last"):  # a source without dates shows "–"
+            sources[col] = [str(v)[:10] if v else None for v in sources[col]]
+        show_table(sources.rename(columns={"count": "records"}), {"records": "{:,}"})
+    else:
+        st.info("No records yet: upload an export below (or `civicpulse ingest FILE`).")
     if stats["reject_reasons"]:
         st.caption("Rejected rows so far, by reason")
-        st.dataframe(pd.DataFrame(stats["reject_reasons"]), hide_index=True)
+        show_table(pd.DataFrame(stats["reject_reasons"]), {"count": "{:,}"})
 
 st.subheader("Upload an export")
 upload = st.file_uploader("CSV, JSON, JSON lines or Parquet (gzip ok)")
@@ -84,7 +90,7 @@ if upload is not None:
             bar.progress(min(1.0, (i + 500) / len(records)), text=f"{loaded:,} loaded")
         st.success(f"{loaded:,} rows loaded, {len(rejects):,} rejected")
         if rejects:
-            st.dataframe(pd.DataFrame(rejects), hide_index=True)
+            show_table(pd.DataFrame(rejects))
         cached_get.clear()
 
 st.subheader("Analysis")
@@ -113,7 +119,6 @@ if run_id := st.session_state.get("run_id"):
 runs = fetch("/v1/runs", limit=5)
 if runs and runs["items"]:
     st.caption("Recent runs")
-    st.dataframe(
-        pd.DataFrame(runs["items"])[["run_id", "status", "started_at", "finished_at", "message"]],
-        hide_index=True,
+    show_table(
+        pd.DataFrame(runs["items"])[["run_id", "status", "started_at", "finished_at", "message"]]
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.express as px
 import streamlit as st
 
-from ui.common import fetch, filters_sidebar, frame, theme_color
+from ui.common import fetch, filters_sidebar, frame, number, show_table, theme_color
 
 st.title("Emerging needs")
 st.caption(
@@ -16,8 +16,29 @@ st.caption(
 )
 f = filters_sidebar()
 alerts = fetch("/v1/emerging", limit=50, **f)
-if not alerts or not alerts["items"]:
-    st.info("No emerging needs in the latest analysis.")
+if alerts is None:
+    st.stop()
+if not alerts["items"]:
+    # say why: no dates, too little history, too few records in a week, or nothing rose
+    why = fetch("/v1/emerging/explain", **f)
+    if why:
+        st.info(why["reason"])
+        if why["sources"]:
+            rows = [
+                {
+                    "source": s["source"],
+                    "records": s["records"],
+                    "with a date": s["dated"],
+                    "in a theme": s["assigned"],
+                    "first": str(s["first"] or "")[:10] or None,
+                    "last": str(s["last"] or "")[:10] or None,
+                    f"{why['detector']['period']}s": s["periods"],
+                    "busiest theme-period": s["busiest_count"],
+                    "why": s["reason"],
+                }
+                for s in why["sources"]
+            ]
+            show_table(frame(rows), width="stretch")
     st.stop()
 for a in alerts["items"]:
     tid = a["theme_id"]
@@ -29,9 +50,14 @@ for a in alerts["items"]:
             f"{str(a['window_end'])[:10]}" + (f" · area **{a['area']}**" if a.get("area") else "")
         )
         m1, m2, m3 = left.columns(3)
-        m1.metric("Count", a["count"], help=f"expected {a['baseline']:.1f}")
-        m2.metric("Ratio to expected", f"×{a['ratio']:.1f}")
-        m3.metric("q-value", f"{a['q_value']:.2g}", help=f"p = {a['p_value']:.2g}")
+        m1.metric("Count", a["count"], help=f"expected {number(a['baseline'], '{:.1f}')}")
+        ratio = number(a["ratio"], "{:.1f}")
+        m2.metric("Ratio to expected", ratio if ratio == "–" else f"×{ratio}")
+        m3.metric(
+            "q-value",
+            number(a["q_value"], "{:.2g}"),
+            help=f"p = {number(a['p_value'], '{:.2g}')}",
+        )
         for ex in a["examples"][:5]:
             left.caption(f"“{ex}”")
         detail = fetch(f"/v1/themes/{tid}") if tid else None
@@ -44,9 +70,11 @@ for a in alerts["items"]:
                 margin={"l": 0, "r": 0, "t": 10, "b": 0}, xaxis_title="", yaxis_title=""
             )
             right.plotly_chart(spark, width="stretch", key=f"spark-{tid}-{a['window_start']}")
-        recs = fetch("/v1/records", theme_id=tid, limit=500) if tid else None
-        if recs and recs["items"]:
-            pts = frame(recs["items"]).dropna(subset=["lat", "lon"])
+        where = fetch("/v1/map", theme_id=tid, bins=4, points=500, **f) if tid else None
+        if where and where["points"]:
+            pts = frame(where["points"])
+            if "text" not in pts:
+                pts["text"] = ""
             if not pts.empty:
                 fig = px.scatter(
                     pts,

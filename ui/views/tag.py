@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from ui.client import ApiError
-from ui.common import client
+from ui.common import client, number, show_table
 
 st.title("Tag a request")
 text = st.text_area(
@@ -22,11 +22,14 @@ if "tag_result" in st.session_state:
     r = resp["results"][0]
     c1, c2, c3 = st.columns(3)
     c1.metric("Category", r["label"] or "–")
-    c2.metric("Confidence", f"{r['confidence']:.0%}")
+    c2.metric("Confidence", number(r["confidence"], "{:.0%}"))
     c3.metric("Review", "needs a person" if r["needs_review"] else "auto-accept")
     if r.get("possible_new_category"):
         st.warning("This request is far from every known category: possibly a new kind of request.")
-    st.dataframe(pd.DataFrame(r["alternatives"]), hide_index=True)
+    alternatives = pd.DataFrame(r["alternatives"])
+    show_table(
+        alternatives, {c: "{:.1%}" for c in ("probability", "confidence") if c in alternatives}
+    )
     labels = [a["label"] for a in r["alternatives"]]
     with st.form("correct"):
         right = st.selectbox("Correct label", labels + ["(other)"])

@@ -10,7 +10,16 @@ import streamlit as st
 
 from analyzer.reports.export import safe_filename
 from ui.client import ApiError, Client
-from ui.common import cached_get, client, fetch, filters_sidebar, frame, theme_color
+from ui.common import (
+    cached_get,
+    client,
+    fetch,
+    filters_sidebar,
+    frame,
+    show_table,
+    theme_color,
+    theme_names,
+)
 
 
 def deferred(api: Client, path: str, params: dict[str, Any]) -> Callable[[], bytes]:
@@ -30,46 +39,43 @@ if not themes or not themes["items"]:
     st.info("No themes yet: ingest data and run an analysis (Data page).")
     st.stop()
 df = frame(themes["items"])
-labels = dict(zip(df["theme_id"], df["label"], strict=True))
+# a theme's name: its label, with its source when another source has a theme of that label
+labels = theme_names(themes["items"])
 
 proj = fetch("/v1/projection", limit=5000, **f)
 if proj and proj["points"]:
     pts = frame(proj["points"])
-    pts["theme"] = pts["theme_id"].map(
-        lambda t: f"{labels.get(t, 'unassigned')}" if t else "unassigned"
-    )
+    # coloured by theme id, named by label: two sources' "water" are two themes
+    pts["theme"] = pts["theme_id"].fillna("")
     fig = px.scatter(
         pts,
         x="x",
         y="y",
         color="theme",
-        color_discrete_map={
-            labels.get(t, "unassigned"): theme_color(t) for t in pts["theme_id"].dropna().unique()
-        },
-        hover_data={"text": True, "x": False, "y": False},
+        color_discrete_map={t: theme_color(t or None) for t in pts["theme"].unique()},
+        hover_data={"text": True, "x": False, "y": False, "theme": False},
         title="Map of texts, coloured by theme",
         height=520,
     )
     fig.update_traces(marker={"size": 5, "opacity": 0.7})
+    fig.for_each_trace(lambda tr: tr.update(name=labels.get(tr.name, "unassigned")))
     fig.update_layout(legend={"font": {"size": 10}}, xaxis_visible=False, yaxis_visible=False)
     st.plotly_chart(fig, width="stretch")
     if proj.get("sampled"):
         st.caption(f"A sample of {len(pts):,} of {proj['total']:,} texts.")
 
 st.subheader("All themes")
-table = df[
-    ["theme_id", "label", "size", "growth", "sentiment", "subtheme_count", "keywords"]
-].copy()
+columns = ["theme_id", "label", "source", "size", "growth", "sentiment", "subtheme_count"]
+table = df[[c for c in [*columns, "keywords"] if c in df]].copy()
 table["keywords"] = table["keywords"].map(lambda k: ", ".join(k[:6]))
-st.dataframe(
+table = table.rename(
+    columns={"size": "records", "growth": "growth (28 d)", "subtheme_count": "sub-themes"}
+)
+# growth is empty for a theme without records in the 28 days before the last 28: shown as "–"
+show_table(
     table,
-    hide_index=True,
+    {"growth (28 d)": "{:+.0%}", "sentiment": "{:+.2f}", "records": "{:,}"},
     width="stretch",
-    column_config={
-        "growth": st.column_config.NumberColumn("growth (28 d)", format="percent"),
-        "sentiment": st.column_config.NumberColumn(format="%.2f"),
-        "size": st.column_config.NumberColumn("records"),
-    },
 )
 
 chosen = st.selectbox(
@@ -135,7 +141,7 @@ if detail:
     if not subs.empty:
         st.subheader("Sub-themes")
         subs["keywords"] = subs["keywords"].map(lambda k: ", ".join(k[:6]))
-        st.dataframe(subs, hide_index=True, width="stretch")
+        show_table(subs, {"sentiment": "{:+.2f}", "size": "{:,}"}, width="stretch")
     with st.expander("Rename or merge this theme"):
         new_label = st.text_input("New label", value=detail["label"], key="rename")
         if st.button("Save label") and new_label.strip():

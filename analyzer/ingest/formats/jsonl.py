@@ -3,6 +3,11 @@
 ``json.load`` would build the whole document as Python objects; instead the text is read in blocks
 and objects are decoded one at a time with ``JSONDecoder.raw_decode``, so memory stays at one block
 plus one chunk of rows whatever the file size.
+
+API responses saved as they came are unwrapped: a top-level object that only wraps the records
+(``{"issues": [...], "metadata": {...}}`` from SeeClickFix, ``{"service_requests": [{"request":
+[...]}]}`` from FixMyStreet's Open311 server, ``{"results": [...]}``) yields the records inside,
+so a folder of saved API pages concatenated into one file reads as one table.
 """
 
 from __future__ import annotations
@@ -20,6 +25,43 @@ from analyzer.ingest.formats.sniff import FileInfo
 
 _BLOCK_CHARS = 1 << 20
 _WS = " \t\r\n\ufeff"
+
+# Keys under which API responses put their list of records; an object with one of them (holding
+# objects) and at most a few other keys (metadata, errors, paging) is a wrapper, not a record.
+WRAPPER_KEYS = (
+    "issues",
+    "requests",
+    "service_requests",
+    "request",
+    "results",
+    "result",
+    "records",
+    "items",
+    "data",
+)
+_WRAPPER_MAX_KEYS = 4
+
+
+def records_in(value: Any) -> list[Any] | None:
+    """The records a wrapper object holds (recursively: FixMyStreet wraps twice), or None when
+    ``value`` is a record itself."""
+    if not isinstance(value, dict) or len(value) > _WRAPPER_MAX_KEYS:
+        return None
+    if any(isinstance(v, str) and v for v in value.values()):
+        return None  # a record with a text field, not an envelope
+    for key in WRAPPER_KEYS:
+        inner = value.get(key)
+        if isinstance(inner, dict) and records_in(inner) is None and len(value) == 1:
+            return [inner]  # {"request": {...}}: a single record wrapped
+        if isinstance(inner, list) and inner and all(isinstance(v, dict) for v in inner):
+            out: list[Any] = []
+            for item in inner:
+                nested = records_in(item)
+                out.extend(nested if nested is not None else [item])
+            return out
+        if isinstance(inner, list) and not inner:
+            return []
+    return None
 
 
 def cell(value: Any) -> str:
@@ -115,8 +157,10 @@ def iter_chunks(info: FileInfo, chunk_rows: int) -> Iterator[Chunk]:
     rows: list[dict[str, str]] = []
     next_row = 1
     try:
-        for obj in iter_objects(text, name):
-            rows.append({str(k): cell(v) for k, v in obj.items()})
+        for outer in iter_objects(text, name):
+            inner = records_in(outer)
+            for obj in inner if inner is not None else [outer]:
+                rows.append({str(k): cell(v) for k, v in obj.items()})
             if len(rows) >= chunk_rows:
                 yield Chunk(_frame(rows), next_row, min(1.0, counter.count / max(info.size, 1)))
                 next_row += len(rows)

@@ -17,6 +17,8 @@ from analyzer.errors import InputError
 
 GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
+ZIP_MAGIC = b"PK\x03\x04"  # .xlsx, .ods and .zip
+OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # Excel 97-2003 .xls
 HEAD_BYTES = 256 * 1024  # enough decoded text to sniff a delimiter and a header
 _BLOCK = 1 << 20
 
@@ -54,6 +56,7 @@ def sniff(path: str | Path) -> FileInfo:
     with open(p, "rb") as fh:
         first = fh.read(8)
     is_gzip = first[:2] == GZIP_MAGIC
+    _refuse_office_files(p, first, name)
 
     if first[:4] == PARQUET_MAGIC:
         with open(p, "rb") as fh:
@@ -123,6 +126,33 @@ def sniff(path: str | Path) -> FileInfo:
         raise InputError("binary content: not a CSV, JSON or Parquet file", file=name)
     kind = "json" if stripped[0] in "[{" else "csv"
     return FileInfo(p, size, digest.hexdigest(), is_gzip, kind, encoding, head_b)
+
+
+def _refuse_office_files(p: Path, first: bytes, name: str) -> None:
+    """Spreadsheets and archives are not read: say what to do instead of "binary content"."""
+    save_as = "save it as CSV (in Excel: File > Save As > CSV UTF-8) and ingest the .csv"
+    if first[:4] == OLE_MAGIC:
+        raise InputError(
+            f"an Excel 97-2003 workbook (.xls), not a table file; {save_as}", file=name
+        )
+    if first[:4] != ZIP_MAGIC:
+        return
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(p) as zf:
+            names = zf.namelist()
+    except (zipfile.BadZipFile, OSError):
+        names = []
+    if any(n.startswith("xl/") for n in names) or p.suffix.lower() in {".xlsx", ".xlsm"}:
+        raise InputError(f"an Excel workbook (.xlsx), not a table file; {save_as}", file=name)
+    if "content.xml" in names or p.suffix.lower() == ".ods":
+        raise InputError(
+            "an OpenDocument spreadsheet (.ods), not a table file; save it as CSV and ingest the "
+            ".csv",
+            file=name,
+        )
+    raise InputError("a ZIP archive; unzip it and ingest the CSV or JSON files inside", file=name)
 
 
 def _inflate(inflater: zlib._Decompress, block: bytes) -> bytes:

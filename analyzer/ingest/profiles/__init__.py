@@ -8,9 +8,11 @@ from collections.abc import Sequence
 from analyzer.errors import InputError
 from analyzer.ingest.profiles.base import ColumnMap, Context, Profile, column_key, find_column
 from analyzer.ingest.profiles.boston import BOSTON
+from analyzer.ingest.profiles.fixmystreet import FIXMYSTREET
 from analyzer.ingest.profiles.open311 import OPEN311
 from analyzer.ingest.profiles.plain import PLAIN_CSV
 from analyzer.ingest.profiles.polis import POLIS
+from analyzer.ingest.profiles.seeclickfix import SEECLICKFIX
 from analyzer.ingest.profiles.socrata import SOCRATA_311
 from analyzer.ingest.profiles.survey import SURVEY
 
@@ -23,10 +25,12 @@ __all__ = [
     "detect_profile",
     "find_column",
     "get_profile",
+    "other_matching_profile",
 ]
 
 PROFILES: dict[str, Profile] = {
-    p.name: p for p in (OPEN311, BOSTON, SOCRATA_311, POLIS, SURVEY, PLAIN_CSV)
+    p.name: p
+    for p in (OPEN311, BOSTON, SOCRATA_311, SEECLICKFIX, FIXMYSTREET, POLIS, SURVEY, PLAIN_CSV)
 }
 
 
@@ -53,3 +57,15 @@ def detect_profile(columns: Sequence[str]) -> str:
         f"cannot tell the profile from the header; columns found: {found}; "
         "name the text column with --text-col (or the format with --profile)"
     )
+
+
+def other_matching_profile(columns: Sequence[str], chosen: str) -> str | None:
+    """The profile the header matches when it is not ``chosen`` (a ``--profile`` that does not
+    fit the file: the summary says so)."""
+    try:
+        detected = detect_profile(columns)
+    except InputError:
+        return None
+    if detected == chosen or PROFILES[chosen].matches([str(c) for c in columns]):
+        return None
+    return detected

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from analyzer.errors import InputError
-from analyzer.ingest.clean import parse_datetimes
-from analyzer.ingest.options import IngestOptions
+from analyzer.ingest.dates import DateFormat
+from analyzer.ingest.options import KINDS, IngestOptions
 
 TEXT_JOINER = " — "
 
@@ -65,12 +65,15 @@ class ColumnMap:
 
 @dataclass(frozen=True)
 class Context:
-    """Per-file facts the hooks may need."""
+    """Per-file facts the hooks may need. ``dates`` holds each time column's format, decided over
+    the whole file (``analyzer.ingest.dates``); a column without one is judged chunk by chunk."""
 
     path: Path
     dataset: str
     tz: str
     explicit_dataset: bool = False  # --dataset was given: it goes into every id
+    dates: dict[str, DateFormat] = field(default_factory=dict)
+    keep_boilerplate: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,13 @@ class Profile:
     column the export may have, which tells Boston's files from other GeoReport v2 exports.
     Attribute columns are redacted as free text unless listed in ``safe`` (codes, counts, URLs) or
     ``address`` (house numbers dropped); unknown columns are therefore redacted by default.
+    ``drop`` columns (people's names, reporter objects) are never stored, not even redacted.
+    ``times`` are other time columns (acknowledged, closed...): kept in the attributes as ISO 8601
+    UTC, parsed with the same per-column format detection as the created time.
+
+    What a record is (``kind``: 311, survey, engagement) is separate from where it comes from
+    (``source``, any name): ``record_kind`` is the explicit kind, else the source when it is a
+    kind's name (what earlier versions went by), else the profile's ``default_kind``.
     """
 
     name: str
@@ -104,6 +114,18 @@ class Profile:
     description: str = ""
     priority: int = 0  # higher is tried first when several profiles match a header
     overrides: dict[str, object] = field(default_factory=dict, compare=False)
+    default_kind: str = "311"
+    kind: str | None = None  # --kind; None: see ``record_kind``
+    drop: tuple[str, ...] = ()
+    times: tuple[str, ...] = ()
+    date_order: str | None = None  # the platform's documented day/month order ("MDY", "DMY")
+    flag_repeated: bool = True  # a text shared by many rows is boilerplate (see ingest.boilerplate)
+
+    @property
+    def record_kind(self) -> str:
+        if self.kind:
+            return self.kind
+        return self.source if self.source in KINDS else self.default_kind
 
     # -- detection and resolution ----------------------------------------------------------
     def matches(self, columns: Sequence[str]) -> bool:
@@ -136,9 +158,23 @@ class Profile:
         prof = replace(self, **changes) if changes else self
         if options.source:
             prof = replace(prof, source=options.source)
+        if options.kind:
+            prof = replace(prof, kind=options.kind)
+        if options.text_cols and not self.flag_repeated:
+            # the profile's own text is made of category fields (Socrata); a chosen column is prose
+            prof = replace(prof, flag_repeated=True)
         return replace(
             prof, overrides=dict(changes), join_text=prof.join_text or len(options.text_cols) > 1
         )
+
+    def time_columns(self, columns: Sequence[str], cmap: ColumnMap) -> list[str]:
+        """Every time column of a file: created, updated and the profile's other ``times``."""
+        found = [c for c in (cmap.created, cmap.updated) if c]
+        for cand in self.times:
+            col = find_column(columns, [cand])
+            if col and col not in found and col not in cmap.mapped():
+                found.append(col)
+        return found
 
     def resolve(self, columns: Sequence[str], file: str) -> ColumnMap:
         found = ", ".join(map(str, columns)) or "(none)"
@@ -191,8 +227,35 @@ class Profile:
         ids = raw.str.strip()
         return (prefix + ids).where(ids != "", "")
 
-    def created_times(self, raw: pd.Series, ctx: Context) -> tuple[pd.Series, pd.Series]:
-        return parse_datetimes(raw, ctx.tz)
+    def joined_text(self, frame: pd.DataFrame, cols: tuple[str, ...]) -> pd.Series:
+        """The text of each row: the one text column, or the non-empty parts joined."""
+
+        def col(name: str) -> pd.Series:
+            # JSON chunks may lack a key that the first chunk had: treat it as empty
+            if name in frame.columns:
+                return frame[name].astype(str)
+            return pd.Series("", index=frame.index, dtype=object)
+
+        if len(cols) == 1:
+            return col(cols[0])
+        parts = [col(c).str.strip() for c in cols]
+        joined = parts[0]
+        for p in parts[1:]:
+            joined = joined.where(p == "", joined.where(joined == "", joined + TEXT_JOINER) + p)
+        return joined
+
+    def time_strings(self, raw: pd.Series) -> pd.Series:
+        """A time column's values as the date parser should read them (a hook: surveys write a
+        bare year)."""
+        return raw
+
+    def reshape(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The rows as the column map expects them: nested values flattened, people's names
+        dropped (a hook for API exports; a no-op for flat tables)."""
+        drop = {column_key(c) for c in self.drop}
+        if not drop:
+            return frame
+        return frame.drop(columns=[c for c in frame.columns if column_key(c) in drop])
 
     def derive(self, frame: pd.DataFrame, out: pd.DataFrame, cmap: ColumnMap) -> None:
         """Fill canonical fields that need more than a column copy (``out`` is edited in place)."""

@@ -1,15 +1,49 @@
-"""Any table, with the columns named on the command line (``--text-col`` is required)."""
+"""Any table, with the columns named on the command line (``--text-col`` is required).
+
+Columns whose names say what they are (``id``, ``status``, ``lat``/``latitude``,
+``lon``/``lng``/``longitude``) are used when present; the time and the category must be named
+(``--time-col``, ``--label-col``): the ingest summary says what is missing and what that turns off.
+Columns named for a later step of a request (closed, resolved, acknowledged, completed, updated
+with a date or time in the name) are read as times and kept in the attributes as ISO 8601 UTC, as
+the platforms' profiles keep theirs.
+"""
 
 from __future__ import annotations
 
-from analyzer.ingest.profiles.base import Profile
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-PLAIN_CSV = Profile(
+from analyzer.ingest.profiles.base import ColumnMap, Profile, column_key
+
+_LATER_STEP = re.compile(r"(closed|close_date|resolved|acknowledged|completed|updated)")
+_TIME_WORD = re.compile(r"(date|time|_at$|^closed$|^resolved$|^acknowledged$|^completed$)")
+
+
+@dataclass(frozen=True)
+class PlainProfile(Profile):
+    def time_columns(self, columns: Sequence[str], cmap: ColumnMap) -> list[str]:
+        found = super().time_columns(columns, cmap)
+        mapped = cmap.mapped()
+        for col in columns:
+            key = column_key(col)
+            if col in found or col in mapped:
+                continue
+            if _LATER_STEP.search(key) and _TIME_WORD.search(key):
+                found.append(col)
+        return found
+
+
+PLAIN_CSV = PlainProfile(
     name="csv",
     source="other",
     id_prefix="csv",
     description="any table: --text-col (required), --id-col, --time-col, --label-col, ...",
     text=(),
+    id=("id",),
+    status=("status", "current_status", "currentstatus"),
+    lat=("lat", "latitude"),
+    lon=("lon", "lng", "long", "longitude"),
     dataset_in_id=True,
     priority=-10,
 )

@@ -28,6 +28,7 @@ class PolisProfile(Profile):
 POLIS = PolisProfile(
     name="polis",
     source="engagement",
+    default_kind="engagement",
     id_prefix="polis",
     description="Polis comments.csv: comment-body, ms timestamps; votes and moderation kept",
     text=("comment-body",),

@@ -54,4 +54,7 @@ SOCRATA_311 = Profile(
     ),
     signature=("unique_key", "created_date", "complaint_type"),
     priority=10,
+    times=("closed_date", "due_date", "resolution_action_updated_date"),
+    date_order="MDY",  # Socrata writes floating timestamps month-first in its CSV exports
+    flag_repeated=False,  # the text is made of category fields: repeats are the point
 )

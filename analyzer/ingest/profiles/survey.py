@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analyzer.ingest.clean import parse_datetimes
-from analyzer.ingest.profiles.base import Context, Profile, find_column
+from analyzer.ingest.profiles.base import Profile, find_column
 
 _TEXT = ("comment", "comments", "response", "answer", "feedback", "open_ended", "verbatim")
 _AREA = ("council_district", "district", "ward", "neighborhood", "neighbourhood", "zip", "zipcode")
@@ -23,17 +22,17 @@ class SurveyProfile(Profile):
             find_column(columns, _AREA) is not None or find_column(columns, _TIME) is not None
         )
 
-    def created_times(self, raw: pd.Series, ctx: Context) -> tuple[pd.Series, pd.Series]:
+    def time_strings(self, raw: pd.Series) -> pd.Series:
         s = raw.fillna("").astype(str).str.strip()
         year = s.str.fullmatch(r"(?:19|20)[0-9]{2}")
         # a survey year is the date 1 January of that year (UTC), not a point in local time
-        years = s.where(~year, s + "-01-01T00:00:00Z")
-        return parse_datetimes(years, ctx.tz)
+        return s.where(~year, s + "-01-01T00:00:00Z")
 
 
 SURVEY = SurveyProfile(
     name="survey",
     source="survey",
+    default_kind="survey",
     id_prefix="survey",
     description="Survey comments: a comment column; district -> area, year -> 1 January",
     text=_TEXT,

@@ -1,0 +1,90 @@
+"""Which rows of a labelled file a tagger learns from, and why the others are left out.
+
+Three kinds of rows teach a tagger nothing or something wrong:
+
+- an empty text or an empty label;
+- boilerplate (``analyzer.ingest.boilerplate``): a placeholder such as "This request was
+  submitted to NYC 311 without a description." or a text shared by a large share of the rows.
+  Learnt, it maps every placeholder to whichever category held most of them;
+- a label with fewer than :data:`MIN_EXAMPLES` rows left: nothing to validate it on. Real
+  exports have such labels (form revisions, a category used once), so they are left out with a
+  message instead of stopping the training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from analyzer.errors import InputError
+from analyzer.ingest.boilerplate import find_boilerplate
+
+MIN_EXAMPLES = 2
+
+
+@dataclass
+class TrainingRows:
+    """``keep``: the rows to learn from; the counts say what was left out and why."""
+
+    keep: np.ndarray
+    empty: int = 0
+    boilerplate: list[tuple[str, int]] = field(default_factory=list)
+    n_boilerplate: int = 0
+    rare: dict[str, int] = field(default_factory=dict)
+
+    def notes(self) -> list[str]:
+        """One line per reason rows were left out (for the command's output)."""
+        out = []
+        if self.empty:
+            out.append(f"skipped {self.empty} rows with an empty text or label")
+        if self.n_boilerplate:
+            shown = "; ".join(f"{n} × {t[:60]!r}" for t, n in self.boilerplate[:3])
+            out.append(
+                f"left out {self.n_boilerplate} rows of boilerplate text ({shown}); "
+                "--keep-boilerplate keeps them"
+            )
+        if self.rare:
+            names = ", ".join(f"{k!r} ({v})" for k, v in sorted(self.rare.items())[:8])
+            more = f" and {len(self.rare) - 8} more" if len(self.rare) > 8 else ""
+            out.append(
+                f"left out {len(self.rare)} labels with fewer than {MIN_EXAMPLES} examples: "
+                f"{names}{more} ({sum(self.rare.values())} rows); the tagger cannot predict them"
+            )
+        return out
+
+
+def training_rows(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    keep_boilerplate: bool = False,
+    min_examples: int = MIN_EXAMPLES,
+) -> TrainingRows:
+    """Choose the rows a tagger learns from (see the module's docstring). Raises
+    :class:`InputError` when fewer than two labels are left to tell apart."""
+    text = pd.Series([str(t) for t in texts], dtype=object)
+    label = pd.Series([str(x).strip() for x in labels], dtype=object)
+    keep = np.array((text.str.strip() != "") & (label != ""), dtype=bool)
+    out = TrainingRows(keep=keep, empty=int((~keep).sum()))
+    if not keep_boilerplate and keep.any():
+        found = find_boilerplate(text[keep])
+        if found.count:
+            idx = np.flatnonzero(keep)[found.mask]
+            keep[idx] = False
+            out.boilerplate, out.n_boilerplate = found.texts, found.count
+    counts = label[keep].value_counts()
+    rare = counts[counts < min_examples]
+    if len(rare):
+        keep &= ~np.array(label.isin(set(rare.index)), dtype=bool)
+        out.rare = {str(k): int(v) for k, v in rare.items()}
+    if label[keep].nunique() < 2:
+        raise InputError(
+            f"training needs two or more labels with at least {min_examples} examples each; "
+            f"{label[keep].nunique()} left after leaving out "
+            + "; ".join(out.notes() or ["nothing"])
+        )
+    out.keep = keep
+    return out

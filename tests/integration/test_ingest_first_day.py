@@ -1,0 +1,436 @@
+"""A new city's first day (issue 18), the ingest side, through the real CLI: dates read in the
+column's own format, placeholders flagged and kept, the platforms' exports detected from their
+header, what a record is apart from its source's name, undo, and the smaller findings.
+
+Fixtures: made-up rows in each platform's real header (tests/fixtures/ingest/
+build_platform_fixtures.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analyzer.cli import main
+from analyzer.store.database import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+FIX = ROOT / "tests" / "fixtures" / "ingest"
+CITY = ["--text-col", "description", "--time-col", "created_at", "--label-col", "category"]
+
+
+def cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    out = capsys.readouterr()
+    return int(exc.value.code or 0), out.out, out.err
+
+
+@pytest.fixture()
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "store.duckdb"
+
+
+def query(db: Path, sql: str) -> pd.DataFrame:
+    with Store(db, read_only=True) as st:
+        return st.query_df(sql)
+
+
+# -- 1. dates -----------------------------------------------------------------------------------
+
+
+def test_day_first_dates_are_read_day_first_and_the_summary_says_so(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = FIX / "day_first_311.csv"
+    code, out, _ = cli(["ingest", str(path), *CITY, "--id-col", "ref", "--store", str(db)], capsys)
+    assert code == 0
+    src = pd.read_csv(path, dtype=str)
+    got = query(db, "SELECT id, strftime(created_at, '%Y-%m-%d %H:%M') AS t FROM records")
+    got = dict(zip(got["id"].str.rsplit(":", n=1).str[-1], got["t"], strict=True))
+    # R1000 is 04/01/2021 23:00: 4 January, not 1 April
+    expected = pd.to_datetime(src["created_at"], format="%d/%m/%Y %H:%M").dt.strftime(
+        "%Y-%m-%d %H:%M"
+    )
+    assert [got[ref] for ref in src["ref"]] == expected.tolist()
+    assert "dates in 'created_at': %d/%m/%Y %H:%M (day-first)" in out
+    assert f"created from {expected.min()[:10]} to {expected.max()[:10]}" in out
+
+
+def test_an_ambiguous_date_column_exits_2_naming_date_format(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = FIX / "ambiguous_dates.csv"
+    code, out, err = cli(["ingest", str(path), *CITY, "--store", str(db)], capsys)
+    assert code == 2 and out == ""
+    line = err.strip()
+    assert "\n" not in line and "ambiguous_dates.csv" in line and "column 'created_at'" in line
+    assert "--date-format" in line
+    code, out, _ = cli(
+        ["ingest", str(path), *CITY, "--date-format", "%d/%m/%Y %H:%M", "--store", str(db)],
+        capsys,
+    )
+    assert code == 0
+    first = query(db, "SELECT strftime(min(created_at), '%Y-%m-%d') AS d FROM records")["d"][0]
+    assert first == "2021-03-01"  # 01/03/2021 as asked: 1 March
+
+
+def test_tag_train_reads_unix_seconds_like_ingest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train = _labelled(tmp_path, n=36)
+    train["when"] = (pd.Timestamp("2020-01-01").value // 10**9 + train.index * 3600).astype(str)
+    train.to_csv(tmp_path / "t.csv", index=False)
+    code, _, err = cli(
+        [
+            "tag", "train", "--input", str(tmp_path / "t.csv"), "--text-col", "text",
+            "--label-col", "label", "--time-col", "when", "--out", str(tmp_path / "m"),
+        ],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "times in 'when': Unix seconds" in err
+
+
+# -- 2. placeholders and boilerplate ------------------------------------------------------------
+
+
+def test_placeholders_are_flagged_kept_listed_and_shown_by_status(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = FIX / "nyc311_placeholder.csv"
+    code, out, _ = cli(
+        [
+            "ingest",
+            str(path),
+            "--text-col",
+            "description",
+            "--source",
+            "nyc311",
+            "--store",
+            str(db),
+        ],
+        capsys,
+    )
+    assert code == 0
+    n_placeholder = int(
+        (pd.read_csv(path, dtype=str)["description"].str.contains("without a description")).sum()
+    )
+    df = query(db, "SELECT text, boilerplate FROM records")
+    assert len(df) == 40  # nothing lost
+    assert int(df["boilerplate"].sum()) == n_placeholder
+    assert df.loc[df["boilerplate"], "text"].str.contains("without a description").all()
+    assert f"boilerplate {n_placeholder:,} records" in out
+    assert f"{n_placeholder:,} × 'This request was submitted to NYC 311" in out
+
+    code, out, _ = cli(["status", "--store", str(db)], capsys)
+    assert code == 0 and "boilerplate" in out and "without a" in out
+
+    # --keep-boilerplate keeps them in the analysis: the file is read again, nothing doubled
+    code, out, _ = cli(
+        [
+            "ingest", str(path), "--text-col", "description", "--source", "nyc311",
+            "--keep-boilerplate", "--store", str(db),
+        ],
+        capsys,
+    )  # fmt: skip
+    assert code == 0
+    df = query(db, "SELECT count(*) AS n, count(*) FILTER (WHERE boilerplate) AS b FROM records")
+    assert df.values.tolist() == [[40, 0]]
+
+
+def test_analysis_input_leaves_boilerplate_out(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from analyzer.analysis.pipeline import load_records
+
+    cli(["ingest", str(FIX / "nyc311_placeholder.csv"), "--text-col", "description",
+         "--store", str(db)], capsys)  # fmt: skip
+    with Store(db) as st:
+        records = load_records(st, "any-model")
+    assert len(records) == 8 and not records["text"].str.contains("without a").any()
+
+
+# -- 3. profiles --------------------------------------------------------------------------------
+
+
+def test_seeclickfix_api_json_is_detected_and_never_stores_names(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = FIX / "seeclickfix_issues.json"
+    code, out, _ = cli(["ingest", str(path), "--store", str(db)], capsys)
+    assert code == 0 and "(seeclickfix, json" in out and "warning" not in out
+    page = json.loads(path.read_text())["issues"]
+    df = query(
+        db,
+        "SELECT id, category, status, kind, lat, created_at, attributes::VARCHAR AS a FROM records",
+    ).set_index("id")
+    assert len(df) == len(page)
+    first = page[0]
+    rec = df.loc[f"seeclickfix:{first['id']}"]
+    assert rec["category"] == first["request_type"]["title"] and rec["kind"] == "311"
+    assert rec["status"] == first["status"]
+    attrs = json.loads(rec["a"])
+    assert attrs["acknowledged_at"].endswith("Z") and attrs["request_type_id"] == str(
+        first["request_type"]["id"]
+    )
+    assert attrs["comments"] == first["comments"][0]["comment"]
+    closed = next(i for i in page if i["closed_at"])
+    assert json.loads(df.loc[f"seeclickfix:{closed['id']}", "a"])["closed_at"] == (
+        pd.Timestamp(closed["closed_at"]).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
+    everything = " ".join(df["a"].tolist())
+    for name in ("Jordan Example", "Casey Sample", "Robin Placeholder"):
+        assert name not in everything
+
+
+def test_seeclickfix_csv_exports_are_detected(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(
+        ["ingest", str(FIX / "seeclickfix_export.csv"), "--tz", "America/New_York",
+         "--store", str(db)],
+        capsys,
+    )  # fmt: skip
+    assert code == 0 and "(seeclickfix, csv" in out
+    assert "dates in 'closed': %m/%d/%Y %H:%M:%S (month-first)" in out
+    src = pd.read_csv(FIX / "seeclickfix_export.csv", dtype=str, keep_default_na=False)
+    row = src.iloc[0]
+    rec = query(
+        db,
+        "SELECT category, status, area, attributes::VARCHAR AS a, "
+        "strftime(created_at, '%Y-%m-%dT%H:%M') AS c FROM records "
+        f"WHERE id = 'seeclickfix:{row['id']}'",
+    ).iloc[0]
+    assert rec["category"] == row["request_type"] and rec["status"] == row["status"]
+    local = pd.Timestamp(row["created"]).tz_localize("America/New_York").tz_convert("UTC")
+    assert rec["c"] == local.strftime("%Y-%m-%dT%H:%M")
+    closed = pd.to_datetime(row["closed"], format="%m/%d/%Y %H:%M:%S")
+    closed = closed.tz_localize("America/New_York").tz_convert("UTC")
+    assert json.loads(rec["a"])["closed"] == closed.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    code, out, _ = cli(
+        ["ingest", str(FIX / "seeclickfix_api_pull.csv"), "--store", str(db)], capsys
+    )
+    assert code == 0 and "(seeclickfix, csv" in out
+    cats = query(db, "SELECT DISTINCT category FROM records WHERE id LIKE 'seeclickfix:476%'")
+    assert cats["category"].tolist() == ["Traffic Complaints"]  # the summary, no request type
+
+
+def test_fixmystreet_csv_and_open311_json_are_detected(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = cli(["ingest", str(FIX / "fixmystreet_reports.csv"), "--store", str(db)], capsys)
+    assert code == 0 and "(fixmystreet, csv" in out
+    src = pd.read_csv(FIX / "fixmystreet_reports.csv", dtype=str, keep_default_na=False)
+    df = query(db, "SELECT id, text, category, attributes::VARCHAR AS a FROM records")
+    df = df.set_index("id")
+    for r in src.head(8).itertuples(index=False):
+        rec = df.loc[f"fixmystreet:{r.service_request_id}"]
+        # title and detail, the title left out where the detail repeats it; not "title: detail"
+        assert rec["text"] in (r.detail, f"{r.title} — {r.detail}")
+        assert rec["category"] == r.service_name
+        assert "first_absent_utc" in json.loads(rec["a"]) and "description" not in json.loads(
+            rec["a"]
+        )
+    code, out, _ = cli(
+        ["ingest", str(FIX / "fixmystreet_requests.json"), "--store", str(db)], capsys
+    )
+    assert code == 0 and "(fixmystreet, json" in out and "12 loaded" in out
+    names = query(db, "SELECT attributes::VARCHAR AS a FROM records")["a"]
+    assert not names.str.contains("Jordan Example|Casey Sample|Robin Placeholder").any()
+
+
+def test_a_wrong_profile_and_missing_columns_are_warned_about(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the issue: --profile open311 on a SeeClickFix export exited 0 with no dates, no categories
+    code, out, err = cli(
+        ["ingest", str(FIX / "seeclickfix_export.csv"), "--profile", "open311",
+         "--text-col", "description", "--store", str(db)],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "looks like a 'seeclickfix' export" in out
+    assert "no time column: emerging needs, growth" in out
+    assert "no category column: tagging" in out
+    assert "no location columns" not in out  # latitude / longitude were found
+
+
+def test_a_file_without_location_says_the_map_is_off(
+    tmp_path: Path, db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = pd.read_csv(FIX / "day_first_311.csv", dtype=str).drop(columns=["latitude", "longitude"])
+    src.to_csv(tmp_path / "no_place.csv", index=False)
+    code, out, _ = cli(
+        ["ingest", str(tmp_path / "no_place.csv"), *CITY, "--store", str(db)], capsys
+    )
+    assert code == 0 and "no location columns: the map is off" in out
+
+
+# -- 4. what a record is ------------------------------------------------------------------------
+
+
+def test_kind_is_apart_from_the_source_name(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cli(["ingest", str(FIX / "socrata_311.csv"), "--source", "nyc311", "--store", str(db)], capsys)
+    code, out, _ = cli(
+        ["ingest", str(FIX / "day_first_311.csv"), *CITY, "--source", "consult", "--kind",
+         "engagement", "--store", str(db)],
+        capsys,
+    )  # fmt: skip
+    assert code == 0 and "kind engagement" in out
+    kinds = query(db, "SELECT source, min(kind) AS k, max(kind) AS k2 FROM records GROUP BY 1")
+    assert dict(zip(kinds["source"], kinds["k"], strict=True)) == {
+        "nyc311": "311",
+        "consult": "engagement",
+    }
+    code, _, err = cli(["ingest", str(FIX / "socrata_311.csv"), "--kind", "other"], capsys)
+    assert code == 2 and "--kind must be one of 311, survey, engagement" in err
+
+
+# -- 5. undo ------------------------------------------------------------------------------------
+
+
+def test_reingesting_with_other_flags_replaces_instead_of_doubling(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = FIX / "day_first_311.csv"
+    cli(["ingest", str(path), "--text-col", "description", "--store", str(db)], capsys)
+    code, out, _ = cli(["ingest", str(path), *CITY, "--id-col", "ref", "--store", str(db)], capsys)
+    assert code == 0 and "removed 30 records of an earlier reading" in out
+    assert query(db, "SELECT count(*) AS n FROM records")["n"][0] == 30
+    code, out, _ = cli(["status", "--store", str(db)], capsys)
+    assert "files ingested: 1 (30 rows read)" in out
+
+
+def test_forget_a_file_or_a_source(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    day_first = FIX / "day_first_311.csv"
+    cli(["ingest", str(day_first), *CITY, "--source", "a", "--store", str(db)], capsys)
+    cli(
+        ["ingest", str(FIX / "seeclickfix_export.csv"), "--source", "b", "--store", str(db)], capsys
+    )
+    with Store(db) as st:  # what an analysis would have derived
+        st.execute("INSERT INTO assignments SELECT id, 'REQ0001', NULL, 0, 0, 'r1' FROM records")
+        st.execute("INSERT INTO sentiment SELECT id, 'm', 'neutral', 0 FROM records")
+    code, out, _ = cli(["forget", "--file", str(day_first), "--store", str(db)], capsys)
+    assert code == 0 and "30 records removed" in out
+    left = query(
+        db,
+        "SELECT (SELECT count(*) FROM records) AS r, (SELECT count(*) FROM assignments) AS a, "
+        "(SELECT count(*) FROM sentiment) AS s, (SELECT count(*) FROM files) AS f",
+    )
+    assert left.values.tolist() == [[39, 39, 39, 1]]
+    # the same file can be ingested again (not "already ingested")
+    code, out, _ = cli(
+        ["ingest", str(day_first), *CITY, "--source", "a", "--store", str(db)], capsys
+    )
+    assert "30 new" in out
+
+    code, out, _ = cli(["forget", "--source", "b", "--store", str(db)], capsys)
+    assert code == 0 and "39 records removed" in out
+    assert query(db, "SELECT DISTINCT source FROM records")["source"].tolist() == ["a"]
+    assert query(db, "SELECT count(*) AS n FROM rejects")["n"][0] == 0  # b's empty-text reject
+
+    code, _, err = cli(["forget", "--source", "nope", "--store", str(db)], capsys)
+    assert code == 2 and "no records with source 'nope'" in err
+
+
+# -- 6. smaller findings ------------------------------------------------------------------------
+
+
+def test_a_duplicate_id_is_reported_at_the_repeated_row(
+    tmp_path: Path, db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = pd.read_csv(FIX / "day_first_311.csv", dtype=str)
+    src.loc[7] = src.loc[2]  # the same request exported twice: row 8 repeats row 3
+    src.to_csv(tmp_path / "dup.csv", index=False)
+    code, out, _ = cli(
+        ["ingest", str(tmp_path / "dup.csv"), *CITY, "--id-col", "ref", "--store", str(db)],
+        capsys,
+    )
+    assert code == 0 and "rejected 1: duplicate id" in out
+    rej = query(db, "SELECT row_number, column_name, content FROM rejects")
+    assert rej[["row_number", "column_name"]].values.tolist() == [[8, "ref"]]  # data row 8
+    assert json.loads(rej["content"][0])["first_row"] == 3
+
+
+def test_an_xlsx_gets_a_save_as_csv_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import zipfile
+
+    path = tmp_path / "requests.xlsx"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("[Content_Types].xml", "<Types/>")
+        zf.writestr("xl/workbook.xml", "<workbook/>")
+    code, _, err = cli(["ingest", str(path), "--text-col", "x"], capsys)
+    assert code == 2 and "save it as CSV" in err and "requests.xlsx" in err
+
+
+def test_a_store_held_by_another_process_gets_a_one_line_message(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Store(db).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         f"import duckdb, time; c = duckdb.connect({str(db)!r}); print('ready', flush=True); "
+         "time.sleep(60)"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        code, _, err = cli(
+            ["ingest", str(FIX / "day_first_311.csv"), *CITY, "--store", str(db)], capsys
+        )
+        assert code == 2
+        line = err.strip()
+        assert "\n" not in line and "IO Error" not in line
+        assert f"in use by process {holder.pid}" in line and "stop it" in line
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+        time.sleep(0.1)
+
+
+def _labelled(tmp_path: Path, n: int) -> pd.DataFrame:
+    src = pd.read_csv(FIX / "day_first_311.csv", dtype=str)
+    rows = pd.concat([src] * (n // len(src) + 1), ignore_index=True).head(n)
+    return pd.DataFrame({"text": rows["description"] + " " + rows.index.astype(str),
+                         "label": rows["category"]})  # fmt: skip
+
+
+def test_tag_train_leaves_out_single_example_labels_and_placeholders(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train = _labelled(tmp_path, n=40)
+    train.loc[len(train)] = ["Storm drain blocked with leaves", "Storm Drain"]
+    placeholder = "This request was submitted to NYC 311 without a description."
+    for _ in range(6):
+        train.loc[len(train)] = [placeholder, "Pothole"]
+    train.to_csv(tmp_path / "train.csv", index=False)
+    code, _, err = cli(
+        ["tag", "train", "--input", str(tmp_path / "train.csv"), "--text-col", "TEXT",
+         "--label-col", "Label", "--out", str(tmp_path / "model")],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "'Storm Drain' (1)" in err and "6 rows of boilerplate" in err
+    manifest = json.loads((tmp_path / "model" / "manifest.json").read_text())
+    assert "Storm Drain" not in manifest["labels"] and len(manifest["labels"]) == 4
+
+    # predict: the text column is found whatever its case, as ingest finds it
+    new = pd.DataFrame({"Description": ["Graffiti on the wall by the school"]})
+    new.to_csv(tmp_path / "new.csv", index=False)
+    code, _, err = cli(
+        ["tag", "predict", "--model", str(tmp_path / "model"), "--input",
+         str(tmp_path / "new.csv"), "--text-col", "description", "--output",
+         str(tmp_path / "out.csv")],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert list(out.columns[:1]) == ["Description"] and "predicted_label" in out.columns
