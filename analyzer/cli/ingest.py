@@ -294,6 +294,8 @@ def forget(
         removal = forget_records(st, file=file, source=source)
     what = f"file {file}" if file else f"source {source!r}"
     print(f"forgot {what}: {removal.records:,} records removed")
+    if removal.votes:
+        print(f"  {removal.votes:,} votes removed (opinion groups recompute on the next request)")
     for path in removal.files:
         print(f"  file {Path(path).name}: removed with its rejects (it can be ingested again)")
     for src in removal.emptied:

@@ -35,6 +35,34 @@ class Removal:
     sources: list[str] = field(default_factory=list)  # sources that lost records
     emptied: list[str] = field(default_factory=list)  # ... and have none left (themes retired)
     files: list[str] = field(default_factory=list)  # files forgotten (paths)
+    votes: int = 0  # votes of the forgotten vote files
+
+
+def delete_votes(con: duckdb.DuckDBPyConnection, hashes: list[str]) -> int:
+    """Delete the votes read from the files ``hashes``, inside the caller's transaction; a
+    conversation left without votes loses its participants' groups and cached opinion results."""
+    if not hashes:
+        return 0
+    affected = [
+        str(r[0])
+        for r in con.execute(
+            "SELECT DISTINCT conversation_id FROM votes "
+            "WHERE file_hash IN (SELECT unnest(?::VARCHAR[]))",
+            [hashes],
+        ).fetchall()
+    ]
+    if not affected:
+        return 0
+    n = con.execute(
+        "SELECT count(*) FROM votes WHERE file_hash IN (SELECT unnest(?::VARCHAR[]))", [hashes]
+    ).fetchone()[0]
+    con.execute("DELETE FROM votes WHERE file_hash IN (SELECT unnest(?::VARCHAR[]))", [hashes])
+    for conv in affected:
+        con.execute("DELETE FROM opinions WHERE conversation_id = ?", [conv])
+        left = con.execute("SELECT count(*) FROM votes WHERE conversation_id = ?", [conv]).fetchone()
+        if left[0] == 0:
+            con.execute("DELETE FROM conversation_participants WHERE conversation_id = ?", [conv])
+    return int(n)
 
 
 def delete_records(con: duckdb.DuckDBPyConnection, where: str, params: list[object]) -> Removal:
@@ -165,6 +193,7 @@ def forget(store: Store, *, file: str | None = None, source: str | None = None) 
             removal = delete_records(
                 con, "r.file_hash IN (SELECT unnest(?::VARCHAR[]))", [[h for h, _ in hashes]]
             )
+            removal.votes = delete_votes(con, [h for h, _ in hashes])
             for h, path in hashes:
                 con.execute("DELETE FROM rejects WHERE file_hash = ?", [h])
                 con.execute("DELETE FROM files WHERE file_hash = ?", [h])

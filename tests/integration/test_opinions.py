@@ -270,3 +270,16 @@ def test_stateless_opinions_join_themes_of_the_statements(
     assert {g["group_id"] for g in result["themes"][0]["groups"]} == {
         g["group_id"] for g in result["groups"]
     }
+
+
+def test_forgetting_a_votes_file_removes_its_votes(
+    store_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = cli(["forget", "--file", str(VOTES), "--store", str(store_file)], capsys)
+    assert code == 0, out
+    assert "225,524 votes removed" in out
+    with Store(store_file, read_only=True) as st:
+        assert st.scalar("SELECT count(*) FROM votes") == 0
+        assert st.scalar("SELECT count(*) FROM conversation_participants") == 0
+        assert st.scalar("SELECT count(*) FROM files WHERE path LIKE '%votes.csv.gz'") == 0
+        assert st.scalar("SELECT count(*) FROM records") > 0  # the statements stay
