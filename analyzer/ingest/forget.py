@@ -59,7 +59,9 @@ def delete_votes(con: duckdb.DuckDBPyConnection, hashes: list[str]) -> int:
     con.execute("DELETE FROM votes WHERE file_hash IN (SELECT unnest(?::VARCHAR[]))", [hashes])
     for conv in affected:
         con.execute("DELETE FROM opinions WHERE conversation_id = ?", [conv])
-        left = con.execute("SELECT count(*) FROM votes WHERE conversation_id = ?", [conv]).fetchone()
+        left = con.execute(
+            "SELECT count(*) FROM votes WHERE conversation_id = ?", [conv]
+        ).fetchone()
         if left[0] == 0:
             con.execute("DELETE FROM conversation_participants WHERE conversation_id = ?", [conv])
     return int(n)
