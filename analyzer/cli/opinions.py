@@ -30,6 +30,14 @@ def _write(result: dict[str, Any], output: Path | None) -> None:
     console.print(f"wrote {output}")
 
 
+def _shown(text: object, statement_id: object, width: int) -> str:
+    """A statement's text cut to ``width``; a votes file read without its comments has no text,
+    so the statement is named by its id instead."""
+    if isinstance(text, str) and text.strip():
+        return text[:width]
+    return f"statement {statement_id}" if statement_id is not None else "(no text: votes only)"
+
+
 def _summary(result: dict[str, Any]) -> None:
     conv = result["conversation"]
     out = Console(markup=False)
@@ -41,7 +49,10 @@ def _summary(result: dict[str, Any]) -> None:
     )
     table = Table("group", "size", "representative statements", title="groups")
     for g in result["groups"]:
-        reps = "; ".join(f"[{r['repful_for']}] {r['text'][:60]}" for r in g["representative"][:3])
+        reps = "; ".join(
+            f"[{r['repful_for']}] {_shown(r.get('text'), r.get('statement_id'), 60)}"
+            for r in g["representative"][:3]
+        )
         table.add_row(str(g["group_id"]), f"{g['size']:,}", reps)
     out.print(table)
     by_id = {s["statement_id"]: s for s in result["statements"]}
@@ -49,7 +60,7 @@ def _summary(result: dict[str, Any]) -> None:
         ids = result[name][:3]
         out.print(f"{name.replace('_', ' ')}: {len(result[name])} listed")
         for sid in ids:
-            out.print(f"  {sid}: {by_id[sid]['text'][:100]}")
+            out.print(f"  {sid}: {_shown(by_id[sid].get('text'), None, 100)}")
     if result.get("themes"):
         tt = Table("theme", "statements", "common ground", "divisive", "verdict", title="themes")
         for t in result["themes"][:15]:
