@@ -1,4 +1,4 @@
-"""Vectorised cleaning and parsing of string columns: text, dates and coordinates.
+"""Vectorised cleaning and parsing of string columns: text and coordinates (dates: ``dates``).
 
 Everything here works on whole pandas Series (one chunk at a time) because a Python loop per row
 is what makes a 300k-row ingest take minutes instead of seconds.
@@ -94,119 +94,10 @@ def cap_values(s: pd.Series, cap: int = ATTRIBUTE_CAP) -> pd.Series:
     return s.where(~long, s[long].str.slice(0, cap) + "…")
 
 
-# -- dates ------------------------------------------------------------------------------------
-
-_EPOCH = r"-?[0-9]{9,13}(?:\.[0-9]+)?"
-_HAS_OFFSET = r".*(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)"  # used with fullmatch
-_ISO = (
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[Tt ][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?)? *"
-    r"(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?"
-)
-_YEAR = r"(?:1[89]|2[01])[0-9]{2}"  # only gates the slow last-resort parser
-# US exports (Socrata, Excel): month first, with and without seconds and AM/PM
-_US_FORMATS = (
-    "%m/%d/%Y %I:%M:%S %p",
-    "%m/%d/%Y %I:%M %p",
-    "%m/%d/%Y %H:%M:%S",
-    "%m/%d/%Y %H:%M",
-    "%m/%d/%Y",
-    "%m/%d/%y %H:%M",
-    "%m/%d/%y",
-)
-EARLIEST = pd.Timestamp("1900-01-01", tz="UTC")
-
-
-def parse_datetimes(raw: pd.Series, tz: str = "UTC") -> tuple[pd.Series, pd.Series]:
-    """UTC timestamps from strings in any of the usual export formats.
-
-    Accepted: ISO 8601 with or without an offset, epoch seconds or milliseconds, US month-first
-    (``03/16/2010 08:37 AM``), then anything else dateutil reads that names a year. Times without an
-    offset are local times in ``tz``. Returns (timestamps, problem) where ``problem`` is "" or,
-    for a non-empty value, "unparseable date" or "date out of range" (before 1900 or after next
-    year); empty values are NaT without a problem.
-    """
-    s = raw.fillna("").astype(str).str.strip()
-    out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[us, UTC]")
-    todo = s != ""
-
-    epoch = todo & s.str.fullmatch(_EPOCH)
-    if epoch.any():
-        v = pd.to_numeric(s[epoch], errors="coerce")
-        ms = v.where(v.abs() >= 1e11, v * 1000)  # 13 digits are milliseconds, 9-10 are seconds
-        out[epoch] = pd.to_datetime(ms, unit="ms", utc=True, errors="coerce")
-        todo &= ~epoch
-
-    iso = todo & s.str.fullmatch(_ISO)
-    if iso.any():
-        out[iso] = _parse_with_offsets(s[iso], tz, "ISO8601")
-        todo &= out.isna()
-
-    for fmt in _US_FORMATS:
-        left = todo & out.isna()
-        if not left.any():
-            break
-        parsed = pd.to_datetime(s[left], format=fmt, errors="coerce")
-        got = parsed.notna()
-        if got.any():
-            out[left[left].index[got]] = _localise(parsed[got], tz)
-
-    left = todo & out.isna() & s.str.contains(_YEAR)
-    if left.any():
-        # last resort, per unique string: month names, weekday prefixes, odd separators
-        uniq = pd.unique(s[left])
-        parsed_u = {u: _dateutil(u, tz) for u in uniq}
-        values = [parsed_u[v] for v in s[left]]
-        out[left] = pd.to_datetime(pd.Series(values, index=s[left].index, dtype=object), utc=True)
-
-    latest = pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=366)
-    out_of_range = out.notna() & ((out < EARLIEST) | (out > latest))
-    out[out_of_range] = pd.NaT
-    problem = pd.Series("", index=s.index, dtype=object)
-    problem[(s != "") & out.isna()] = "unparseable date"
-    problem[out_of_range] = "date out of range"
-    return out, problem
-
-
-def _parse_with_offsets(s: pd.Series, tz: str, fmt: str) -> pd.Series:
-    aware = s.str.fullmatch(_HAS_OFFSET)
-    res = pd.Series(pd.NaT, index=s.index, dtype="datetime64[us, UTC]")
-    if aware.any():
-        res[aware] = pd.to_datetime(s[aware], format=fmt, utc=True, errors="coerce")
-    naive = ~aware
-    if naive.any():
-        res[naive] = _localise(pd.to_datetime(s[naive], format=fmt, errors="coerce"), tz)
-    return res
-
-
-def _localise(ts: pd.Series, tz: str) -> pd.Series:
-    ts = pd.to_datetime(ts, errors="coerce")
-    if getattr(ts.dt, "tz", None) is not None:
-        return ts.dt.tz_convert("UTC")
-    # a local time that falls in a DST gap or overlap is shifted, not dropped
-    return ts.dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward").dt.tz_convert("UTC")
-
-
-def _dateutil(value: str, tz: str) -> pd.Timestamp:
-    import warnings
-
-    from dateutil import parser
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # unknown zone names such as "WIB" are dropped
-            dt = parser.parse(value, fuzzy=False, ignoretz=False)
-    except (ValueError, OverflowError, TypeError):
-        return pd.NaT
-    ts = pd.Timestamp(dt)
-    if ts.tzinfo is None:
-        try:
-            ts = ts.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
-        except (ValueError, TypeError):
-            return pd.NaT
-    return ts.tz_convert("UTC")
-
-
 # -- coordinates ------------------------------------------------------------------------------
+
+
+_DECIMAL_COMMA = r"^([+-]?[0-9]{1,3}),([0-9]+)$"
 
 
 def parse_coordinates(
@@ -217,6 +108,10 @@ def parse_coordinates(
     pairs become missing, not errors: both are how exports spell "not geocoded"."""
     lat_s = lat_raw.fillna("").astype(str).str.strip()
     lon_s = lon_raw.fillna("").astype(str).str.strip()
+    # a decimal comma ("40,4392"), as spreadsheets write numbers in much of Europe and Latin
+    # America; a coordinate never has a thousands separator, so the comma can only be decimal
+    lat_s = lat_s.str.replace(_DECIMAL_COMMA, r"\1.\2", regex=True)
+    lon_s = lon_s.str.replace(_DECIMAL_COMMA, r"\1.\2", regex=True)
     lat = pd.to_numeric(lat_s.where(lat_s != "", None), errors="coerce").astype("float64")
     lon = pd.to_numeric(lon_s.where(lon_s != "", None), errors="coerce").astype("float64")
     problem = pd.Series("", index=lat_s.index, dtype=object)

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from analyzer.errors import InputError
-from analyzer.ingest.clean import parse_datetimes
+from analyzer.ingest.dates import parse_dates
 from analyzer.ingest.formats import iter_chunks, sniff
 from analyzer.ingest.options import IngestOptions, IngestReport
 from analyzer.ingest.pipeline import ingest_file
@@ -392,7 +392,7 @@ def _read_long(
     raw_vote = frame[vcol]
     value = _vote_values(raw_vote)
     if tcol is not None:
-        times, problem = parse_datetimes(frame[tcol])
+        times, problem = parse_dates(frame[tcol])  # the format decided over the column
     else:
         times = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[us, UTC]")
         problem = pd.Series("", index=frame.index)
