@@ -247,6 +247,19 @@ def themes_table(store: Store, *, include_retired: bool = False) -> pd.DataFrame
     )
 
 
+def theme_where(
+    store: Store, theme_id: str, ov: Overrides, *, alias: str = "a", subthemes: bool = True
+) -> tuple[str, list[Any]]:
+    """SQL condition (to AND onto a WHERE over ``assignments {alias}``) and its parameters for
+    "records of this theme": the theme, the themes merged into it, and (``subthemes``) records
+    whose sub-theme is one of those ids."""
+    members = merged_members(theme_id, ov, all_theme_ids(store))
+    sql = f"{alias}.theme_id IN (SELECT unnest(?::VARCHAR[]))"
+    if not subthemes:
+        return sql, [members]
+    return f"({sql} OR {alias}.subtheme_id IN (SELECT unnest(?::VARCHAR[])))", [members, members]
+
+
 def merged_members(theme_id: str, ov: Overrides, known: Iterable[str]) -> list[str]:
     """The stored theme ids whose records now belong to ``theme_id`` (itself and what merged in)."""
     return sorted({t for t in known if ov.resolve(t) == theme_id} | {theme_id})

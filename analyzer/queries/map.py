@@ -19,13 +19,12 @@ from analyzer.errors import InputError
 from analyzer.queries.common import (
     Filters,
     Overrides,
-    all_theme_ids,
     load_overrides,
-    merged_members,
     number_or_none,
     records_where,
     text_or_none,
     theme_labels,
+    theme_where,
 )
 from analyzer.store.database import Store
 
@@ -77,12 +76,8 @@ def map_view(
     labels = theme_labels(store)
     where, params = records_where(f, store=store)
     if f.theme_id:
-        members = merged_members(f.theme_id, ov, all_theme_ids(store))
-        where += (
-            " AND (a.theme_id IN (SELECT unnest(?::VARCHAR[])) "
-            "OR a.subtheme_id IN (SELECT unnest(?::VARCHAR[])))"
-        )
-        params = [*params, members, members]
+        cond, extra = theme_where(store, f.theme_id, ov)
+        where, params = f"{where} AND {cond}", [*params, *extra]
     located_where = f"{where} AND {_VALID}"
 
     total = int(store.scalar(f"SELECT count(*) {_JOINS} WHERE {where}", params) or 0)

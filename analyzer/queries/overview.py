@@ -9,15 +9,14 @@ import pandas as pd
 from analyzer.errors import InputError
 from analyzer.queries.common import (
     Filters,
-    all_theme_ids,
     as_timestamp,
     json_value,
     load_overrides,
-    merged_members,
     records_where,
     rounded,
     text_or_none,
     theme_labels,
+    theme_where,
     themes_table,
 )
 from analyzer.queries.emerging import latest_emerging_run
@@ -125,9 +124,8 @@ def projection(
     ov = load_overrides(store)
     labels = theme_labels(store)
     if f.theme_id:
-        members = merged_members(f.theme_id, ov, all_theme_ids(store))
-        where += " AND a.theme_id IN (SELECT unnest(?::VARCHAR[]))"
-        params = [*params, members]
+        cond, extra = theme_where(store, f.theme_id, ov, subthemes=False)
+        where, params = f"{where} AND {cond}", [*params, *extra]
     base = (
         "FROM assignments a JOIN records r ON r.id = a.record_id "
         "WHERE a.x IS NOT NULL AND a.y IS NOT NULL AND NOT isnan(a.x) AND NOT isnan(a.y) "

@@ -14,12 +14,11 @@ from analyzer.queries.common import (
     RECORD_JOINS,
     Filters,
     Page,
-    all_theme_ids,
     load_overrides,
-    merged_members,
     record_items,
     records_where,
     theme_labels,
+    theme_where,
 )
 from analyzer.store.database import Store
 
@@ -58,12 +57,8 @@ def search_records(
     labels = theme_labels(store)
     where, params = records_where(f, store=store)
     if f.theme_id:
-        members = merged_members(f.theme_id, ov, all_theme_ids(store))
-        where += (
-            " AND (a.theme_id IN (SELECT unnest(?::VARCHAR[])) "
-            "OR a.subtheme_id IN (SELECT unnest(?::VARCHAR[])))"
-        )
-        params += [members, members]
+        cond, extra = theme_where(store, f.theme_id, ov)
+        where, params = f"{where} AND {cond}", [*params, *extra]
     q = (q or "").strip()
     if q and embedder is not None:
         ranked = _similar(store, where, params, q, embedder, page)
