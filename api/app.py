@@ -30,6 +30,7 @@ from api.routers import (
     corrections,
     emerging,
     health,
+    keys,
     open311,
     outcomes,
     records,
@@ -39,7 +40,7 @@ from api.routers import (
     themes,
 )
 from api.schemas import ErrorOut, Open311Error, ValidationErrorOut
-from api.security import Gateway
+from api.security import Gateway, SecurityHeaders
 from api.state import AppState
 
 log = logging.getLogger("civicpulse.api")
@@ -63,6 +64,7 @@ CODES = {
 COMMON = {
     400: {"model": ErrorOut, "description": "malformed request"},
     401: {"model": ErrorOut, "description": "missing, invalid or revoked API key"},
+    403: {"model": ErrorOut, "description": "the key's scope does not allow this request"},
     413: {"model": ErrorOut, "description": "body larger than the configured limit"},
     429: {"model": ErrorOut, "description": "rate limit exceeded; see Retry-After"},
     500: {"model": ErrorOut, "description": "internal error (no details are given)"},
@@ -192,6 +194,7 @@ def create_app(settings: Settings | None = None, *, warm: bool = False) -> FastA
         runs,
         conversations,
         outcomes,
+        keys,
     ):
         app.include_router(module.router, responses=COMMON)
     app.include_router(open311.router, responses=OPEN311_COMMON)
@@ -209,6 +212,8 @@ def create_app(settings: Settings | None = None, *, warm: bool = False) -> FastA
             allow_headers=["Authorization", "X-API-Key", "Content-Type"],
             max_age=600,
         )
+    # Outermost: every answer (the gateway's refusals, CORS preflights) carries the headers.
+    app.add_middleware(SecurityHeaders)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:

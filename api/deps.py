@@ -6,15 +6,15 @@ thread pool, two thread hand-overs per request for nothing.
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyHeader, HTTPBearer
-from pydantic import TypeAdapter, ValidationError
+from pydantic import WithJsonSchema
 
+from analyzer.common.clock import TimeBoundError, parse_time_range
 from analyzer.config import Settings
 from analyzer.queries import Filters, Page
 from analyzer.store.database import Store
@@ -59,6 +59,20 @@ async def require_key(
     return who
 
 
+async def require_admin(
+    request: Request,
+    _b: Annotated[object, Security(_bearer)] = None,
+    _h: Annotated[object, Security(_header)] = None,
+) -> Principal:
+    """Managing keys: the gateway already refused other scopes; repeated here, as for writes."""
+    who = principal(request)
+    if who.key_id is None:
+        raise HTTPException(401, "an API key is required", headers={"WWW-Authenticate": "Bearer"})
+    if who.scope != "admin":
+        raise HTTPException(403, "managing keys needs an admin key")
+    return who
+
+
 async def optional_key(
     request: Request,
     _b: Annotated[object, Security(_bearer)] = None,
@@ -67,46 +81,34 @@ async def optional_key(
     return principal(request)
 
 
-def _start(value: date | datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.combine(value, time.min, tzinfo=UTC)
-
-
-def _end(value: date | datetime | None) -> datetime | None:
-    """``until`` as a date includes that whole day; as a date-time it is an exclusive bound."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.combine(value + timedelta(days=1), time.min, tzinfo=UTC)
-
-
 ShortQuery = Annotated[str | None, Query(max_length=MAX_SHORT)]
 
+# What the code accepts, declared: a date or an RFC 3339 date-time (one rule:
+# analyzer.common.clock.parse_time_range; bounds beyond what the store holds are clamped).
+WhenQuery = Annotated[
+    str | None,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date", "maxLength": 40},
+                {"type": "string", "format": "date-time", "maxLength": 40},
+            ]
+        }
+    ),
+]
 
-_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATETIME = TypeAdapter(datetime)
 
-
-def _when(value: str | None, name: str) -> date | datetime | None:
-    """A date (YYYY-MM-DD: a whole day) or an ISO date-time (an instant); UTC when no offset."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
+def time_range(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+    """``since``/``until`` query values as clamped UTC bounds; a bad one is a 422 naming it."""
     try:
-        if _DATE_ONLY.match(value):
-            return date.fromisoformat(value)
-        return _DATETIME.validate_python(value)
-    except (ValueError, ValidationError):
+        return parse_time_range(since, until)
+    except TimeBoundError as exc:
         raise RequestValidationError(
             [
                 {
-                    "loc": ("query", name),
-                    "msg": "expected a date (YYYY-MM-DD) or an ISO 8601 date-time",
-                    "type": "datetime_parsing",
+                    "loc": ("query", exc.name),
+                    "msg": exc.message,
+                    "type": "value_error" if exc.value is None else "datetime_parsing",
                 }
             ]
         ) from None
@@ -115,11 +117,11 @@ def _when(value: str | None, name: str) -> date | datetime | None:
 async def filters(
     source: ShortQuery = None,
     since: Annotated[
-        str | None,
+        WhenQuery,
         Query(max_length=40, description="inclusive: a date (YYYY-MM-DD) or an ISO date-time"),
     ] = None,
     until: Annotated[
-        str | None,
+        WhenQuery,
         Query(
             max_length=40,
             description="a date (YYYY-MM-DD) includes that whole day; a date-time is exclusive",
@@ -132,17 +134,7 @@ async def filters(
         Query(max_length=50, description="what a record is: 311, survey or engagement"),
     ] = None,
 ) -> Filters:
-    start, end = _start(_when(since, "since")), _end(_when(until, "until"))
-    if start and end and start >= end:
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("query", "until"),
-                    "msg": "'until' must be after 'since'",
-                    "type": "value_error",
-                }
-            ]
-        )
+    start, end = time_range(since, until)
     return Filters(source=source, kind=kind, since=start, until=end, area=area, category=category)
 
 
@@ -158,4 +150,5 @@ StoreDep = Annotated[Store, Depends(get_store)]
 FiltersDep = Annotated[Filters, Depends(filters)]
 PageDep = Annotated[Page, Depends(page)]
 KeyDep = Annotated[Principal, Depends(require_key)]
+AdminDep = Annotated[Principal, Depends(require_admin)]
 CallerDep = Annotated[Principal, Depends(optional_key)]

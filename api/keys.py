@@ -5,6 +5,13 @@ the key in logs, rate limits and ``apikey list``. The secret has 256 bits of ent
 SHA-256 of the whole key is enough to make a stolen table useless (a slow password hash buys
 nothing here and would cost every request); comparison is constant-time.
 
+A key has a scope (#22): ``read`` (every GET, record-level data included, and tagging),
+``write`` (read, and every write: records, renames, merges, corrections, analyses, Open311 posts)
+or ``admin`` (write, and managing keys: ``/v1/keys``). Keys made before scopes existed write.
+Revoking (``DELETE /v1/keys/{id}`` or ``apikey revoke``) empties the verified-key cache, so the key
+is refused from its next request on. A key's last use is kept to the minute (one store write per
+key and minute at most, not one per request).
+
 No web framework here: the CLI and the API both use this module.
 """
 
@@ -28,12 +35,35 @@ MAX_NAME_CHARS = 100
 # A verified key is trusted for this long without a store lookup; revoking through this module
 # clears the cache at once, and the CLI cannot revoke while the server holds the store.
 CACHE_SECONDS = 30.0
+SCOPES = ("read", "write", "admin")  # each allows what the ones before it allow
+DEFAULT_SCOPE = "write"
+# A key's last use is written at most this often.
+LAST_USE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
 class ApiKey:
     key_id: str
     name: str
+    scope: str = DEFAULT_SCOPE
+
+    def allows(self, needed: str) -> bool:
+        """Whether this key may do what needs scope ``needed``."""
+        return scope_allows(self.scope, needed)
+
+
+def scope_allows(scope: str, needed: str) -> bool:
+    have = SCOPES.index(scope) if scope in SCOPES else -1
+    return have >= SCOPES.index(needed)
+
+
+def check_scope(scope: str) -> str:
+    scope = (scope or "").strip().lower()
+    if scope not in SCOPES:
+        raise InputError(
+            f"--scope must be one of {', '.join(SCOPES)}; got {scope!r}", column="scope"
+        )
+    return scope
 
 
 def hash_key(key: str) -> str:
@@ -46,8 +76,9 @@ def parse_key(key: str) -> str | None:
     return m.group(1) if m else None
 
 
-def create_key(store: Store, name: str) -> tuple[str, ApiKey]:
+def create_key(store: Store, name: str, scope: str = DEFAULT_SCOPE) -> tuple[str, ApiKey]:
     """A new key: returns the full key (shown once, never stored) and its public record."""
+    scope = check_scope(scope)
     name = " ".join((name or "").split())
     if not name:
         raise InputError("--name must not be empty", column="name")
@@ -56,21 +87,31 @@ def create_key(store: Store, name: str) -> tuple[str, ApiKey]:
     key_id = secrets.token_hex(6)
     key = f"{PREFIX}{key_id}.{secrets.token_urlsafe(32)}"
     store.execute(
-        "INSERT INTO api_keys (key_id, name, key_hash, created_at, revoked) "
-        "VALUES (?, ?, ?, current_timestamp, false)",
-        [key_id, name, hash_key(key)],
+        "INSERT INTO api_keys (key_id, name, key_hash, created_at, revoked, scope) "
+        "VALUES (?, ?, ?, current_timestamp, false, ?)",
+        [key_id, name, hash_key(key), scope],
     )
     _cache.clear()
-    return key, ApiKey(key_id, name)
+    return key, ApiKey(key_id, name, scope)
 
 
 def list_keys(store: Store) -> list[dict[str, Any]]:
+    """Every key's public record: id, name, scope, creation, revocation and last use (UTC)."""
     df = store.query_df(
-        "SELECT key_id, name, strftime(created_at, '%Y-%m-%dT%H:%M:%SZ') AS created_at, revoked "
+        "SELECT key_id, name, coalesce(scope, 'write') AS scope, "
+        "strftime(created_at, '%Y-%m-%dT%H:%M:%SZ') AS created_at, revoked, "
+        "strftime(last_used_at, '%Y-%m-%dT%H:%M:%SZ') AS last_used_at "
         "FROM api_keys ORDER BY created_at, key_id"
     )
     return [
-        {"key_id": r.key_id, "name": r.name, "created_at": r.created_at, "revoked": bool(r.revoked)}
+        {
+            "key_id": r.key_id,
+            "name": r.name,
+            "scope": r.scope,
+            "created_at": r.created_at,
+            "revoked": bool(r.revoked),
+            "last_used_at": r.last_used_at if isinstance(r.last_used_at, str) else None,
+        }
         for r in df.itertuples(index=False)
     ]
 
@@ -84,7 +125,7 @@ def revoke_key(store: Store, key_id: str) -> bool:
     if not live:
         return False
     store.execute("UPDATE api_keys SET revoked = true WHERE key_id = ?", [key_id])
-    _cache.clear()
+    _cache.clear()  # refused from the next request on, cache or not
     return True
 
 
@@ -123,12 +164,34 @@ def verify_key(store: Store, key: str) -> ApiKey | None:
     digest = hash_key(key.strip())
     cached = _cache.get(digest)
     if cached is not None:
+        _note_use(store, key_id)
         return cached
     df = store.query_df(
-        "SELECT name, key_hash FROM api_keys WHERE key_id = ? AND NOT revoked", [key_id]
+        "SELECT name, key_hash, coalesce(scope, 'write') AS scope FROM api_keys "
+        "WHERE key_id = ? AND NOT revoked",
+        [key_id],
     )
     if df.empty or not hmac.compare_digest(str(df["key_hash"].iloc[0]), digest):
         return None
-    found = ApiKey(key_id, str(df["name"].iloc[0]))
+    found = ApiKey(key_id, str(df["name"].iloc[0]), str(df["scope"].iloc[0]))
     _cache.put(digest, found)
+    _note_use(store, key_id)
     return found
+
+
+_last_use: dict[str, float] = {}
+_last_use_lock = threading.Lock()
+
+
+def _note_use(store: Store, key_id: str) -> None:
+    """Record that ``key_id`` was used now, at most once per ``LAST_USE_SECONDS``."""
+    if store.read_only:
+        return
+    now = time.monotonic()
+    with _last_use_lock:
+        if now - _last_use.get(key_id, -LAST_USE_SECONDS) < LAST_USE_SECONDS:
+            return
+        if len(_last_use) > 10_000:
+            _last_use.clear()
+        _last_use[key_id] = now
+    store.execute("UPDATE api_keys SET last_used_at = current_timestamp WHERE key_id = ?", [key_id])

@@ -9,7 +9,16 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from analyzer.common.clock import clamp_utc
 
 MAX_TEXT_CHARS = 10_000
 MAX_TAG_TEXTS = 1_000
@@ -66,11 +75,16 @@ class Ready(BaseModel):
 # -- tagging ---------------------------------------------------------------------------------
 
 
+# A time the caller gives: any ISO date-time, clamped to what the store holds (year 1 or 9999
+# would overflow the duplicate search's window); naive is UTC.
+ClampedTime = Annotated[datetime, AfterValidator(clamp_utc)]
+
+
 class TagItem(Strict):
     text: Text
     lat: Lat | None = None
     lon: Lon | None = None
-    created_at: datetime | None = Field(
+    created_at: ClampedTime | None = Field(
         None, description="when the request was made; with lat/lon, enables duplicate detection"
     )
 
@@ -83,7 +97,7 @@ class TagRequest(Strict):
     texts: list[Text | TagItem] | None = Field(None, min_length=1, max_length=MAX_TAG_TEXTS)
     lat: Lat | None = None
     lon: Lon | None = None
-    created_at: datetime | None = None
+    created_at: ClampedTime | None = None
 
     @model_validator(mode="after")
     def _one_of(self) -> TagRequest:
@@ -740,3 +754,43 @@ class OutcomeExample(BaseModel):
 
 class OutcomeExamples(BaseModel):
     items: list[OutcomeExample]
+
+
+# -- API keys (#22) ----------------------------------------------------------------------------
+
+KeyScope = Literal["read", "write", "admin"]
+
+
+class KeyIn(Strict):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"\S")] = Field(
+        description="who or what uses the key"
+    )
+    scope: KeyScope = Field(
+        "write",
+        description="read: every GET and tagging; write: also every write; admin: also /v1/keys",
+    )
+
+
+class KeyOut(BaseModel):
+    key_id: str
+    name: str
+    scope: KeyScope
+    created_at: str | None
+    revoked: bool
+    last_used_at: str | None = Field(description="UTC, to the minute; null when never used")
+
+
+class KeyList(BaseModel):
+    items: list[KeyOut]
+
+
+class KeyCreated(BaseModel):
+    key: str = Field(description="the key itself: shown this once, only its hash is kept")
+    key_id: str
+    name: str
+    scope: KeyScope
+
+
+class KeyRevoked(BaseModel):
+    key_id: str
+    revoked: bool

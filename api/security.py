@@ -9,20 +9,34 @@ Access rules (by method and path, so they hold for every route, including ones a
 - ``public``: /healthz, /readyz, the OpenAPI document and its pages;
 - ``read``: GET routes and POST /v1/tag (tagging changes nothing): open when
   ``Settings.read_public``, else a key is needed;
-- ``key``: every other write, GET /v1/records and GET /v1/themes/{id}/records.csv (record-level
-  data);
+- ``key``: GET /v1/records and GET /v1/themes/{id}/records.csv (record-level data): a key of
+  any scope;
+- ``write``: every other write: a key of scope ``write`` or ``admin``;
+- ``admin``: /v1/keys (list, make and revoke keys): a key of scope ``admin``;
 - ``key_or_form``: POST /open311/v2/requests.json and .xml, where GeoReport v2 clients send
-  ``api_key`` as a form field: a key in the headers or query is checked here, otherwise the route
-  checks the field.
+  ``api_key`` as a form field: a key in the headers or query is checked here (scope ``write``),
+  otherwise the route checks the field.
+
+A key whose scope is too narrow for the request gets 403 (``api.keys.SCOPES``).
 
 A key that is presented must be valid even on a public read (a typo should not silently degrade to
 anonymous). Rate limits apply per key, or per client address when anonymous.
+
+``SecurityHeaders``, the outermost middleware, gives every response (the gateway's own refusals
+included) ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``, ``Referrer-Policy:
+no-referrer`` and a Content-Security-Policy: on data (JSON, CSV, XML) one that allows nothing and no
+framing; on an HTML page (``report.html``, the API docs) one that lets only that page's own inline
+scripts run, by their SHA-256 hashes, with no network access (the docs may load their pinned
+scripts from this server and fetch the OpenAPI document).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -30,7 +44,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qs
 
 import anyio.to_thread
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, MutableHeaders
 
 from api.keys import ApiKey, verify_key
 from api.open311_xml import XML_MEDIA_TYPE, xml_errors
@@ -41,7 +55,15 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-Access = Literal["public", "read", "key", "key_or_form"]
+Access = Literal["public", "read", "key", "write", "admin", "key_or_form"]
+# The scope a key needs for each rule that takes one.
+NEEDED_SCOPE = {
+    "read": "read",
+    "key": "read",
+    "write": "write",
+    "key_or_form": "write",
+    "admin": "admin",
+}
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/redoc"})
 OPEN311_POST = frozenset({"/open311/v2/requests.json", "/open311/v2/requests.xml"})
@@ -55,6 +77,7 @@ class Principal:
     client: str
     # True where the route itself must check a key sent in the form body (Open311 POST).
     deferred: bool = False
+    scope: str | None = None
 
     @property
     def bucket(self) -> str:
@@ -64,6 +87,8 @@ class Principal:
 def access_rule(method: str, path: str) -> Access:
     if path in PUBLIC_PATHS or path.startswith("/docs/"):
         return "public"
+    if method != "OPTIONS" and (path == "/v1/keys" or path.startswith("/v1/keys/")):
+        return "admin"
     if method in ("GET", "HEAD"):
         if path == "/v1/records" or path.startswith("/v1/records/"):
             return "key"
@@ -76,7 +101,7 @@ def access_rule(method: str, path: str) -> Access:
         return "read"
     if method == "POST" and path in OPEN311_POST:
         return "key_or_form"
-    return "key"
+    return "write"
 
 
 def presented_key(headers: Headers, query_string: bytes, path: str) -> str | None:
@@ -195,8 +220,12 @@ class Gateway:
             api_key.name if api_key else None,
             client,
             deferred=rule == "key_or_form" and key is None,
+            scope=api_key.scope if api_key else None,
         )
         state["principal"] = principal
+        # A refusal leaves the body unread: the connection closes, so that the server does not
+        # go on reading (and discarding) what the client still sends.
+        close = _CLOSE if method in BODY_METHODS and _has_body(headers) else {}
         allowed, retry_after = self.state.limiter.allow(principal.bucket)
         if not allowed:
             await send_error(
@@ -205,15 +234,31 @@ class Gateway:
                 429,
                 "rate_limited",
                 f"rate limit of {settings.rate_limit_per_minute} requests per minute exceeded",
-                {"Retry-After": str(retry_after)},
+                {"Retry-After": str(retry_after), **close},
             )
             return
         if key is not None and api_key is None:
-            await _unauthorized(send, path, "invalid or revoked API key")
+            await _unauthorized(send, path, "invalid or revoked API key", close)
             return
-        needs_key = rule == "key" or (rule == "read" and not settings.read_public)
+        needs_key = rule in ("key", "write", "admin") or (
+            rule == "read" and not settings.read_public
+        )
         if needs_key and api_key is None:
-            await _unauthorized(send, path, "an API key is required (Authorization: Bearer KEY)")
+            await _unauthorized(
+                send, path, "an API key is required (Authorization: Bearer KEY)", close
+            )
+            return
+        needed = NEEDED_SCOPE[rule]
+        if api_key is not None and not api_key.allows(needed):
+            await send_error(
+                send,
+                path,
+                403,
+                "forbidden",
+                f"this key's scope ({api_key.scope}) does not allow this request; "
+                f"it needs a {needed} key",
+                close,
+            )
             return
         if method in BODY_METHODS:
             receive = await self._limit_body(scope, receive, send, headers)
@@ -230,7 +275,7 @@ class Gateway:
         length = headers.get("content-length")
         if length is not None:
             if not length.strip().isdigit():
-                await send_error(send, path, 400, "bad_request", "invalid Content-Length")
+                await send_error(send, path, 400, "bad_request", "invalid Content-Length", _CLOSE)
                 return None
             if int(length) > limit:
                 await _too_large(send, path, limit)
@@ -263,13 +308,125 @@ class Gateway:
         return replay_receive
 
 
-async def _unauthorized(send: Send, path: str, message: str) -> None:
-    await send_error(send, path, 401, "unauthorized", message, {"WWW-Authenticate": "Bearer"})
+# Data is never a page: nothing may load, nothing may frame it.
+DATA_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+# A report: its own inline scripts only (hashes), inline styles (plotly sets them), data: images.
+PAGE_CSP = (
+    "default-src 'none'; script-src {scripts}; style-src 'unsafe-inline'; img-src data: blob:; "
+    "font-src data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+# The API docs: as a page, plus their pinned scripts and styles from this server and the
+# OpenAPI document (fetch), and ReDoc's search worker.
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self' {scripts}; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+    "worker-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+}
+_SCRIPT = re.compile(rb"<script\b([^>]*)>(.*?)</script\s*>", re.IGNORECASE | re.DOTALL)
+_HAS_SRC = re.compile(rb"\ssrc\s*=", re.IGNORECASE)
+
+
+def script_hashes(html: bytes) -> list[str]:
+    """CSP sources (``'sha256-…'``) for every inline script of ``html``, hashed as a browser
+    does: the text between the tags, line endings normalised to LF by the HTML parser."""
+    out: list[str] = []
+    for m in _SCRIPT.finditer(html):
+        if _HAS_SRC.search(m.group(1)):
+            continue
+        text = m.group(2).replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        digest = base64.b64encode(hashlib.sha256(text).digest()).decode()
+        source = f"'sha256-{digest}'"
+        if source not in out:
+            out.append(source)
+    return out
+
+
+def page_policy(path: str, html: bytes) -> str:
+    scripts = " ".join(script_hashes(html)) or "'none'"
+    docs = path in ("/docs", "/redoc") or path.startswith("/docs/")
+    if docs:
+        return DOCS_CSP.format(scripts=scripts.replace("'none'", "").strip())
+    return PAGE_CSP.format(scripts=scripts)
+
+
+class SecurityHeaders:
+    """ASGI middleware: the security headers on every response (see the module's docstring).
+
+    An HTML response is held until its body is complete (a report is a few MB), so that its
+    policy can name the hashes of its inline scripts; everything else passes through as it is
+    sent. A header a route set itself is kept.
+    """
+
+    def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        held: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        async def secured_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(raw=list(message.get("headers", [])))
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+                message["headers"] = headers.raw
+                if headers.get("content-type", "").startswith("text/html"):
+                    held["start"] = message
+                    return
+                headers.setdefault("content-security-policy", DATA_CSP)
+                await send(message)
+                return
+            if "start" in held and message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if message.get("more_body", False):
+                    return
+                body = b"".join(chunks)
+                start = held.pop("start")
+                headers = MutableHeaders(raw=start["headers"])
+                headers.setdefault("content-security-policy", page_policy(path, body))
+                await send(start)
+                await send({"type": "http.response.body", "body": body, "more_body": False})
+                return
+            await send(message)
+
+        await self.app(scope, receive, secured_send)
+
+
+_CLOSE = {"Connection": "close"}
+
+
+def _has_body(headers: Headers) -> bool:
+    length = headers.get("content-length", "").strip()
+    return bool(headers.get("transfer-encoding")) or (length != "" and length != "0")
+
+
+async def _unauthorized(
+    send: Send, path: str, message: str, extra: dict[str, str] | None = None
+) -> None:
+    await send_error(
+        send, path, 401, "unauthorized", message, {"WWW-Authenticate": "Bearer", **(extra or {})}
+    )
 
 
 async def _too_large(send: Send, path: str, limit: int) -> None:
+    # Connection: close, so the server stops reading what the client still sends: without it a
+    # keep-alive connection would read (and discard) the whole body after the answer.
     await send_error(
-        send, path, 413, "body_too_large", f"request body is larger than {limit} bytes"
+        send,
+        path,
+        413,
+        "body_too_large",
+        f"request body is larger than {limit} bytes",
+        _CLOSE,
     )
 
 

@@ -5,11 +5,18 @@
     python -m benchmarks.privacy --build-lexicon  # rebuild analyzer/resources/privacy_lexicon.json
 
 Quality: per-kind precision / recall / F1 on tests/fixtures/pii/boston_pii.jsonl (325 real Boston
-texts whose personal values were replaced by fakes, spans annotated by hand). A gold span counts as
+texts whose personal values were replaced by fakes, spans annotated by hand), and on
+tests/fixtures/pii/initials_ssn.jsonl (issue #22: initial + surname as Boston staff notes write them,
+"J Smith (VM)", "R Celestin"; surname + initial; honorifics; US social security numbers; and 40
+PII-free 311 texts with the shapes that look like them: "N Main St", "I 93", "Route 9 E", "M St
+Park", "Charlesgate E.", "John A. Andrew Street"). A gold span counts as
 found when a predicted span of the same kind overlaps it; a predicted span is correct when it
 overlaps a gold span of the same kind. "false redactions" counts predicted spans in texts that
 have no gold span at all. "any-kind recall" counts gold spans that were redacted under any kind
 (what matters for privacy).
+
+On the speed sample the benchmark also counts what is redacted in those shapes (names with an
+initial, SSNs) and prints examples, to read for false redactions on real 311 text.
 
 Speed: texts/s of ``redact_many`` on 20,000 real Boston descriptions (all five services, fixed
 seed), median of 3 runs, each with a cold memo; CPU seconds are reported too because the machine
@@ -25,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import statistics
 import sys
 import time
@@ -36,9 +44,10 @@ from typing import Any
 from benchmarks.common import BOSTON_FILES, ROOT, data_raw, write_result
 
 FIXTURE = ROOT / "tests" / "fixtures" / "pii" / "boston_pii.jsonl"
+INITIALS_FIXTURE = ROOT / "tests" / "fixtures" / "pii" / "initials_ssn.jsonl"
 LEXICON = ROOT / "analyzer" / "resources" / "privacy_lexicon.json"
-KINDS = ("NAME", "PHONE", "EMAIL", "PLATE", "ADDRESS", "CARD")
-TARGETS = {"PHONE": 0.95, "EMAIL": 0.95, "NAME": 0.85, "PLATE": 0.85}
+KINDS = ("NAME", "PHONE", "EMAIL", "PLATE", "ADDRESS", "CARD", "SSN")
+TARGETS = {"PHONE": 0.95, "EMAIL": 0.95, "NAME": 0.85, "PLATE": 0.85, "SSN": 0.95}
 
 Span = tuple[int, int, str]
 Predictor = Callable[[list[str]], list[list[Span]]]
@@ -125,6 +134,7 @@ PRESIDIO_MAP = {
     "PHONE_NUMBER": "PHONE",
     "EMAIL_ADDRESS": "EMAIL",
     "CREDIT_CARD": "CARD",
+    "US_SSN": "SSN",
     "US_DRIVER_LICENSE": "PLATE",
     "LOCATION": "ADDRESS",
 }
@@ -156,6 +166,35 @@ def presidio_predictor() -> Predictor | None:
         return out
 
     return predict
+
+
+# What a name with an initial looks like once found ("J. Smith", "Maria K. Alvarez", "Smith, J.").
+INITIAL_SHAPE = re.compile(
+    r"^(?:[A-Z][\w'’-]+[ \t]+)?[A-Z]\.?[ \t]*(?:[A-Z]\.?[ \t]*)?[A-Z][\w'’-]+$"
+    r"|^[A-Z][\w'’-]+,?[ \t]+[A-Z]\.?$"
+)
+
+
+def shaped_findings(texts: list[str], predicted: Sequence[Sequence[Span]]) -> dict[str, Any]:
+    """Names with an initial and SSNs redacted in real text, with examples to read: on text
+    without gold spans, the way to see false redactions of "N Main", "I 93" or "Route 9 E"."""
+    found: Counter[str] = Counter()
+    examples: list[str] = []
+    for text, preds in zip(texts, predicted, strict=True):
+        for start, end, kind in preds:
+            value = text[start:end]
+            if kind == "SSN" or (kind == "NAME" and INITIAL_SHAPE.match(value)):
+                found[kind] += 1
+                if len(examples) < 40:
+                    before = text[max(0, start - 40) : start].replace("\n", " ")
+                    after = text[end : end + 30].replace("\n", " ")
+                    examples.append(f"{kind}: …{before}[[{value}]]{after}…")
+    return {
+        "texts": len(texts),
+        "names_with_initial": found["NAME"],
+        "ssn": found["SSN"],
+        "examples": examples,
+    }
 
 
 def boston_sample(n: int = 20_000, seed: int = 0) -> list[str] | None:
@@ -398,11 +437,47 @@ def main(argv: list[str] | None = None) -> int:
         print_quality("baseline: Presidio AnalyzerEngine defaults, en_core_web_sm (mapped)", q_pres)
         results["presidio"] = {k: v for k, v in q_pres.items() if k not in ("misses", "spurious")}
 
+    # Initials, honorifics and SSNs (issue #22), the same three redactors on the same texts.
+    cases = load_fixture(INITIALS_FIXTURE)
+    case_texts = [r["text"] for r in cases]
+    print(
+        f"\n[privacy] initials, honorifics and SSNs: {len(cases)} texts "
+        f"({sum(1 for r in cases if not r['spans'])} PII-free 311 look-alikes)"
+    )
+    hardening: dict[str, Any] = {"fixture": str(INITIALS_FIXTURE.relative_to(ROOT))}
+    runners: list[tuple[str, str, Predictor]] = [
+        ("ours", "analyzer.ingest.privacy.redact", ours),
+        ("regex_only", "baseline: regex only", regex_only),
+    ]
+    if presidio is not None:
+        runners.append(("presidio", "baseline: Presidio defaults (US_SSN mapped to SSN)", presidio))
+    for key, title, predict in runners:
+        q = score(cases, predict(case_texts))
+        print_quality(f"{title} — initials / honorifics / SSNs", q)
+        hardening[key] = (
+            q if key == "ours" else {k: v for k, v in q.items() if k not in ("misses", "spurious")}
+        )
+        if args.show_errors and key == "ours":
+            for m in q["misses"]:
+                print("  MISS    ", m)
+            for m in q["spurious"]:
+                print("  SPURIOUS", m)
+    results["initials_ssn"] = hardening
+
     if not args.quick:
         sample = boston_sample(args.n)
         if sample is None:
             print("[privacy] speed skipped: ../shared/data_raw is absent")
         else:
+            shaped = shaped_findings(sample, ours(sample))
+            results["initials_on_real_text"] = shaped
+            print(
+                f"\n[privacy] on {shaped['texts']:,} real Boston descriptions: "
+                f"{shaped['names_with_initial']} names with an initial and {shaped['ssn']} SSNs "
+                "redacted; examples to read for false redactions:"
+            )
+            for line in shaped["examples"]:
+                print("   ", line)
             speed = {"ours": throughput(ours, sample), "regex_only": throughput(regex_only, sample)}
             if presidio is not None:
                 speed["presidio"] = throughput(presidio, sample[:500], runs=1)

@@ -6,11 +6,10 @@ from __future__ import annotations
 import csv
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -346,15 +345,16 @@ def rejects(
 
 
 def _parse_day(value: str | None, option: str) -> datetime | None:
+    """An instant (a date is its first moment: ``--until`` stays "created before"), by the one
+    rule for query bounds, clamped to what the store holds."""
+    from analyzer.common.clock import TimeBoundError, parse_time
+
     if value is None:
         return None
     try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        ts = pd.NaT
-    if pd.isna(ts):
-        raise InputError(f"{option}: not a date: {value!r} (use YYYY-MM-DD)")
-    return (ts.tz_localize(UTC) if ts.tzinfo is None else ts.tz_convert(UTC)).to_pydatetime()
+        return parse_time(value, option)
+    except TimeBoundError:
+        raise InputError(f"{option}: not a date: {value!r} (use YYYY-MM-DD)") from None
 
 
 @app.command()

@@ -22,8 +22,6 @@ from analyzer.cli.common import (
 from analyzer.errors import InputError
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from analyzer.queries import Filters
 
 InputOpt = Annotated[
@@ -302,25 +300,6 @@ AreaOpt = Annotated[str | None, typer.Option("--area", help="only this area")]
 CategoryOpt = Annotated[str | None, typer.Option("--category", help="only this category")]
 
 
-def _when(value: str | None, option: str, *, end: bool = False) -> datetime | None:
-    """A date (a whole day: ``--until`` includes it) or an ISO date-time, as an aware UTC time."""
-    from datetime import UTC, datetime, timedelta
-
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        if len(text) == 10:
-            day = datetime.fromisoformat(text).replace(tzinfo=UTC)
-            return day + timedelta(days=1) if end else day
-        ts = datetime.fromisoformat(text)
-    except ValueError:
-        raise InputError(
-            f"not a date: {value!r} (use YYYY-MM-DD or an ISO date-time)", column=option
-        ) from None
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-
-
 def _theme_filters(
     source: str | None,
     since: str | None,
@@ -329,11 +308,17 @@ def _theme_filters(
     category: str | None,
     kind: str | None = None,
 ) -> Filters:
+    from analyzer.common.clock import TimeBoundError, parse_time_range
     from analyzer.queries import Filters
 
-    start, stop = _when(since, "--since"), _when(until, "--until", end=True)
-    if start and stop and start >= stop:
-        raise InputError("--until must be after --since", column="--until")
+    try:  # the one rule for query bounds (a date is a whole day; clamped to the store's range)
+        start, stop = parse_time_range(since, until, names=("--since", "--until"))
+    except TimeBoundError as exc:
+        if exc.value is None:
+            raise InputError("--until must be after --since", column="--until") from None
+        raise InputError(
+            f"not a date: {exc.value!r} (use YYYY-MM-DD or an ISO date-time)", column=exc.name
+        ) from None
     return Filters(source=source, kind=kind, since=start, until=stop, area=area, category=category)
 
 

@@ -193,22 +193,31 @@ def _keys_store(store: Path | None):
 @apikey_app.command("create")
 def apikey_create(
     name: Annotated[str, typer.Option("--name", help="who or what uses the key")],
+    scope: Annotated[
+        str,
+        typer.Option(
+            "--scope",
+            help="read (GETs and tagging), write (also every write) or admin (also /v1/keys)",
+        ),
+    ] = "write",
     store: StoreOpt = None,
 ) -> None:
     """Make a key and print it once: only its hash is kept."""
-    from api.keys import create_key
+    from api.keys import check_scope, create_key
 
+    scope = check_scope(scope)  # before the store is opened: a wrong flag costs nothing
     with _keys_store(store) as st:
-        key, record = create_key(st, name)
+        key, record = create_key(st, name, scope)
     console.print(
-        f"key id {record.key_id} ({record.name}); store the key now, it is not shown again:"
+        f"key id {record.key_id} ({record.name}, {record.scope}); store the key now, it is not "
+        "shown again:"
     )
     print(key)
 
 
 @apikey_app.command("list")
 def apikey_list(store: StoreOpt = None) -> None:
-    """Key ids, names, creation times and whether revoked (never the keys)."""
+    """Key ids, names, creation times, whether revoked, scopes and last use (never the keys)."""
     from api.keys import list_keys
 
     with _keys_store(store) as st:
@@ -216,9 +225,12 @@ def apikey_list(store: StoreOpt = None) -> None:
     if not keys:
         console.print("no API keys; make one with `civicpulse apikey create --name NAME`")
         return
-    print("key_id\tname\tcreated_at\trevoked")
+    print("key_id\tname\tcreated_at\trevoked\tscope\tlast_used_at")
     for k in keys:
-        print(f"{k['key_id']}\t{k['name']}\t{k['created_at']}\t{str(k['revoked']).lower()}")
+        print(
+            f"{k['key_id']}\t{k['name']}\t{k['created_at']}\t{str(k['revoked']).lower()}\t"
+            f"{k['scope']}\t{k['last_used_at'] or 'never'}"
+        )
 
 
 @apikey_app.command("revoke")

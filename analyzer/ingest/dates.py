@@ -30,9 +30,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from analyzer.common.clock import EARLIEST as CLOCK_EARLIEST
 from analyzer.errors import InputError
 
-EARLIEST = pd.Timestamp("1900-01-01", tz="UTC")
+EARLIEST = pd.Timestamp(CLOCK_EARLIEST)  # the one lower bound (analyzer.common.clock)
 
 # Problems, as reject reasons (short and constant, so that rejects group by reason).
 UNPARSEABLE = "unparseable date"

@@ -1,9 +1,11 @@
-"""The store: one DuckDB file (``analyzer.store.database``) and every write of an analysis run
-(``analyzer.store.writers``)."""
+"""The store: one DuckDB file (``analyzer.store.database``), every write of an analysis run
+(``analyzer.store.writers``) and who owns a run (``analyzer.store.runs``: runs whose process died
+are marked failed when the store is next opened for writing)."""
 
 from __future__ import annotations
 
 from analyzer.store.database import SCHEMA, SCHEMA_VERSION, Store, drain, migrate
+from analyzer.store.runs import STALE_AFTER, fail_orphaned_runs
 from analyzer.store.writers import (
     LINEAGE_COLUMNS,
     THEME_COLUMNS,
@@ -16,9 +18,11 @@ __all__ = [
     "LINEAGE_COLUMNS",
     "SCHEMA",
     "SCHEMA_VERSION",
+    "STALE_AFTER",
     "THEME_COLUMNS",
     "Store",
     "drain",
+    "fail_orphaned_runs",
     "migrate",
     "write_alerts",
     "write_sentiment",

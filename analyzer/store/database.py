@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -20,8 +21,11 @@ import pandas as pd
 
 from analyzer.common.vectors import decode_vectors, encode_vector
 from analyzer.errors import InputError
+from analyzer.store.runs import RUN_OWNERS_SCHEMA, fail_orphaned_runs, record_owner, touch_run
 
-SCHEMA_VERSION = 3
+log = logging.getLogger("civicpulse.store")
+
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -164,7 +168,9 @@ CREATE TABLE IF NOT EXISTS api_keys (
     name VARCHAR,
     key_hash VARCHAR,
     created_at TIMESTAMPTZ DEFAULT current_timestamp,
-    revoked BOOLEAN DEFAULT false
+    revoked BOOLEAN DEFAULT false,
+    scope VARCHAR DEFAULT 'write',
+    last_used_at TIMESTAMPTZ
 );
 
 -- opinions (analyzer.ingest.votes, analyzer.opinions): a conversation's statements are the records
@@ -233,6 +239,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
     Runs when a store is opened for writing; a no-op on a store that is already current.
     """
     _migrate_record_kinds(con)
+    _migrate_api_keys(con)
     missing = [t for t in ("themes", "theme_lineage") if "source" not in table_columns(con, t)]
     if not missing:
         return
@@ -284,6 +291,25 @@ def _migrate_record_kinds(con: duckdb.DuckDBPyConnection) -> None:
             )
         if "boilerplate" not in columns:
             drain(con.execute("ALTER TABLE records ADD COLUMN boilerplate BOOLEAN DEFAULT false"))
+    except BaseException:
+        drain(con.execute("ROLLBACK"))
+        raise
+    drain(con.execute("COMMIT"))
+
+
+# Version 4 (#22): a key's scope (read, write or admin; keys made before could write, so they
+# keep "write") and when it was last used.
+def _migrate_api_keys(con: duckdb.DuckDBPyConnection) -> None:
+    columns = table_columns(con, "api_keys")
+    if {"scope", "last_used_at"} <= columns:
+        return
+    drain(con.execute("BEGIN TRANSACTION"))
+    try:
+        if "scope" not in columns:
+            drain(con.execute("ALTER TABLE api_keys ADD COLUMN scope VARCHAR DEFAULT 'write'"))
+            drain(con.execute("UPDATE api_keys SET scope = 'write' WHERE scope IS NULL"))
+        if "last_used_at" not in columns:
+            drain(con.execute("ALTER TABLE api_keys ADD COLUMN last_used_at TIMESTAMPTZ"))
     except BaseException:
         drain(con.execute("ROLLBACK"))
         raise
@@ -401,8 +427,11 @@ class Store:
             raise StoreLockedError(self.path, str(exc)) from None
         drain(self.con.execute("SET TimeZone = 'UTC'"))
         self._lock = threading.RLock()
+        # runs whose process died since the store was last opened for writing (marked failed)
+        self.interrupted_runs: list[str] = []
         if not read_only:
             drain(self.con.execute(SCHEMA))
+            drain(self.con.execute(RUN_OWNERS_SCHEMA))
             migrate(self.con)
             drain(
                 self.con.execute(
@@ -410,6 +439,12 @@ class Store:
                     [str(SCHEMA_VERSION)],
                 )
             )
+            self.interrupted_runs = fail_orphaned_runs(self.con)
+            if self.interrupted_runs:
+                log.warning(
+                    "runs interrupted",
+                    extra={"event": "runs", "interrupted": self.interrupted_runs},
+                )
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
@@ -507,10 +542,15 @@ class Store:
 
     # -- runs ------------------------------------------------------------------------------
     def start_run(self, run_id: str, kind: str, manifest: dict[str, Any]) -> None:
-        self.execute(
-            "INSERT INTO runs VALUES (?, ?, 'running', current_timestamp, NULL, 0, '', ?)",
-            [run_id, kind, json.dumps(manifest, default=str)],
-        )
+        """A new run, ``running``, owned by this process (``analyzer.store.runs``)."""
+        with self.transaction() as con:
+            drain(
+                con.execute(
+                    "INSERT INTO runs VALUES (?, ?, 'running', current_timestamp, NULL, 0, '', ?)",
+                    [run_id, kind, json.dumps(manifest, default=str)],
+                )
+            )
+            record_owner(con, run_id)
 
     def update_run(
         self,
@@ -537,4 +577,10 @@ class Store:
             sets.append("manifest = ?")
             params.append(json.dumps(manifest, default=str))
         if sets:
-            self.execute(f"UPDATE runs SET {', '.join(sets)} WHERE run_id = ?", [*params, run_id])
+            with self._lock:
+                drain(
+                    self.con.execute(
+                        f"UPDATE runs SET {', '.join(sets)} WHERE run_id = ?", [*params, run_id]
+                    )
+                )
+                touch_run(self.con, run_id)

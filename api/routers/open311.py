@@ -39,7 +39,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from analyzer import queries
-from analyzer.common.clock import as_utc
+from analyzer.common.clock import clamp_utc
 from analyzer.errors import InputError
 from analyzer.store.database import Store
 from api.deps import StateDep
@@ -455,7 +455,26 @@ async def post_request(request: Request, state: StateDep) -> Response:
     Without ``service_code`` the tagger chooses one. A key is needed: ``api_key`` (form field or
     query parameter, as the spec has it) or an Authorization header. A service with attributes
     needs its required ones as ``attribute[CODE]`` fields (checked, not stored)."""
-    fields = await _read_fields(request)
+    # The key first (401), then the body (415, 422): without a key in the headers the body is
+    # read only to find its api_key field, and a body that cannot carry one is a 401.
+    deferred = request.state.principal.deferred
+    try:
+        fields = await _read_fields(request)
+    except (RequestValidationError, HTTPException):
+        if deferred:
+            raise HTTPException(401, "a valid api_key is required to post a request") from None
+        raise
+    if deferred:
+        key = fields.get("api_key")
+        found = (
+            await run_in_threadpool(verify_key, state.store, key.strip())
+            if isinstance(key, str) and key.strip()
+            else None
+        )
+        if found is None:
+            raise HTTPException(401, "a valid api_key is required to post a request")
+        if not found.allows("write"):
+            raise HTTPException(403, f"this api_key's scope ({found.scope}) cannot post requests")
     try:
         body = Open311RequestIn.model_validate(
             {k: v for k, v in fields.items() if not isinstance(v, list)}
@@ -464,13 +483,6 @@ async def post_request(request: Request, state: StateDep) -> Response:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_input=False)]
         ) from None
-    principal = request.state.principal
-    if principal.deferred:
-        found = (
-            await run_in_threadpool(verify_key, state.store, body.api_key) if body.api_key else None
-        )
-        if found is None:
-            raise HTTPException(401, "a valid api_key is required to post a request")
     description = (body.description or "").strip()
     if not description:
         raise HTTPException(400, "description is required: CivicPulse analyses the request's text")
@@ -606,7 +618,9 @@ def get_requests(
         bad = [s for s in statuses if s not in ("open", "closed")]
         if bad:
             raise HTTPException(400, "status must be open, closed or both (comma-separated)")
-        start, end = as_utc(start_date), as_utc(end_date)
+        # Clamped to what the store holds: 9999-12-31 or year 1 with an offset is no 500.
+        start = clamp_utc(start_date) if start_date else None
+        end = clamp_utc(end_date) if end_date else None
         if start is None and end is None:
             end = datetime.now(UTC)
         if start is None:

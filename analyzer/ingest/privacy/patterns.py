@@ -25,7 +25,7 @@ def word_set(text: str) -> frozenset[str]:
 
 STREET_SUFFIXES = word_set(
     """st st. str street streets sts ave ave. av avenue rd rd. road blvd boulevard pl place ter terr
-    terrace ct court sq square way dr drive ln lane pkwy parkway hwy highway plz plaza cir circle
+    terrace ct court sq square way dr drive ln lane pkwy pky parkway hwy highway plz plaza cir circle
     row wharf pk park path aly alley ext expy expressway brg bridge fwy mall walk xing crossing"""
 )
 # Organisation words: a capitalised run ending in one is a business, not a person.
@@ -51,7 +51,7 @@ PLACE_WORDS = (
     transport transportation roofing painting plumbing electric landscaping cleaners motors
     cleaning group associates partners properties development shop store deli grill kitchen pub
     tavern lounge salon spa dental medical clinic pharmacy health housing authority department
-    dept commission council office yard lot garage"""
+    dept commission council office yard lot garage village"""
     )
 )
 # Lower-case nouns that make the capitalised words before them a place or business.
@@ -181,7 +181,7 @@ def street_names() -> frozenset[str]:
 # --------------------------------------------------------------------------------------------
 # Patterns.
 
-PLACEHOLDER = re.compile(r"\[(?:NAME|PHONE|EMAIL|PLATE|ADDRESS|CARD)\]")
+PLACEHOLDER = re.compile(r"\[(?:NAME|PHONE|EMAIL|PLATE|ADDRESS|CARD|SSN)\]")
 
 EMAIL = re.compile(
     r"(?<![\w.+%-])[A-Za-z0-9][\w.+%-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])"

