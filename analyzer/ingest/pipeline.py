@@ -238,7 +238,15 @@ def ingest_file(
     report.rejects_by_reason = _reasons(store, info.sha256)
     report.first_date, report.last_date = span.range()
     report.rows_undated = span.missing if cmap.created else 0
-    report.warnings.extend(missing_columns(prof, cmap, span.count, dates, opts))
+    if report.rows_read and not report.rows_loaded and not report.skipped:
+        top = next(iter(report.rejects_by_reason), "")
+        report.warnings.append(
+            f"no row was loaded: all {report.rows_read:,} rejected"
+            + (f", most for {top!r}" if top else "")
+            + " (see them with: civicpulse rejects)"
+        )
+    else:
+        report.warnings.extend(missing_columns(prof, cmap, span.count, dates, opts))
     report.seconds = time.perf_counter() - started
     log.info(
         "%s: %s, %d read, %d loaded (%d new, %d updated), %d rejected, %.1fs",

@@ -274,3 +274,26 @@ def test_explorer_says_how_it_gets_its_key_on_401(
         key, _ = create_key(store, "explorer")
         key_file.write_text(key + "\n")
         assert len(api.get("/v1/records", limit=1)["items"]) == 1
+
+
+# -- the Tag page's tagger, from any folder ------------------------------------------------------
+
+
+def test_the_shipped_tagger_answers_post_tag_from_another_folder(
+    two_cities: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default ``tagger_model`` ("models/boston-311") resolved against the working directory:
+    an API started elsewhere than the repository answered POST /v1/tag with 503."""
+    from api.app import create_app
+
+    monkeypatch.delenv("CIVICPULSE_TAGGER_MODEL", raising=False)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    settings = Settings(store_path=two_cities, rate_limit_per_minute=10_000)
+    assert not Path(settings.tagger_model).is_absolute()
+    assert not Path(settings.tagger_model).exists()  # not in this folder
+    with TestClient(create_app(settings)) as c:
+        got = c.post("/v1/tag", json={"text": "Car parked across my driveway since this morning"})
+    assert got.status_code == 200, got.text
+    assert got.json()["results"][0]["label"]

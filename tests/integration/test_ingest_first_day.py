@@ -220,6 +220,28 @@ def test_seeclickfix_csv_exports_are_detected(db: Path, capsys: pytest.CaptureFi
     assert cats["category"].tolist() == ["Traffic Complaints"]  # the summary, no request type
 
 
+def test_seeclickfix_form_answers_stand_in_for_an_empty_description(
+    tmp_path: Path, db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Detroit's export: 134 of 4,179 issues have no description, 91 of them the resident's words
+    # in the form's "additional details"; those were rejected as "empty text"
+    src = pd.read_csv(FIX / "seeclickfix_api_pull.csv", dtype=str, keep_default_na=False)
+    src.loc[[3, 4, 5], "description"] = ""
+    src.loc[3, "additional_details"] = "Cars parked on the sidewalk every night, call 313-555-0188"
+    src.loc[4, "additional_details"] = "Trucks speeding down the side street"
+    src.loc[5, "additional_details"] = "No Answer Given"  # skipped: nothing to read
+    src.to_csv(tmp_path / "pull.csv", index=False)
+    code, out, _ = cli(["ingest", str(tmp_path / "pull.csv"), "--store", str(db)], capsys)
+    assert code == 0 and "29 loaded" in out and "rejected 1: empty text" in out
+    texts = query(db, "SELECT id, text FROM records").set_index("id")["text"]
+    assert texts[f"seeclickfix:{src.loc[4, 'id']}"] == "Trucks speeding down the side street"
+    sidewalk = texts[f"seeclickfix:{src.loc[3, 'id']}"]
+    assert sidewalk.startswith("Cars parked on the sidewalk") and "555-0188" not in sidewalk
+    assert texts[f"seeclickfix:{src.loc[0, 'id']}"] == src.loc[0, "description"]
+    rej = query(db, "SELECT row_number, reason FROM rejects")
+    assert rej.values.tolist() == [[6, "empty text"]]
+
+
 def test_fixmystreet_csv_and_open311_json_are_detected(
     db: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -396,6 +418,93 @@ def test_a_store_held_by_another_process_gets_a_one_line_message(
         time.sleep(0.1)
 
 
+# -- 7. exports nobody tuned on -----------------------------------------------------------------
+
+
+def test_a_spreadsheet_saved_spanish_export_loads_as_it_is(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # ";" separated, Windows-1252, day-first, decimal-comma coordinates in "Latitud"/"Longitud":
+    # every row was rejected for "non-numeric coordinates" (exit 0, and a warning that no row
+    # had a time, as if the dates were wrong)
+    path = FIX / "avisos_excel_es.csv"
+    flags = [
+        "--text-col", "Descripción", "--time-col", "Fecha de entrada", "--label-col", "Categoría",
+        "--id-col", "Nº Aviso", "--source", "madrid", "--tz", "Europe/Madrid",
+    ]  # fmt: skip
+    # the coordinates named as the README says
+    named = ["--lat-col", "Latitud", "--lon-col", "Longitud"]
+    code, out, _ = cli(["ingest", str(path), *flags, *named, "--store", str(db)], capsys)
+    assert code == 0 and "24 loaded" in out and "0 rejected" in out and "cp1252" in out
+    assert "dates in 'Fecha de entrada': %d/%m/%Y %H:%M (day-first)" in out
+    assert "warning" not in out
+    # and found by their Spanish names without a flag (as "latitude" is)
+    code, out, _ = cli(
+        ["ingest", str(path), *flags, "--store", str(db.with_name("b.duckdb"))], capsys
+    )
+    assert code == 0 and "24 loaded" in out and "warning" not in out
+    src = pd.read_csv(path, sep=";", encoding="cp1252", dtype=str, keep_default_na=False)
+    got = query(
+        db,
+        "SELECT id, lat, lon, status, strftime(created_at, '%Y-%m-%d %H:%M') AS c, "
+        "attributes->>'Fecha de cierre' AS closed FROM records",
+    ).set_index("id")
+    row = src.iloc[1]
+    rec = got.loc[f"csv:avisos_excel_es:{row['Nº Aviso']}"]
+    assert rec["lat"] == pytest.approx(float(row["Latitud"].replace(",", ".")))
+    assert rec["lon"] == pytest.approx(float(row["Longitud"].replace(",", ".")))
+    assert rec["status"] == row["Estado"] == "Cerrado"
+    local = pd.to_datetime(row["Fecha de entrada"], format="%d/%m/%Y %H:%M")
+    assert rec["c"] == local.tz_localize("Europe/Madrid").tz_convert("UTC").strftime(
+        "%Y-%m-%d %H:%M"
+    )
+    closed = pd.to_datetime(row["Fecha de cierre"], format="%d/%m/%Y %H:%M")
+    assert rec["closed"] == closed.tz_localize("Europe/Madrid").tz_convert("UTC").strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+
+
+def test_a_chicago_style_export_reads_its_times_and_places(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = FIX / "chicago_311.csv"
+    code, out, _ = cli(
+        ["ingest", str(path), "--text-col", "SR_DESCRIPTION", "--time-col", "CREATED_DATE",
+         "--label-col", "SR_TYPE", "--id-col", "SR_NUMBER", "--area-col", "COMMUNITY_AREA",
+         "--source", "chicago", "--tz", "America/Chicago", "--store", str(db)],
+        capsys,
+    )  # fmt: skip
+    assert code == 0 and "21 loaded" in out and "rejected 3: empty text" in out
+    assert "dates in 'CREATED_DATE': %m/%d/%Y %I:%M:%S %p (month-first)" in out
+    # LAST_MODIFIED_DATE is a time like CLOSED_DATE: kept as ISO 8601 UTC, not as written
+    assert "dates in 'LAST_MODIFIED_DATE'" in out and "no location" not in out
+    rec = query(
+        db,
+        "SELECT status, area, lat, attributes->>'LAST_MODIFIED_DATE' AS m FROM records "
+        "WHERE id = 'csv:chicago_311:SR24-00001001'",
+    ).iloc[0]
+    assert rec["status"] == "Completed" and rec["area"] == "2" and rec["lat"] > 41
+    src = pd.read_csv(path, dtype=str).set_index("SR_NUMBER").loc["SR24-00001001"]
+    modified = pd.to_datetime(src["LAST_MODIFIED_DATE"], format="%m/%d/%Y %I:%M:%S %p")
+    assert rec["m"] == modified.tz_localize("America/Chicago").tz_convert("UTC").strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+
+
+def test_a_file_whose_every_row_is_rejected_says_so(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a plausible slip: the LOCATION column, "(41.86, -87.63)", named as the coordinates
+    code, out, _ = cli(
+        ["ingest", str(FIX / "chicago_311.csv"), "--text-col", "SR_DESCRIPTION", "--time-col",
+         "CREATED_DATE", "--lat-col", "LOCATION", "--lon-col", "LOCATION", "--store", str(db)],
+        capsys,
+    )  # fmt: skip
+    assert code == 0 and "0 loaded" in out
+    assert "warning: no row was loaded: all 24 rejected, most for 'non-numeric coordinates'" in out
+    assert "no row has a time" not in out  # the times were fine
+
+
 def _labelled(tmp_path: Path, n: int) -> pd.DataFrame:
     src = pd.read_csv(FIX / "day_first_311.csv", dtype=str)
     rows = pd.concat([src] * (n // len(src) + 1), ignore_index=True).head(n)
@@ -422,7 +531,19 @@ def test_tag_train_leaves_out_single_example_labels_and_placeholders(
     manifest = json.loads((tmp_path / "model" / "manifest.json").read_text())
     assert "Storm Drain" not in manifest["labels"] and len(manifest["labels"]) == 4
 
-    # predict: the text column is found whatever its case, as ingest finds it
+
+def test_tag_predict_finds_the_text_column_whatever_its_case(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # trained with the columns named exactly (as today's main accepted), then predicted with
+    # `--text-col description` on a file whose column is `Description`, as ingest would find it
+    _labelled(tmp_path, n=36).to_csv(tmp_path / "train.csv", index=False)
+    code, _, err = cli(
+        ["tag", "train", "--input", str(tmp_path / "train.csv"), "--text-col", "text",
+         "--label-col", "label", "--out", str(tmp_path / "model")],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
     new = pd.DataFrame({"Description": ["Graffiti on the wall by the school"]})
     new.to_csv(tmp_path / "new.csv", index=False)
     code, _, err = cli(

@@ -1,11 +1,12 @@
 """Any table, with the columns named on the command line (``--text-col`` is required).
 
-Columns whose names say what they are (``id``, ``status``, ``lat``/``latitude``,
-``lon``/``lng``/``longitude``) are used when present; the time and the category must be named
-(``--time-col``, ``--label-col``): the ingest summary says what is missing and what that turns off.
-Columns named for a later step of a request (closed, resolved, acknowledged, completed, updated
-with a date or time in the name) are read as times and kept in the attributes as ISO 8601 UTC, as
-the platforms' profiles keep theirs.
+Columns whose names say what they are (``id``, ``status``/``estado``, ``lat``/``latitude``/
+``latitud``, ``lon``/``lng``/``longitude``/``longitud``) are used when present; the time and the
+category must be named (``--time-col``, ``--label-col``): the ingest summary says what is missing
+and what that turns off. Columns named for a later step of a request (closed, resolved,
+acknowledged, completed, updated, modified; in Spanish cierre, resuelto, actualizado, modificado)
+with a date or time (fecha) in the name are read as times and kept in the attributes as ISO 8601
+UTC, as the platforms' profiles keep theirs.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from dataclasses import dataclass
 
 from analyzer.ingest.profiles.base import ColumnMap, Profile, column_key
 
-_LATER_STEP = re.compile(r"(closed|close_date|resolved|acknowledged|completed|updated)")
-_TIME_WORD = re.compile(r"(date|time|_at$|^closed$|^resolved$|^acknowledged$|^completed$)")
+_LATER_STEP = re.compile(
+    r"(closed|close_date|resolved|acknowledged|completed|updated|modified"
+    r"|cierre|cerrad|resuel|actualiz|modific)"  # Spanish exports: "Fecha de cierre"
+)
+_TIME_WORD = re.compile(r"(date|time|_at$|^closed$|^resolved$|^acknowledged$|^completed$|fecha)")
 
 
 @dataclass(frozen=True)
@@ -41,9 +45,9 @@ PLAIN_CSV = PlainProfile(
     description="any table: --text-col (required), --id-col, --time-col, --label-col, ...",
     text=(),
     id=("id",),
-    status=("status", "current_status", "currentstatus"),
-    lat=("lat", "latitude"),
-    lon=("lon", "lng", "long", "longitude"),
+    status=("status", "current_status", "currentstatus", "estado"),
+    lat=("lat", "latitude", "latitud"),
+    lon=("lon", "lng", "long", "longitude", "longitud"),
     dataset_in_id=True,
     priority=-10,
 )
