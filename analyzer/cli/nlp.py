@@ -417,6 +417,10 @@ def emerging(
     df = pd.DataFrame(items)
     if output is None and format is OutFormat.table and not df.empty:
         df = df.assign(examples=df["examples"].map(_first_examples))
+        if "window_start" in df:  # a week starts on a day: the table shows the day
+            df["window_start"] = pd.to_datetime(df["window_start"], utc=True).dt.strftime(
+                "%Y-%m-%d"
+            )
         keep = [
             c
             for c in (

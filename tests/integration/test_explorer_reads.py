@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -210,6 +211,21 @@ def test_emerging_alert_kind_is_its_own_parameter(
         assert c.get("/v1/emerging", params={"kind": "survey"}).json()["total"] == 0
         assert c.get("/v1/emerging", params={"alert_kind": "spike"}).json()["total"] == 1
         assert c.get("/v1/emerging", params={"alert_kind": "surge"}).json()["total"] == 0
+
+
+def test_emerging_cli_table_shows_the_week_as_a_day(
+    api_store_file: Path,
+    tmp_path: Path,
+    copy_store,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "240")  # one line per row
+    store = copy_store(api_store_file, tmp_path)
+    assert run_cli("emerging", "--store", str(store)) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if "REQ0002" in line)
+    assert re.search(r"│ 20[0-9]{2}-[0-9]{2}-[0-9]{2} +│", row), row  # the day, no time or offset
 
 
 # -- the explorer's API key --------------------------------------------------------------------
