@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -55,7 +54,6 @@ TABLE_COLUMNS = (
     ("q_value", "q"),
     ("verdict", "verdict"),
 )
-PLURAL = {"theme": "themes", "category": "categories", "area": "areas"}
 SHORT = {"as its mix predicts": "as predicted", "not measured": "–"}
 
 
@@ -92,28 +90,45 @@ def outcomes(
     overdispersion: Annotated[
         bool,
         typer.Option(
-            help="widen intervals by how much more the groups vary than chance allows "
-            "(Spiegelhalter's funnel-plot correction)"
+            help="widen each group's interval by how much more its requests vary than "
+            "independent ones would (measured month by month within the group)"
         ),
     ] = True,
-    format: Annotated[Format, typer.Option("--format")] = Format.table,
+    format: Annotated[
+        Format, typer.Option("--format", help="table (readable), csv or json (every column)")
+    ] = Format.table,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="write CSV (or JSON: .json)")
     ] = None,
     store: Annotated[Path | None, typer.Option(help="store path (default from settings)")] = None,
 ) -> None:
-    """Per group: requests, closed, open, days to close (Kaplan-Meier median and 90th percentile
-    with intervals, open requests censored), on-time share, closing outcomes, and observed against
-    what the group's mix of requests predicts at citywide rates (ratio with interval, q-value)."""
+    """How the city responded, one row per theme, category or area, compared fairly.
+
+    Per group: requests, closed, open; days to close (Kaplan-Meier median and 90th percentile
+    with 95% intervals: open requests count for as long as they have waited); on-time share
+    (only with --targets, or Open311 expected_datetime); the share of each closing outcome read
+    from staff notes (resolved, nothing found, duplicate, referred, administrative, unknown).
+
+    Then observed against expected: what the group's own mix of requests (category, theme and
+    year) would have got at citywide rates. Time to close: above 1 closes faster than its mix
+    predicts. On time and closed without action: above 1 is more often. Each ratio has an
+    interval and a Benjamini-Hochberg q-value across the groups; the lines under the table name
+    the groups that differ (q < --alpha) on each measure. Needs requests with a status or close
+    time (ingest --status-col, --updated-col, --area-col).
+
+    Example: civicpulse outcomes --by area --since 2019-01-01 --format csv -o areas.csv
+    """
+    from analyzer.common.clock import TimeBoundError, parse_time_range
     from analyzer.outcomes import outcomes as compute
     from analyzer.outcomes import read_targets
     from analyzer.queries import Filters
 
     if not 0 < alpha < 1:
         raise InputError("must be between 0 and 1", column="--alpha")
-    start, stop = _when(since, "--since"), _when(until, "--until", end=True)
-    if start and stop and start >= stop:
-        raise InputError("--until must be after --since", column="--until")
+    try:
+        start, stop = parse_time_range(since, until, names=("--since", "--until"))
+    except TimeBoundError as exc:
+        raise InputError(exc.message, column=exc.name) from None
     goals = read_targets(targets) if targets is not None else None
     filters = Filters(source=source, kind=kind, since=start, until=stop)
     with open_store(store, read_only=True) as st:
@@ -151,7 +166,11 @@ def _print_table(report: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from analyzer.outcomes import MEASURES, PLURAL, verdict
+
     rows = report.rows
+    if rows.empty:
+        return  # the messages above say why
     what = report.measure.replace("_", " ")
     table = Table(title=f"outcomes by {report.by} ({what}: observed / expected from the mix)")
     for _, header in TABLE_COLUMNS:
@@ -170,19 +189,34 @@ def _print_table(report: Any) -> None:
         table.add_row(*cells)
     out = Console(soft_wrap=False)
     out.print(table)
-    differ = rows[rows["differs"]]
-    same = int((~rows["differs"] & rows["ratio"].notna()).sum())
     plural = PLURAL[report.by]
-    if len(differ):
-        out.print(
-            f"{len(differ)} {plural} differ from what their mix of requests predicts ({what}):"
+    # every measure that could be compared, the --measure one first: which groups differ
+    for measure in sorted(MEASURES, key=lambda m: m != report.measure):
+        ratio, low, high, q = (
+            rows[f"{measure}_{c}"] for c in ("ratio", "ratio_low", "ratio_high", "q_value")
         )
-        for r in differ.to_dict("records"):
+        tested = q.notna() & ratio.notna()
+        if not tested.any():
+            continue
+        differ = rows[tested & (q < report.alpha)].sort_values(f"{measure}_q_value")
+        name = measure.replace("_", " ")
+        out.print(
+            f"{name}: {len(differ)} of {int(tested.sum())} {plural} differ from what their mix "
+            f"of requests predicts (q < {report.alpha:g}; observed / expected with "
+            f"{1 - report.alpha:.0%} interval):"
+        )
+        for i in differ.index:
             out.print(
-                f"  {r['group']}: observed / expected {r['ratio']:.2f} "
-                f"({r['ratio_low']:.2f}-{r['ratio_high']:.2f}), q {r['q_value']:.2g}: {r['verdict']}"
+                f"  {rows.at[i, 'group']}: observed / expected {ratio[i]:.2f} "
+                f"({_bound(low[i])}-{_bound(high[i])}), q {q[i]:.2g}: "
+                f"{verdict(ratio[i], q[i], report.alpha, measure)}"
             )
-    out.print(f"{same} {plural} as their mix predicts (q >= {report.alpha:g}).")
+        if differ.empty:
+            out.print(f"  none: all {plural} as their mix predicts")
+
+
+def _bound(value: float) -> str:
+    return f"{value:.2f}" if math.isfinite(value) else "inf"
 
 
 def _with_interval(value: Any, low: Any, high: Any) -> str | None:
@@ -207,20 +241,3 @@ def _cell(v: Any) -> str:
 
 def _json(payload: dict[str, Any]) -> str:
     return json.dumps(payload, indent=2, default=str, allow_nan=False)
-
-
-def _when(value: str | None, option: str, *, end: bool = False) -> datetime | None:
-    """A date (a whole day: ``--until`` includes it) or an ISO date-time, as an aware UTC time."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        if len(text) == 10:
-            day = datetime.fromisoformat(text).replace(tzinfo=UTC)
-            return day + timedelta(days=1) if end else day
-        ts = datetime.fromisoformat(text)
-    except ValueError:
-        raise InputError(
-            f"not a date: {value!r} (use YYYY-MM-DD or an ISO date-time)", column=option
-        ) from None
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)

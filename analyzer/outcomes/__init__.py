@@ -28,18 +28,27 @@ from analyzer.outcomes.query import (
     EXPECTED_FIELDS,
     MAX_EXAMPLES,
     NOTE_FIELDS,
+    forget_memo,
     outcome_examples,
     outcomes,
     request_frame,
 )
-from analyzer.outcomes.standardise import standardise_binary, standardise_closures
+from analyzer.outcomes.standardise import (
+    Spread,
+    between_group_spread,
+    cluster_dispersion,
+    standardise_binary,
+    standardise_closures,
+)
 from analyzer.outcomes.survival import CloseTimes, close_time_quantiles, expected_closures
 from analyzer.outcomes.table import (
     BY,
     MEASURES,
+    PLURAL,
     OutcomeReport,
     OutcomeTable,
     classify_requests,
+    verdict,
 )
 from analyzer.outcomes.targets import Targets, read_targets
 
@@ -52,6 +61,7 @@ __all__ = [
     "NOTE_FIELDS",
     "OPEN_WORDS",
     "OUTCOMES",
+    "PLURAL",
     "WITHOUT_ACTION",
     "CloseTimes",
     "ClosingNoteClassifier",
@@ -60,13 +70,17 @@ __all__ = [
     "NoteRules",
     "OutcomeReport",
     "OutcomeTable",
+    "Spread",
     "Targets",
+    "between_group_spread",
     "candidate_pairs",
     "classify_requests",
     "close_states",
     "close_time_quantiles",
+    "cluster_dispersion",
     "evaluate_detector",
     "expected_closures",
+    "forget_memo",
     "named_duplicate_pairs",
     "on_time",
     "order_pairs",
@@ -76,4 +90,5 @@ __all__ = [
     "request_frame",
     "standardise_binary",
     "standardise_closures",
+    "verdict",
 ]

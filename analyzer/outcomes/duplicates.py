@@ -68,13 +68,16 @@ class DuplicateRule(Params):
     ``max_meters`` and ``max_days``: place and time window; ``same_category``: the city's category
     must match; ``min_similarity``: cosine of the two texts' embeddings (None: text not used);
     ``near_meters``: a candidate this close passes without the text test (a repeated report of the
-    same spot often words it differently)."""
+    same spot often words it differently); ``cross_category_similarity``: with ``same_category``,
+    a candidate of another category still passes when the texts are at least this similar
+    (residents file the same problem under different categories)."""
 
     max_meters: float = 150.0
     max_days: float = 7.0
     same_category: bool = True
     min_similarity: float | None = None
     near_meters: float | None = None
+    cross_category_similarity: float | None = None
 
 
 def candidate_pairs(
@@ -93,6 +96,11 @@ def candidate_pairs(
     uses text). Only requests in ``new_ids`` (default: all) are taken as new. Returns ``new_id``,
     ``candidate_id``, ``meters``, ``days``, ``similarity`` (NaN without vectors).
     """
+    uses_text = rule.min_similarity is not None or rule.cross_category_similarity is not None
+    if uses_text and vectors is None:
+        raise ValueError("this rule compares texts: pass the requests' vectors")
+    # another category is kept for now only when similar enough text may admit it
+    early_category = rule.same_category and rule.cross_category_similarity is None
     df = requests.reset_index(drop=True)
     located = df["lat"].notna().to_numpy() & df["lon"].notna().to_numpy()
     created = _ns(df["created_at"])
@@ -114,7 +122,7 @@ def candidate_pairs(
         hi = np.searchsorted(t_sorted, t, side="right")
         cand = order[lo:hi]
         cand = cand[(cand != i) & located[cand] & (closed[cand] > t) & (created[cand] <= t)]
-        if rule.same_category:
+        if early_category:
             cand = cand[cat[cand] == cat[i]]
         if len(cand) == 0:
             continue
@@ -134,6 +142,9 @@ def candidate_pairs(
         if rule.near_meters is not None:
             passes |= out["meters"] <= rule.near_meters
         out = out[passes]
+    if rule.same_category and not early_category and len(out):
+        same = cat[out["new"].to_numpy()] == cat[out["cand"].to_numpy()]
+        out = out[same | (out["similarity"] >= rule.cross_category_similarity).to_numpy()]
     out["new_id"] = ids[out["new"].to_numpy()] if len(out) else []
     out["candidate_id"] = ids[out["cand"].to_numpy()] if len(out) else []
     return out[["new_id", "candidate_id", "meters", "days", "similarity"]].reset_index(drop=True)

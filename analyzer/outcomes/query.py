@@ -41,6 +41,7 @@ from analyzer.store.database import Store
 __all__ = [
     "EXPECTED_FIELDS",
     "NOTE_FIELDS",
+    "forget_memo",
     "outcome_examples",
     "outcomes",
     "request_frame",
@@ -109,7 +110,7 @@ def outcomes(
     table.overdispersion = overdispersion
     report = table.transform()
     if report.counts["requests"] == 0:
-        report.messages.insert(0, "no service requests match these filters")
+        report.messages.insert(0, _nothing_to_show(store, f))
     return _remember(key, report)
 
 
@@ -189,6 +190,24 @@ def _fitted(
     return table
 
 
+def _nothing_to_show(store: Store, f: Filters) -> str:
+    """Why the table is empty, and what to do: no records, no service requests, or filters."""
+    counts = store.query_df(
+        "SELECT count(*) AS records, "
+        "count(*) FILTER (WHERE status IS NOT NULL OR updated_at IS NOT NULL) AS requests "
+        "FROM records"
+    ).iloc[0]
+    if int(counts["records"]) == 0:
+        return "the store is empty: ingest a 311 export first (civicpulse ingest FILE)"
+    if int(counts["requests"]) == 0:
+        return (
+            "no service requests in this store: outcomes need records with a status or a close "
+            "time (survey and consultation comments have neither); ingest a 311 export with "
+            "--status-col and --updated-col naming those columns"
+        )
+    return "no service requests match these filters"
+
+
 def _check_by(by: str) -> None:
     if by not in BY:
         raise InputError(f"--by must be one of {', '.join(BY)}; got {by!r}")
@@ -234,6 +253,12 @@ def _state(store: Store) -> tuple[Any, ...]:
 
 def _targets_key(targets: Targets | None) -> str:
     return "" if targets is None else targets.digest or repr(sorted(targets.days.items()))
+
+
+def forget_memo() -> None:
+    """Drop every memoised table (the next read computes from the store: a cold timing)."""
+    with _LOCK:
+        _CACHE.clear()
 
 
 def _cached(key: Hashable) -> Any:

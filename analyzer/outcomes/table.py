@@ -24,17 +24,24 @@ from analyzer.common.params import Params
 from analyzer.errors import InputError
 from analyzer.outcomes.lifecycle import close_states, on_time
 from analyzer.outcomes.notes import OUTCOMES, WITHOUT_ACTION, ClosingNoteClassifier
-from analyzer.outcomes.standardise import MEASURE_COLUMNS, standardise_binary, standardise_closures
+from analyzer.outcomes.standardise import (
+    MEASURE_COLUMNS,
+    Spread,
+    standardise_binary,
+    standardise_closures,
+)
 from analyzer.outcomes.survival import close_time_quantiles
 from analyzer.outcomes.targets import Targets
 
 __all__ = [
     "BY",
     "MEASURES",
+    "PLURAL",
     "REQUEST_COLUMNS",
     "OutcomeReport",
     "OutcomeTable",
     "classify_requests",
+    "verdict",
 ]
 
 BY = ("theme", "category", "area")
@@ -56,6 +63,32 @@ REQUEST_COLUMNS = (
     "lat",
     "lon",
 )
+# the descriptive columns of a row, before the comparisons (``OutcomeTable._describe``)
+DESCRIBE_COLUMNS = (
+    "group",
+    "requests",
+    "closed",
+    "open",
+    "median_days",
+    "median_low",
+    "median_high",
+    "p90_days",
+    "p90_low",
+    "p90_high",
+    "on_time_share",
+    "on_time_requests",
+    *(f"share_{o}" for o in OUTCOMES),
+    "without_action_share",
+    "lat",
+    "lon",
+)
+PLURAL = {"theme": "themes", "category": "categories", "area": "areas"}
+ARTICLE = {"theme": "a", "category": "a", "area": "an"}
+HOW = {
+    "theme": "run `civicpulse analyze` to find the themes",
+    "category": "ingest with --label-col naming the city's category column",
+    "area": "ingest with --area-col naming a neighbourhood or district column",
+}
 MISSING = {"theme": "(no theme)", "category": "(no category)", "area": "(no area)"}
 # the direction a ratio above 1 means, per measure
 ABOVE = {
@@ -146,8 +179,9 @@ class OutcomeTable(Params):
     ``by``: theme, category or area. ``measure``: which comparison fills the table's main
     ``observed`` ... ``q_value`` columns (every measure also has its own prefixed columns).
     ``period``: the time stratum (year, quarter, or all). ``alpha``: interval level and the q-value
-    under which a group is said to differ. ``overdispersion``: widen intervals and tests by how much
-    more the groups differ among themselves than chance allows (see ``standardise``).
+    under which a group is said to differ. ``overdispersion``: widen each group's interval and test
+    by how much more its count varies than independent requests would, measured within the group
+    across the months its requests were made (see ``standardise``).
     """
 
     def __init__(
@@ -184,7 +218,11 @@ class OutcomeTable(Params):
         groups = _labels(req, self.by)
         strata = self._strata(req)
         rows = self._describe(groups, cls)
-        options = {"alpha": self.alpha, "overdispersion": self.overdispersion}
+        options = {
+            "alpha": self.alpha,
+            "overdispersion": self.overdispersion,
+            "clusters": _months(req),
+        }
         measures = {
             "time_to_close": standardise_closures(
                 cls["days"].to_numpy(), cls["event"].to_numpy(), groups, strata, **options
@@ -203,7 +241,7 @@ class OutcomeTable(Params):
             rows[col] = main[col].reindex(rows.index).astype(float)
         rows["differs"] = rows["q_value"] < self.alpha
         rows["verdict"] = [
-            _verdict(r, q, self.alpha, self.measure)
+            verdict(r, q, self.alpha, self.measure)
             for r, q in zip(rows["ratio"], rows["q_value"], strict=True)
         ]
         rows = rows.rename_axis(None).sort_values(
@@ -212,21 +250,19 @@ class OutcomeTable(Params):
         report = OutcomeReport(
             rows=rows.reset_index(drop=True), by=self.by, measure=self.measure, alpha=self.alpha
         )
-        report.totals = {
-            name: {
-                "observed": float(t["observed"].sum()),
-                "expected": float(t["expected"].sum()),
-                "dispersion": round(float(t.attrs.get("dispersion", 1.0)), 4),
-            }
-            for name, t in measures.items()
-        }
+        report.totals = {name: _totals(t) for name, t in measures.items()}
+        known = {dim: int((_labels(req, dim) != MISSING[dim]).sum()) for dim in BY}
         report.counts = {
             "requests": len(req),
             "closed": int(cls["closed"].sum()),
             "open": int((~cls["closed"]).sum()),
             "untimed": int((~cls["timed"]).sum()),
+            "with_created_time": int(
+                pd.to_datetime(req["created_at"], utc=True, errors="coerce").notna().sum()
+            ),
             "closed_with_note": int((cls["closed"] & cls["has_note"]).sum()),
             "with_target": int(np.isfinite(cls["target_days"]).sum()),
+            **{f"with_{dim}": n for dim, n in known.items()},
         }
         report.messages = self._messages(report.counts, measures)
         return report
@@ -238,7 +274,7 @@ class OutcomeTable(Params):
         if self.period == "year":
             period = created.dt.year.astype("Int64").astype(str)
         elif self.period == "quarter":
-            period = created.dt.to_period("Q").astype(str)
+            period = created.dt.tz_convert(None).dt.to_period("Q").astype(str)
         else:
             period = pd.Series("all", index=req.index)
         parts = [req["source"].fillna("").astype(str), period.fillna("?")]
@@ -295,10 +331,44 @@ class OutcomeTable(Params):
                     "lon": _median(part["lon"]),
                 }
             )
+        if not records:  # no request matches: the table's columns, no rows
+            return pd.DataFrame(columns=DESCRIBE_COLUMNS).set_index("group", drop=False)
         return pd.DataFrame(records).set_index("group", drop=False)
 
     def _messages(self, counts: dict[str, int], measures: dict[str, pd.DataFrame]) -> list[str]:
+        """What a reader must know to read the table: what is missing, and how it was compared."""
+        n = counts["requests"]
+        if n == 0:
+            return []  # the caller says why (no requests in the store, or none match the filters)
         out = []
+        by, plural = self.by, PLURAL[self.by]
+        if counts[f"with_{by}"] == 0:
+            out.append(
+                f"no request has {ARTICLE[by]} {by}: every request is in '{MISSING[by]}', so there is "
+                f"nothing to compare ({HOW[by]})"
+            )
+        elif counts[f"with_{by}"] < n:
+            out.append(
+                f"{n - counts[f'with_{by}']:,} of {n:,} requests have no {by}: they form the "
+                f"group '{MISSING[by]}'"
+            )
+        if counts["with_created_time"] == 0:
+            out.append(
+                "no creation times: days to close and the time-to-close comparison need them "
+                "(ingest with --time-col, and --updated-col for the close time)"
+            )
+        elif counts["untimed"]:
+            out.append(
+                f"{counts['untimed']:,} requests have no usable close or creation time (closed "
+                "without a close time, or closed before they were made): counted, but not in "
+                "the times"
+            )
+        if counts["closed"] == 0:
+            out.append(
+                "no request is closed: nothing tells a closed request from an open one (ingest "
+                "with --status-col, or --updated-col for the close time); open requests count "
+                "as waiting"
+            )
         if counts["with_target"] == 0:
             out.append(
                 "no targets: on-time share not computed (give a targets file, or ingest Open311 "
@@ -309,25 +379,55 @@ class OutcomeTable(Params):
                 "no closing notes: outcomes come from the status alone (referred, duplicate) "
                 "and are otherwise unknown; closed-without-action is not computed"
             )
-        if counts["untimed"]:
-            out.append(
-                f"{counts['untimed']:,} requests have no usable close or creation time (closed "
-                "without a close time, or closed before they were made): counted, but not in "
-                "the times"
-            )
         for name, table in measures.items():
-            phi = float(table.attrs.get("dispersion", 1.0))
-            if phi > 1.0:
+            spread: Spread = table.attrs.get("spread", Spread())
+            what = name.replace("_", " ")
+            if spread.phi_high > 1.0:
                 out.append(
-                    f"{name.replace('_', ' ')}: the {self.by} groups differ among themselves "
-                    f"{phi:.1f} times more than chance allows; intervals and tests are widened "
-                    "by that (overdispersion)"
+                    f"{what}: requests of the same {by} and month do not close independently "
+                    f"(batches, storms, staffing): each {by}'s interval and test allow for its own "
+                    f"overdispersion, {spread.phi_low:.1f} to {spread.phi_high:.1f} times the "
+                    "variance of independent requests"
+                )
+            if spread.groups and spread.p_value is not None and spread.p_value < self.alpha:
+                out.append(
+                    f"{what}: the {plural} differ among themselves beyond chance (typical "
+                    f"difference from the citywide rate about {100 * spread.tau:.0f}%, "
+                    f"heterogeneity p {spread.p_value:.2g}, {spread.groups} {plural})"
+                )
+            elif spread.groups:
+                out.append(
+                    f"{what}: the {plural} differ among themselves no more than chance allows "
+                    f"(heterogeneity p {spread.p_value:.2g}, {spread.groups} {plural})"
                 )
             if len(table) and abs(table["observed"].sum() - table["expected"].sum()) > 1e-6 * max(
                 1.0, table["observed"].sum()
             ):
                 out.append(f"{name}: observed and expected totals differ (a bug: please report)")
         return out
+
+
+def _months(req: pd.DataFrame) -> np.ndarray:
+    """Each request's calendar month of creation (-1: unknown): the clusters whose requests close
+    together (batches, storms, a short-staffed month), within which overdispersion is measured."""
+    created = pd.to_datetime(req["created_at"], utc=True, errors="coerce")
+    return (created.dt.year * 12 + created.dt.month).fillna(-1).to_numpy(dtype=np.int64)
+
+
+def _totals(table: pd.DataFrame) -> dict[str, float]:
+    spread: Spread = table.attrs.get("spread", Spread())
+    return {
+        "observed": float(table["observed"].sum()),
+        "expected": float(table["expected"].sum()),
+        # the within-group overdispersion (pooled; the groups' own range) and the between-group
+        # spread beyond chance (tau^2, from how many groups, heterogeneity p-value; -1: not tested)
+        "phi": round(spread.phi, 4),
+        "phi_low": round(spread.phi_low, 4),
+        "phi_high": round(spread.phi_high, 4),
+        "tau2": round(spread.tau2, 6),
+        "spread_groups": float(spread.groups),
+        "heterogeneity_p": -1.0 if spread.p_value is None else float(spread.p_value),
+    }
 
 
 def _labels(req: pd.DataFrame, dim: str) -> np.ndarray:
@@ -342,7 +442,8 @@ def _median(values: pd.Series) -> float | None:
     return round(float(known.median()), 6) if len(known) else None
 
 
-def _verdict(ratio: float, q: float, alpha: float, measure: str) -> str:
+def verdict(ratio: float, q: float, alpha: float, measure: str) -> str:
+    """What a group's ratio and q-value say, in words ("slower than its mix predicts")."""
     if ratio is None or not np.isfinite(ratio) or q is None or not np.isfinite(q):
         return "not measured"
     if q >= alpha:

@@ -56,7 +56,11 @@ def outcomes(
     period: Literal["year", "quarter", "all"] = "year",
     alpha: Annotated[float, Query(gt=0, lt=1)] = 0.05,
     overdispersion: Annotated[
-        bool, Query(description="widen intervals by the groups' own extra spread")
+        bool,
+        Query(
+            description="widen each group's interval by its own overdispersion (requests of "
+            "the same month closing together)"
+        ),
     ] = True,
     target: TargetQuery = None,
 ) -> OutcomesOut:

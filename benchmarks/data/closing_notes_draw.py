@@ -1,4 +1,5 @@
-"""Draw the closing notes of benchmarks/data/boston_closing_notes.csv (the labels are by hand).
+"""Draw the closing notes of benchmarks/data/boston_closing_notes.csv (labelled separately, by an
+AI coding agent: see boston_closing_notes.md).
 
     python benchmarks/data/closing_notes_draw.py            # write the file (labels left empty)
     python benchmarks/data/closing_notes_draw.py --check    # redraw in memory, compare the notes

@@ -271,3 +271,81 @@ def test_honolulu_without_areas_still_gets_times(
     assert report["totals"]["time_to_close"]["observed"] == pytest.approx(
         report["totals"]["time_to_close"]["expected"]
     )
+
+
+ODD_FILTERS = [
+    {"since": "9999-12-31"},
+    {"until": "0001-01-01"},
+    {"until": "9999-12-31"},
+    {"since": "0001-01-01T00:00:00+14:00"},
+    {"since": "1900-01-01", "until": "1900-01-02"},
+    {"source": "no such source"},
+    {"kind": "survey"},
+    {"area": "nowhere"},
+    {"category": "no such category"},
+    {"period": "quarter", "measure": "on_time", "target": "Other:0.000001"},
+    {"since": "2020-04-20", "measure": "without_action", "alpha": "0.999"},
+]
+
+
+def test_api_odd_filters_answer_without_a_server_error(store_path: Path, tmp_path: Path) -> None:
+    """A filter that matches nothing, a far date, a store with no requests at all: an answer
+    with an empty table and the reason, never a 500 (a fuzz run once got one: the table of no
+    rows had no columns)."""
+    from analyzer.config import Settings
+    from analyzer.ingest import ingest_file
+    from analyzer.store.database import Store
+    from api.app import create_app
+
+    comments = tmp_path / "comments.duckdb"
+    with Store(comments) as store:  # survey comments only: no status, no close time
+        ingest_file(store, ROOT / "data_samples" / "austin_survey_comments.csv", progress=False)
+    for path, reason in (
+        (store_path, "no service requests match these filters"),
+        (tmp_path / "empty.duckdb", "the store is empty"),
+        (comments, "no service requests in this store"),
+    ):
+        app = create_app(Settings(store_path=path))
+        with TestClient(app, raise_server_exceptions=False) as client:
+            for by in ("area", "theme", "category"):
+                for params in ODD_FILTERS:
+                    got = client.get("/v1/outcomes", params={"by": by, **params})
+                    assert got.status_code == 200, (path.name, by, params, got.text[:200])
+                    body = got.json()
+                    if body["counts"]["requests"] == 0:
+                        assert body["rows"] == [] and reason in body["messages"][0]
+                    examples = client.get(
+                        "/v1/outcomes/examples", params={"by": by, "group": "x", **params}
+                    )
+                    assert examples.status_code == 200 and examples.json()["items"] == []
+
+
+def test_cli_says_what_a_store_lacks(store_path: Path, tmp_path: Path, capsys) -> None:
+    """A new user's store without requests, or requests without areas or times, gets told what
+    is missing and which ingest option provides it."""
+    from analyzer.ingest import ingest_file
+    from analyzer.store.database import Store
+
+    comments = tmp_path / "comments.duckdb"
+    with Store(comments) as store:
+        ingest_file(store, ROOT / "data_samples" / "austin_survey_comments.csv", progress=False)
+    assert run_cli("outcomes", "--store", str(comments)) == 0
+    out = capsys.readouterr()
+    assert "no service requests in this store" in out.err and "--status-col" in out.err
+    assert "outcomes by" not in out.out  # no empty table
+    bare = tmp_path / "bare.csv"  # status and text only: no times, no areas
+    pd.DataFrame(
+        {"text": ["pothole on main", "graffiti on wall", "tree down"], "status": ["Closed"] * 3}
+    ).to_csv(bare, index=False)
+    store = str(tmp_path / "bare.duckdb")
+    assert (
+        run_cli(
+            "ingest", str(bare), "--text-col", "text", "--status-col", "status", "--store", store
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert run_cli("outcomes", "--by", "area", "--store", store) == 0
+    err = capsys.readouterr().err
+    assert "no request has an area" in err and "--area-col" in err
+    assert "no creation times" in err and "--time-col" in err

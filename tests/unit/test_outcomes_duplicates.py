@@ -85,3 +85,18 @@ def test_precision_and_recall_against_the_city() -> None:
     ev = evaluate_detector(proposed, pairs, city_duplicates={"b", "e"}, population={"b", "c", "e"})
     assert ev.pairs == 2 and ev.pairs_found == 1 and ev.pair_recall == 0.5
     assert ev.flagged == 2 and ev.request_precision == 0.5 and ev.request_recall == 0.5
+
+
+def test_another_category_passes_only_with_similar_text(requests: pd.DataFrame) -> None:
+    """c repeats a at the same spot under another category: the plain rule misses it; with
+    ``cross_category_similarity`` it is found when the two texts say the same thing."""
+    vectors = np.eye(6, dtype=np.float32)
+    vectors[2] = vectors[0]  # c's text is a's
+    rule = DuplicateRule(cross_category_similarity=0.8)
+    found = candidate_pairs(requests, rule, vectors=vectors)
+    assert set(zip(found["new_id"], found["candidate_id"], strict=True)) == {("b", "a"), ("c", "a")}
+    vectors[2] = vectors[3]  # c's text unlike a's and b's: another category stays out
+    found = candidate_pairs(requests, rule, vectors=vectors)
+    assert set(zip(found["new_id"], found["candidate_id"], strict=True)) == {("b", "a")}
+    with pytest.raises(ValueError, match="vectors"):
+        candidate_pairs(requests, rule)

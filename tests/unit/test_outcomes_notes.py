@@ -96,8 +96,8 @@ def test_rules_are_parameters(clf: ClosingNoteClassifier) -> None:
 
 
 def test_labelled_set_is_what_the_guideline_describes() -> None:
-    """The committed hand-labelled set: at least 500 notes, the five services, every outcome,
-    and redacted (no phone number or e-mail left in a note)."""
+    """The committed labelled set (labelled by an AI coding agent): at least 500 notes, the five
+    services, every outcome, and redacted (no phone number or e-mail left in a note)."""
     df = pd.read_csv(LABELLED, dtype=str, keep_default_na=False)
     assert len(df) >= 500 and df["service_request_id"].is_unique
     assert df["service"].nunique() == 5
