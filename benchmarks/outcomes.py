@@ -295,12 +295,12 @@ def _grid_scores(
 
 def duplicates_part(store_path: Path) -> dict[str, Any]:
     from analyzer.outcomes import (
-        DuplicateRule,
         candidate_pairs,
         evaluate_detector,
         named_duplicate_pairs,
         order_pairs,
     )
+    from analyzer.tagging.duplicates import INTAKE_RULE, DuplicateRule
 
     t0 = time.perf_counter()
     df, vectors = _requests_and_vectors(store_path)
@@ -323,7 +323,11 @@ def duplicates_part(store_path: Path) -> dict[str, Any]:
     position = pd.Series(np.arange(len(df)), index=ids)
     wide["new"] = position.reindex(wide["new_id"]).to_numpy()
     cat = df["category"].fillna("").to_numpy()
-    same = cat[wide["new"].to_numpy()] == cat[position.reindex(wide["candidate_id"]).to_numpy()]
+    a_cat, b_cat = (
+        cat[wide["new"].to_numpy()],
+        cat[position.reindex(wide["candidate_id"]).to_numpy()],
+    )
+    same = (a_cat == b_cat) | (a_cat == "") | (b_cat == "")
     key = pd.Series(np.arange(len(pairs)), index=pd.MultiIndex.from_frame(pairs))
     hit = key.reindex(pd.MultiIndex.from_arrays([wide["new_id"], wide["candidate_id"]]))
     wide["pair"] = hit.fillna(-1).astype(int).to_numpy()
@@ -331,21 +335,11 @@ def duplicates_part(store_path: Path) -> dict[str, Any]:
     pair_year = year[position.reindex(pairs["later_id"]).to_numpy()]
     new_year = year[wide["new"].to_numpy()]
     meters, days = wide["meters"].to_numpy(), wide["days"].to_numpy()
-    sim = wide["similarity"].fillna(-1).to_numpy()
+    sim = wide["similarity"].to_numpy()
 
     def mask(rule: DuplicateRule) -> np.ndarray:
-        m = (meters <= rule.max_meters) & (days <= rule.max_days)
-        if rule.min_similarity is not None:
-            m &= (sim >= rule.min_similarity) | (
-                meters <= rule.near_meters if rule.near_meters is not None else False
-            )
-        if rule.same_category:
-            m &= same | (
-                sim >= rule.cross_category_similarity
-                if rule.cross_category_similarity is not None
-                else False
-            )
-        return m
+        # the rule's own test (the one intake uses), on the precomputed widest candidates
+        return (days <= rule.max_days) & rule.accepts(meters, sim, same)
 
     def scores(rule: DuplicateRule, years: tuple[int, ...]) -> dict[str, float]:
         in_years = np.isin(year, years)
@@ -401,7 +395,12 @@ def duplicates_part(store_path: Path) -> dict[str, Any]:
         "grid_rules": len(grid),
         "detectors": {},
     }
-    for name, rule in (("plain rule", plain), ("text + place", chosen), ("best F1", best_f1)):
+    for name, rule in (
+        ("plain rule", plain),
+        ("intake (POST /v1/tag)", INTAKE_RULE),
+        ("text + place", chosen),
+        ("best F1", best_f1),
+    ):
         t1 = time.perf_counter()
         proposed = candidate_pairs(df, rule, new_ids=test_ids, vectors=vectors)
         ev = evaluate_detector(proposed, pairs, city, test_ids)

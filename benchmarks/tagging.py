@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -519,7 +520,7 @@ def duplicates_part(n_queries: int = 300, seed: int = 0) -> dict[str, Any]:
     returned. Random requests not closed as duplicates show how many candidates a person would see
     for an ordinary request. Every record is closed by now, so the open-status filter is off here.
     """
-    from analyzer.tagging.duplicates import duplicate_candidates
+    from analyzer.tagging.duplicates import INTAKE_RULE, duplicate_candidates
 
     cols = [
         "service_request_id",
@@ -554,12 +555,13 @@ def duplicates_part(n_queries: int = 300, seed: int = 0) -> dict[str, Any]:
     # The pool a live system would search: everything filed before, with a description.
     cands = pool[pool["text"].str.strip() != ""][["id", "text", "lat", "lon", "created_at"]]
     dummy = [np.ones(2)]
+    any_text = replace(INTAKE_RULE, min_similarity=-1.0)  # place and time only: every pair, scored
 
     def place_time(q: pd.DataFrame) -> pd.DataFrame:
         return duplicate_candidates(
             q.assign(embedding=dummy * len(q)),  # its "id" keeps a request from matching itself
             cands.assign(embedding=dummy * len(cands)),
-            min_similarity=-1.0,
+            any_text,
         )
 
     loose_dup, loose_ord = place_time(queries), place_time(ordinary)
@@ -572,7 +574,7 @@ def duplicates_part(n_queries: int = 300, seed: int = 0) -> dict[str, Any]:
     c_emb = cand_rows.assign(embedding=[vec_of[i] for i in cand_rows["id"]])
 
     def with_text(q: pd.DataFrame, v: np.ndarray) -> pd.DataFrame:
-        return duplicate_candidates(q.assign(embedding=list(v)), c_emb, min_similarity=-1.0)
+        return duplicate_candidates(q.assign(embedding=list(v)), c_emb, any_text)
 
     sims_dup = with_text(queries, vecs[:nq])
     sims_ord = with_text(ordinary, vecs[nq : 2 * nq])

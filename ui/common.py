@@ -24,6 +24,25 @@ def client() -> Client:
     return get_client()
 
 
+# closing outcomes as the explorer names and colours them (analyzer.outcomes.OUTCOMES)
+OUTCOME_NAMES = {
+    "resolved": "resolved / action taken",
+    "no_violation": "nothing found",
+    "duplicate": "duplicate",
+    "referred": "referred / not the city's",
+    "administrative": "administratively closed",
+    "unknown": "unknown",
+}
+OUTCOME_COLORS = {
+    "resolved / action taken": "#2a9d8f",
+    "nothing found": "#e9c46a",
+    "duplicate": "#8ab17d",
+    "referred / not the city's": "#f4a261",
+    "administratively closed": "#e76f51",
+    "unknown": "#b8b8b8",
+}
+
+
 def filters_sidebar() -> dict[str, Any]:
     """Kind, source, area, category and dates; kept in the URL query so a view can be shared.
     The source, area and category lists follow the chosen kind (and source)."""

@@ -15,7 +15,6 @@ mix of requests explains.
 
 from analyzer.outcomes.duplicates import (
     DuplicateEvaluation,
-    DuplicateRule,
     candidate_pairs,
     evaluate_detector,
     named_duplicate_pairs,
@@ -66,7 +65,6 @@ __all__ = [
     "CloseTimes",
     "ClosingNoteClassifier",
     "DuplicateEvaluation",
-    "DuplicateRule",
     "NoteRules",
     "OutcomeReport",
     "OutcomeTable",

@@ -12,9 +12,10 @@ it that were still open then, and measured by
   duplicates, and of those the city closed as duplicates, the share flagged. (The city does not
   mark every duplicate, so precision is a lower bound.)
 
-:class:`DuplicateRule` is the family of rules compared: place and time (the plain rule: same
-category, 150 m, 7 days), optionally text similarity (``analyzer.tagging.duplicates``' cosine of
-the two requests' embeddings), and a tighter radius where the text says little.
+:class:`~analyzer.tagging.duplicates.DuplicateRule` (the one rule, also used at intake) is the
+family of rules compared: place and time (the plain rule: same category, 150 m, 7 days),
+optionally text similarity (cosine of the two requests' embeddings), and a tighter radius where
+the text says little.
 """
 
 from __future__ import annotations
@@ -25,12 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analyzer.common.params import Params
-from analyzer.tagging.duplicates import haversine_m
+from analyzer.tagging.duplicates import DuplicateRule, haversine_m
 
 __all__ = [
     "DuplicateEvaluation",
-    "DuplicateRule",
     "candidate_pairs",
     "evaluate_detector",
     "named_duplicate_pairs",
@@ -61,25 +60,6 @@ def named_duplicate_pairs(
     return pd.DataFrame(rows, columns=["dup_id", "named_id"]).drop_duplicates()
 
 
-@dataclass
-class DuplicateRule(Params):
-    """Which earlier, still open requests a new request probably repeats.
-
-    ``max_meters`` and ``max_days``: place and time window; ``same_category``: the city's category
-    must match; ``min_similarity``: cosine of the two texts' embeddings (None: text not used);
-    ``near_meters``: a candidate this close passes without the text test (a repeated report of the
-    same spot often words it differently); ``cross_category_similarity``: with ``same_category``,
-    a candidate of another category still passes when the texts are at least this similar
-    (residents file the same problem under different categories)."""
-
-    max_meters: float = 150.0
-    max_days: float = 7.0
-    same_category: bool = True
-    min_similarity: float | None = None
-    near_meters: float | None = None
-    cross_category_similarity: float | None = None
-
-
 def candidate_pairs(
     requests: pd.DataFrame,
     rule: DuplicateRule,
@@ -96,8 +76,7 @@ def candidate_pairs(
     uses text). Only requests in ``new_ids`` (default: all) are taken as new. Returns ``new_id``,
     ``candidate_id``, ``meters``, ``days``, ``similarity`` (NaN without vectors).
     """
-    uses_text = rule.min_similarity is not None or rule.cross_category_similarity is not None
-    if uses_text and vectors is None:
+    if rule.uses_text and vectors is None:
         raise ValueError("this rule compares texts: pass the requests' vectors")
     # another category is kept for now only when similar enough text may admit it
     early_category = rule.same_category and rule.cross_category_similarity is None
@@ -123,7 +102,7 @@ def candidate_pairs(
         cand = order[lo:hi]
         cand = cand[(cand != i) & located[cand] & (closed[cand] > t) & (created[cand] <= t)]
         if early_category:
-            cand = cand[cat[cand] == cat[i]]
+            cand = cand[(cat[cand] == cat[i]) | (cat[cand] == "") | (cat[i] == "")]
         if len(cand) == 0:
             continue
         meters = haversine_m(lat[i], lon[i], lat[cand], lon[cand])
@@ -137,14 +116,10 @@ def candidate_pairs(
         out["similarity"] = np.einsum("ij,ij->i", a, b)
     else:
         out["similarity"] = np.nan
-    if rule.min_similarity is not None and len(out):
-        passes = out["similarity"] >= rule.min_similarity
-        if rule.near_meters is not None:
-            passes |= out["meters"] <= rule.near_meters
-        out = out[passes]
-    if rule.same_category and not early_category and len(out):
-        same = cat[out["new"].to_numpy()] == cat[out["cand"].to_numpy()]
-        out = out[same | (out["similarity"] >= rule.cross_category_similarity).to_numpy()]
+    if len(out):
+        a_cat, b_cat = cat[out["new"].to_numpy()], cat[out["cand"].to_numpy()]
+        same = (a_cat == b_cat) | (a_cat == "") | (b_cat == "")
+        out = out[rule.accepts(out["meters"].to_numpy(), out["similarity"].to_numpy(), same)]
     out["new_id"] = ids[out["new"].to_numpy()] if len(out) else []
     out["candidate_id"] = ids[out["cand"].to_numpy()] if len(out) else []
     return out[["new_id", "candidate_id", "meters", "days", "similarity"]].reset_index(drop=True)

@@ -35,6 +35,7 @@ from analyzer.queries.common import (
     records_where,
     text_or_none,
     theme_labels,
+    theme_where,
 )
 from analyzer.store.database import Store
 
@@ -71,6 +72,9 @@ def request_frame(store: Store, filters: Filters | None = None) -> pd.DataFrame:
     :data:`analyzer.outcomes.table.REQUEST_COLUMNS` (times as UTC timestamps)."""
     f = filters or Filters()
     where, params = records_where(f, store=store)
+    if f.theme_id:
+        cond, extra = theme_where(store, f.theme_id, load_overrides(store))
+        where, params = f"{where} AND {cond}", [*params, *extra]
     note = _first_attribute(NOTE_FIELDS)
     expected = _first_attribute(EXPECTED_FIELDS)
     df = store.query_df(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
@@ -63,6 +64,10 @@ def outcomes(
         ),
     ] = True,
     target: TargetQuery = None,
+    theme_id: Annotated[
+        str | None,
+        Query(max_length=MAX_SHORT, description="only this theme's requests (merges followed)"),
+    ] = None,
 ) -> OutcomesOut:
     """Per group: requests, closed, open; Kaplan-Meier median and 90th-percentile days to close
     with intervals (open requests censored); on-time share against targets; the share of each
@@ -71,7 +76,7 @@ def outcomes(
     report = service.outcomes(
         store,
         by,
-        filters,
+        replace(filters, theme_id=theme_id),
         targets=_targets(target),
         measure=measure,
         period=period,
@@ -90,10 +95,17 @@ def outcome_examples(
     outcome: OutcomeLabel | None = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_EXAMPLES)] = 10,
     target: TargetQuery = None,
+    theme_id: Annotated[str | None, Query(max_length=MAX_SHORT)] = None,
 ) -> OutcomeExamples:
     """The latest closed requests of one group (optionally of one outcome) with their redacted
     text and closing note, the outcome read from the note, and the days they took."""
     items = service.outcome_examples(
-        store, by, group, filters, outcome=outcome, targets=_targets(target), limit=limit
+        store,
+        by,
+        group,
+        replace(filters, theme_id=theme_id),
+        outcome=outcome,
+        targets=_targets(target),
+        limit=limit,
     )
     return OutcomeExamples(items=items)  # type: ignore[arg-type]

@@ -128,6 +128,13 @@ def _points(fig: dict, types: tuple[str, ...] = ("scatter", "scattergl")) -> int
     return n
 
 
+def _values(x: object) -> np.ndarray:
+    """A trace's values, whether plotly sent a list or a base64-packed array."""
+    if isinstance(x, dict):
+        return np.frombuffer(base64.b64decode(x["bdata"]), dtype=np.dtype(x["dtype"]))
+    return np.asarray(x, dtype=float)
+
+
 def test_overview(live_api: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     at = _run("overview.py", live_api, monkeypatch)
     assert at.title[0].value == "What residents are telling us"
@@ -147,6 +154,26 @@ def test_themes_page(live_api: tuple[str, str], monkeypatch: pytest.MonkeyPatch)
         shown = table[col].tolist()
         assert all(isinstance(v, str) and v and v != "None" for v in shown), (col, shown)
     assert _points(_figures(at)[0]) >= 100
+
+
+def test_theme_page_shows_how_the_city_responded(
+    live_api: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = _run("themes.py", live_api, monkeypatch, source="311")
+    assert "How the city responded" in [s.value for s in at.subheader]
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(metrics["Closed"].replace(",", "")) > 0
+    assert metrics["Median days to close"] != "–"
+    shares = _figures(at)[-1]  # the closing outcomes of the theme's requests, as shares
+    assert {d["name"] for d in shares["data"]} <= {
+        "resolved / action taken",
+        "nothing found",
+        "duplicate",
+        "referred / not the city's",
+        "administratively closed",
+        "unknown",
+    }
+    assert abs(sum(float(np.sum(_values(d["x"]))) for d in shares["data"]) - 1) < 0.01
 
 
 def test_themes_filter_from_url(live_api: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from analyzer.errors import InputError
-from analyzer.tagging.duplicates import duplicate_candidates, find_duplicates, haversine_m
+from analyzer.tagging.duplicates import (
+    INTAKE_RULE,
+    DuplicateRule,
+    duplicate_candidates,
+    find_duplicates,
+    haversine_m,
+)
 
 LAT, LON = 42.3601, -71.0589  # Boston City Hall
 NOW = pd.Timestamp("2019-06-10T12:00:00Z")
@@ -57,8 +65,8 @@ def test_distance_limit() -> None:
         ]
     )
     assert find_duplicates(_new(), cands) == [["near", "edge"]]  # nearest first on a tie
-    assert find_duplicates(_new(), cands, max_meters=120) == [["near"]]
-    assert find_duplicates(_new(), cands, max_meters=50) == [[]]
+    assert find_duplicates(_new(), cands, replace(INTAKE_RULE, max_meters=120)) == [["near"]]
+    assert find_duplicates(_new(), cands, replace(INTAKE_RULE, max_meters=50)) == [[]]
 
 
 def test_time_window_only_earlier_requests_within_max_days() -> None:
@@ -72,7 +80,7 @@ def test_time_window_only_earlier_requests_within_max_days() -> None:
     )
     [ids] = find_duplicates(_new(), cands)
     assert sorted(ids) == ["six_days", "yesterday"]
-    [ids] = find_duplicates(_new(), cands, max_days=2)
+    [ids] = find_duplicates(_new(), cands, replace(INTAKE_RULE, max_days=2))
     assert ids == ["yesterday"]
 
 
@@ -97,9 +105,11 @@ def test_similarity_threshold_and_order() -> None:
             {"id": "same", "embedding": SAME},
         ]
     )
-    assert find_duplicates(_new(), cands, min_similarity=0.9) == [["same", "close"]]
-    assert find_duplicates(_new(), cands, min_similarity=0.99) == [["same"]]
-    pairs = duplicate_candidates(_new(), cands, min_similarity=-1)
+    assert find_duplicates(_new(), cands, replace(INTAKE_RULE, min_similarity=0.9)) == [
+        ["same", "close"]
+    ]
+    assert find_duplicates(_new(), cands, replace(INTAKE_RULE, min_similarity=0.99)) == [["same"]]
+    pairs = duplicate_candidates(_new(), cands, replace(INTAKE_RULE, min_similarity=-1))
     assert list(pairs["candidate_id"]) == ["same", "close", "unrelated"]
     assert pairs["similarity"].iloc[-1] == pytest.approx(0.0, abs=1e-6)
 
@@ -189,3 +199,24 @@ def test_duplicates_in_store(tmp_store, embedder) -> None:
     )
     assert [f["id"] for f in found] == ["r1"]
     assert found[0]["meters"] < 1 and 0.9 < found[0]["days"] < 1.1
+
+
+def test_one_rule_for_category_and_text() -> None:
+    """``DuplicateRule.accepts`` is the rule both intake and the outcomes benchmark apply."""
+    rule = DuplicateRule(same_category=True, cross_category_similarity=0.9)
+    cands = _cands(
+        [
+            {"id": "same_cat", "category": "Pothole", "embedding": FAR},
+            {"id": "other_cat", "category": "Graffiti", "embedding": FAR},
+            {"id": "other_cat_same_words", "category": "Graffiti", "embedding": SAME},
+            {"id": "no_cat", "category": None, "embedding": FAR},
+        ]
+    )
+    [ids] = find_duplicates(_new(category="Pothole"), cands, rule)
+    assert sorted(ids) == ["no_cat", "other_cat_same_words", "same_cat"]
+    # intake proposes by place, time and words, whatever the category
+    [ids] = find_duplicates(_new(category="Pothole"), cands)
+    assert ids == ["other_cat_same_words"]
+    plain = DuplicateRule()  # same category, no text: never needs an embedding
+    [ids] = find_duplicates(_new(category="Pothole").drop(columns=["embedding"]), cands, plain)
+    assert sorted(ids) == ["no_cat", "same_cat"]

@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 
 from analyzer.outcomes import (
-    DuplicateRule,
     candidate_pairs,
     evaluate_detector,
     named_duplicate_pairs,
     order_pairs,
 )
+from analyzer.tagging.duplicates import DuplicateRule
 
 T0 = pd.Timestamp("2019-05-01 08:00", tz="UTC")
 

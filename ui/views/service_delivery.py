@@ -10,24 +10,16 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.common import fetch, filters_sidebar, frame, number, show_table
+from ui.common import (
+    OUTCOME_COLORS,
+    OUTCOME_NAMES,
+    fetch,
+    filters_sidebar,
+    frame,
+    number,
+    show_table,
+)
 
-OUTCOME_NAMES = {
-    "resolved": "resolved / action taken",
-    "no_violation": "nothing found",
-    "duplicate": "duplicate",
-    "referred": "referred / not the city's",
-    "administrative": "administratively closed",
-    "unknown": "unknown",
-}
-OUTCOME_COLORS = {
-    "resolved / action taken": "#2a9d8f",
-    "nothing found": "#e9c46a",
-    "duplicate": "#8ab17d",
-    "referred / not the city's": "#f4a261",
-    "administratively closed": "#e76f51",
-    "unknown": "#b8b8b8",
-}
 MEASURES = {
     "time_to_close": "time to close (closures against those expected)",
     "on_time": "on-time share (needs targets)",

@@ -11,6 +11,8 @@ import streamlit as st
 from analyzer.reports.export import safe_filename
 from ui.client import ApiError, Client
 from ui.common import (
+    OUTCOME_COLORS,
+    OUTCOME_NAMES,
     cached_get,
     client,
     fetch,
@@ -123,6 +125,44 @@ if detail:
             ).update_layout(yaxis={"autorange": "reversed", "title": ""}),
             width="stretch",
         )
+    handled = fetch("/v1/outcomes", by="theme", theme_id=chosen, **f)
+    if handled and handled["rows"]:
+        row = handled["rows"][0]
+        st.subheader("How the city responded")
+        o1, o2, o3, o4 = st.columns(4)
+        o1.metric("Closed", f"{row['closed']:,}", help=f"{row['open']:,} still open")
+        median = row.get("median_days")
+        o2.metric(
+            "Median days to close",
+            "–" if median is None else f"{median:.1f}",
+            help="Kaplan–Meier: requests still open count for as long as they have waited"
+            + (
+                ""
+                if row.get("median_low") is None or row.get("median_high") is None
+                else f" (95% interval {row['median_low']:.1f}–{row['median_high']:.1f})"
+            ),
+        )
+        p90 = row.get("p90_days")
+        o3.metric("90th percentile days", "–" if p90 is None else f"{p90:.1f}")
+        wa = row.get("without_action_share")
+        o4.metric("Closed without action", "–" if wa is None else f"{wa:.0%}")
+        shares = {
+            OUTCOME_NAMES[o]: row.get(f"share_{o}")
+            for o in OUTCOME_NAMES
+            if row.get(f"share_{o}") is not None
+        }
+        if shares:
+            fig = px.bar(
+                x=list(shares.values()),
+                y=["closed requests"] * len(shares),
+                color=list(shares),
+                orientation="h",
+                color_discrete_map=OUTCOME_COLORS,
+                height=170,
+                labels={"x": "share of closed requests", "y": "", "color": "outcome"},
+            )
+            fig.update_layout(xaxis_tickformat=".0%", legend={"orientation": "h", "y": -0.6})
+            st.plotly_chart(fig, width="stretch", key="theme-outcome-shares")
     st.subheader("Representative requests")
     for ex in detail["examples"]:
         st.markdown(f"> {ex['text']}")
