@@ -263,7 +263,18 @@ def themes(
             for c in ("theme_id", "label", "source", "size", "growth", "sentiment", "keywords")
             if c in df
         ]
-        df = df[keep]
+        df = df[keep].copy()
+        if "growth" in df:  # last 28 days against the 28 before, as the explorer shows it
+            df["growth"] = [
+                "–" if g is None or g != g else f"{g:+.0%}" for g in df["growth"].tolist()
+            ]
+        if "keywords" in df:
+            df["keywords"] = [
+                ", ".join(map(str, k[:8])) + (" …" if len(k) > 8 else "")
+                if isinstance(k, list)
+                else k
+                for k in df["keywords"].tolist()
+            ]
     _emit(df, output, format, "themes")
 
 

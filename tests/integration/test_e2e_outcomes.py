@@ -28,6 +28,7 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = ROOT / "docs" / "screenshots"
 PAGE = "service-delivery"
 
 CHARTS_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(el => {
@@ -163,6 +164,8 @@ def test_service_delivery_page_shows_outcomes_areas_and_examples(explorer: str) 
         # the theme table and example requests with their outcome
         rows = _table_rows(page)
         assert len(rows) >= 2 and rows[0] >= 10 and rows[-1] >= 1, rows
+        # every check above passed: only now does the README's screenshot change
+        page.screenshot(path=str(SHOTS / "service_delivery.png"), full_page=True)
 
         # drill down: only the duplicates of the first theme, each shown with its outcome
         choice = page.get_by_role("combobox", name="Outcome")
