@@ -76,3 +76,14 @@ def test_benchmark_cases_recall_and_false_redactions() -> None:
     assert result["per_kind"]["NAME"]["recall"] >= 0.95
     assert result["per_kind"]["SSN"]["recall"] == 1.0
     assert result["false_redactions"] == 0
+
+
+def test_initial_and_surname_after_an_offices_slash() -> None:
+    """The bundled sample served "ONS/C. Newman, ISD OC/S. Cavaleri" unredacted."""
+    from analyzer.ingest.privacy.redact import redact_many
+
+    text = "I notified ONS/C. Newman, ISD OC/S. Cavaleri and J. Smith VM"
+    out = redact_many([text])[0].text
+    assert "Newman" not in out and "Cavaleri" not in out and "Smith" not in out
+    for kept in ("Parking on the N/S. Main side", "BTD/T. Station is closed"):
+        assert redact_many([kept])[0].text == kept

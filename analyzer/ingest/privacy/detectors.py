@@ -52,6 +52,9 @@ INITIAL_SURNAME = re.compile(
     r"([A-Z])(\.[ \t]*|[ \t]+)(?:([A-Z])(?:\.[ \t]*|[ \t]+))?"
     rf"({_SURNAME})(?![\w'’-])"
 )
+# An office's abbreviation, a slash, an initial with its dot and a surname: "ONS/C. Newman",
+# "ISD OC/S. Cavaleri" (how staff list who they notified); the name is the part after the slash.
+AFTER_OFFICE = re.compile(rf"(?<=[A-Z]{{2}}/)([A-Z])\.[ \t]?({_SURNAME})(?![\w'’-])")
 # Surname, I. / Surname I.: "Smith, J.", "Dillon H. at", "Ramirez, L. (VM)"; without the dot only
 # before a bracket or another name: "Dillon H (VM)", "Dillon H, Smith J".
 SURNAME_INITIAL = re.compile(
@@ -195,6 +198,9 @@ def initial_name_spans(text: str) -> list[tuple[int, int]]:
         ):
             continue  # "J Flannery Contracting"; "George R. Visconti" is a street
         out.append((start, m.end()))
+    for m in AFTER_OFFICE.finditer(text):
+        if not (_ordinary(m.group(2)) or _street_like(m.group(1), m.group(2), letter_first=True)):
+            out.append((m.start(1), m.end()))
     for m in SURNAME_INITIAL.finditer(text):
         surname, letter = m.group(1), m.group(3)
         if (
