@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 STORE ?= var/civicpulse.duckdb
 SAMPLES := data_samples/boston_311_sample.csv data_samples/bowling_green_comments.csv data_samples/bowling_green_participants-votes.csv.gz data_samples/austin_survey_comments.csv
 
-.PHONY: install run setup-data serve ui test test-slow test-e2e test-all lint format bench clean
+.PHONY: install run setup-data serve ui test test-slow test-fuzz test-e2e test-all lint format bench clean
 
 $(STAMP): pyproject.toml requirements/models.txt
 	@echo "==> creating $(VENV) with $(PYTHON)"
@@ -50,6 +50,10 @@ test: install
 
 test-slow: install
 	$(BIN)/python -m pytest -q -m slow
+
+# The bounded schemathesis run of #22 alone (also part of test-slow, so of .ci/run).
+test-fuzz: install
+	$(BIN)/python -m pytest -q -m slow tests/integration/test_hardening_fuzz.py
 
 test-e2e: install
 	$(BIN)/python -m pytest -q -m e2e

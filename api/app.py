@@ -9,6 +9,7 @@ GeoReport v2 has it.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,6 +27,7 @@ from analyzer.config import Settings, load_settings
 from analyzer.errors import InputError
 from api.open311_xml import XML_MEDIA_TYPE, xml_errors
 from api.routers import (
+    admin,
     conversations,
     corrections,
     emerging,
@@ -129,7 +131,24 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> Re
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
     detail = exc.detail if isinstance(exc.detail, str) else CODES.get(exc.status_code, "error")
-    return _error(request, exc.status_code, detail, getattr(exc, "headers", None))
+    headers = getattr(exc, "headers", None)
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed(request)}
+    return _error(request, exc.status_code, detail, headers)
+
+
+def _allowed(request: Request) -> str:
+    """Every method the OpenAPI document gives this path (Starlette names only the methods of
+    the first route that matches it)."""
+    methods: set[str] = set()
+    for template, item in request.app.openapi().get("paths", {}).items():
+        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, request.url.path):
+            methods |= {m.upper() for m in item if m.upper() in HTTP_METHODS}
+    return ", ".join(sorted(methods))
+
+
+HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"}
 
 
 async def _input_error(request: Request, exc: InputError) -> Response:
@@ -195,6 +214,7 @@ def create_app(settings: Settings | None = None, *, warm: bool = False) -> FastA
         conversations,
         outcomes,
         keys,
+        admin,
     ):
         app.include_router(module.router, responses=COMMON)
     app.include_router(open311.router, responses=OPEN311_COMMON)

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyHeader, HTTPBearer
-from pydantic import WithJsonSchema
+from pydantic import StringConstraints, WithJsonSchema
 
 from analyzer.common.clock import TimeBoundError, parse_time_range
 from analyzer.config import Settings
@@ -85,8 +85,9 @@ ShortQuery = Annotated[str | None, Query(max_length=MAX_SHORT)]
 
 # What the code accepts, declared: a date or an RFC 3339 date-time (one rule:
 # analyzer.common.clock.parse_time_range; bounds beyond what the store holds are clamped).
+# Empty or blank is refused (422), as the formats say; leave the parameter out for no bound.
 WhenQuery = Annotated[
-    str | None,
+    Annotated[str, StringConstraints(pattern=r"\S")] | None,
     WithJsonSchema(
         {
             "anyOf": [

@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from analyzer.common.clock import clamp_utc
+from api.schema_rules import TAG_ONE_OF, Lat, Lon, Number
 
 MAX_TEXT_CHARS = 10_000
 MAX_TAG_TEXTS = 1_000
@@ -26,10 +27,8 @@ MAX_RECORDS_PER_POST = 1_000
 MAX_SHORT = 200
 
 Short = Annotated[str, StringConstraints(max_length=MAX_SHORT)]
-NonEmptyShort = Annotated[str, StringConstraints(min_length=1, max_length=MAX_SHORT)]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS)]
-Lat = Annotated[float, Field(ge=-90, le=90)]
-Lon = Annotated[float, Field(ge=-180, le=180)]
+NonEmptyShort = Annotated[str, StringConstraints(min_length=1, max_length=MAX_SHORT, pattern=r"\S")]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS, pattern=r"\S")]
 
 
 class Strict(BaseModel):
@@ -93,11 +92,14 @@ class TagRequest(Strict):
     """Either ``text`` (one request) or ``texts`` (up to 1,000: strings, or objects with a
     location and time)."""
 
-    text: Text | None = None
-    texts: list[Text | TagItem] | None = Field(None, min_length=1, max_length=MAX_TAG_TEXTS)
-    lat: Lat | None = None
-    lon: Lon | None = None
-    created_at: ClampedTime | None = None
+    model_config = ConfigDict(extra="forbid", json_schema_extra=TAG_ONE_OF)  # ``_one_of``
+
+    # Not nullable: a field is given or left out (null is refused), so TAG_ONE_OF can say the rule.
+    text: Text = None  # type: ignore[assignment]
+    texts: list[Text | TagItem] = Field(None, min_length=1, max_length=MAX_TAG_TEXTS)
+    lat: Lat = None  # type: ignore[assignment]
+    lon: Lon = None  # type: ignore[assignment]
+    created_at: ClampedTime = None  # type: ignore[assignment]
 
     @model_validator(mode="after")
     def _one_of(self) -> TagRequest:
@@ -315,8 +317,8 @@ class RecordIn(Strict):
     updated_at: Annotated[str, StringConstraints(max_length=64)] | None = None
     category: Short | None = None
     status: Annotated[str, StringConstraints(max_length=50)] | None = None
-    lat: float | None = None
-    lon: float | None = None
+    lat: Number | None = None
+    lon: Number | None = None
     area: Short | None = None
     attributes: dict[Short, AttrValue] | None = Field(None, max_length=50)
 

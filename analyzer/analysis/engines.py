@@ -228,14 +228,25 @@ def make_engine(
 def embed_needed(
     embedder: Embedder, records: pd.DataFrame, needed: np.ndarray, store: Store, progress: bool
 ) -> np.ndarray:
-    """Vectors for the records that need one (embedded or read from the cache); the other rows
-    stay zero and no step reads them."""
+    """Vectors for the records that need one, as the store's cache holds them (the other rows
+    stay zero and no step reads them).
+
+    What is new is embedded and cached first; then every vector is read back from the cache. A
+    vector the cache holds went through its float16 codec and one just embedded would not have:
+    without the read-back, a run that found vectors cached by a killed run would feed the themes
+    other numbers than an uninterrupted run does, and the themes can turn on such a bit (#22).
+    (The embedder caches whole chunks of what is new, in order, so the re-run encodes the rest in
+    the same chunks as an uninterrupted run.)
+    """
     from analyzer.embedding import EMBED_DIM
 
+    rows = np.arange(len(records)) if needed.all() else np.flatnonzero(needed)
+    texts = records["text"].iloc[rows].tolist()
+    part = embedder.embed(texts, store=store, progress=progress)  # what is new reaches the cache
+    if texts:
+        part = embedder.embed(texts, store=store)  # every vector as the cache holds it
     if needed.all():
-        return embedder.embed(records["text"].tolist(), store=store, progress=progress)
-    rows = np.flatnonzero(needed)
-    part = embedder.embed(records["text"].iloc[rows].tolist(), store=store, progress=progress)
+        return part
     # np.zeros maps untouched pages lazily: the unused rows cost no memory
     out = np.zeros((len(records), part.shape[1] if len(part) else EMBED_DIM), dtype=np.float32)
     out[rows] = part

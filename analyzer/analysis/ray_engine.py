@@ -451,6 +451,8 @@ def analyze_records(
             model_id,
             engine,
         )
+    if todo:  # every vector as the cache holds it (float16), as the local engine uses them
+        vectors = dict(store.cached_embeddings(embedder.model_id, list(first_row)))
     matrix = normalise_rows(np.vstack([vectors[h] for h in hashes]))
 
     need = ~records["has_sentiment"].to_numpy(dtype=bool)

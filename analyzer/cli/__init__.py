@@ -14,6 +14,7 @@ import click
 import typer
 from typer.exceptions import TyperException
 
+from analyzer.cli.common import StoreServedError, send_to_server
 from analyzer.errors import InputError
 
 app = typer.Typer(
@@ -45,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"error: {exc.one_line()}", file=sys.stderr)
         return _exit(2)
+    except StoreServedError as served:  # `civicpulse serve` holds the store: the command runs there
+        try:
+            return _exit(send_to_server(sys.argv[1:] if argv is None else list(argv), served))
+        except InputError as exc:
+            print(f"error: {exc.one_line()}", file=sys.stderr)
+            return _exit(2)
     except (click.exceptions.Exit, typer.Exit) as exc:
         return _exit(exc.exit_code)
     except (click.exceptions.Abort, typer.Abort):

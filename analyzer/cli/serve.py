@@ -4,6 +4,12 @@
 The explorer reads record-level data through the API, which needs a key: ``serve`` makes one for
 it on its first start against a store and keeps it in ``explorer_api_key`` beside the store
 (owner-only; the store has only its hash), and ``ui`` points the explorer at that file.
+
+One writer, many hands (#22): ``serve`` also keeps a local administrator key beside the store
+(``<store>.admin_key``, owner-only) and an owner file (``<store>.serve.json``: PID, URL, start)
+while it runs; a CLI command started beside it sends itself to the API with that key
+(``analyzer.cli.common``), so ``ingest``, ``analyze``, ``status``, ``apikey revoke``... work while
+the API serves.
 """
 
 from __future__ import annotations
@@ -12,14 +18,25 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from analyzer.cli import app
-from analyzer.cli.common import console, open_store, settings
+from analyzer.cli.common import (
+    ADMIN_KEY_NAME,
+    admin_key_file,
+    claim_store,
+    console,
+    open_store,
+    release_store,
+    server_owner,
+    settings,
+    write_private,
+)
 from analyzer.config import Settings
 from analyzer.errors import InputError
+from analyzer.store.database import Store
 
 StoreOpt = Annotated[
     Path | None, typer.Option("--store", help="DuckDB store (default from settings)")
@@ -47,24 +64,71 @@ def serve(
 
     s = settings(store)
     s = s.with_overrides(api_host=host, api_port=port)
+    running = server_owner(s.store_path)
+    if running is not None:
+        raise InputError(
+            f"the store is already served by {running.describe()}; stop it first, or serve "
+            "another store with --store",
+            file=str(s.store_path),
+        )
     logs.configure()
+    api = create_app(s, warm=True)
+    # Hold the store from here on (the app's startup finds it open): a CLI job that holds it
+    # makes this one line naming that process (StoreLockedError, exit 2), never a traceback.
+    held = api.state.civicpulse.store
     key_file = explorer_key_file(s)
-    made = provision_explorer_key(s.store_path, key_file)
+    made = provision_key(held, key_file, EXPLORER_KEY_NAME)
+    admin_file = admin_key_file(s.store_path)
+    provision_key(held, admin_file, ADMIN_KEY_NAME, scope="admin")
+    url = f"http://{_loopback(s.api_host)}:{s.api_port}"
+    claim_store(s.store_path, url)
     console.print(f"CivicPulse API on http://{s.api_host}:{s.api_port} (store {s.store_path})")
     console.print(
         f"the explorer's API key: {'written to' if made else 'kept in'} {key_file} "
         "(`civicpulse ui` reads it)"
     )
-    uvicorn.run(
-        create_app(s, warm=True),
-        host=s.api_host,
-        port=s.api_port,
-        workers=1,  # DuckDB allows one writing process; more workers could not open the store
-        access_log=False,  # our own request log has no query strings (they can hold search text)
-        log_config=None,
-        server_header=False,
-        timeout_graceful_shutdown=10,
+    console.print(
+        f"CLI commands on this store now run through this API (administrator key {admin_file})"
     )
+    try:
+        uvicorn.run(
+            _releasing(api, s.store_path),
+            host=s.api_host,
+            port=s.api_port,
+            workers=1,  # DuckDB allows one writing process; more workers could not open the store
+            access_log=False,  # our own request log has no query strings (they can hold search text)
+            log_config=None,
+            server_header=False,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        release_store(s.store_path)
+
+
+def _releasing(api: Any, store_path: Path) -> Any:
+    """``api`` that removes the owner file once it has shut down: uvicorn re-raises SIGTERM after
+    a graceful shutdown, so code after ``uvicorn.run`` may never run."""
+
+    async def app(scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            await api(scope, receive, send)
+            return
+
+        async def send_releasing(message: dict) -> None:
+            if message["type"] == "lifespan.shutdown.complete":
+                release_store(store_path)
+            await send(message)
+
+        await api(scope, receive, send_releasing)
+
+    return app
+
+
+def _loopback(host: str) -> str:
+    """The address a CLI on this machine reaches a server bound to ``host`` at."""
+    if host in ("", "0.0.0.0", "::", "[::]", "localhost"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 EXPLORER_KEY_NAME = "explorer"
@@ -81,34 +145,30 @@ def explorer_key_file(s: Settings) -> Path:
 
 def provision_explorer_key(store_path: Path, key_file: Path) -> bool:
     """Make sure ``key_file`` holds a live key of the store at ``store_path``; True when a new one
-    was made. ``civicpulse serve`` calls it before serving (it is the store's writer), so the
-    explorer started with ``civicpulse ui`` needs no set-up. The file is written owner-only and
-    replaced atomically; the store keeps only the key's hash, as for every key. A file whose key
-    this store does not know (another store's, or revoked) is replaced."""
-    import duckdb
-
+    was made. ``civicpulse serve`` does this before serving (it is the store's writer), so the
+    explorer started with ``civicpulse ui`` needs no set-up. A file whose key this store does not
+    know (another store's, or revoked) is replaced."""
     from analyzer.store.database import Store
+
+    with Store(store_path) as st:
+        return provision_key(st, key_file, EXPLORER_KEY_NAME)
+
+
+def provision_key(store: Store, key_file: Path, name: str, scope: str = "write") -> bool:
+    """Make sure ``key_file`` holds a live key of ``store`` with ``scope``; True when a new one
+    was made. The file is written owner-only (0600) and replaced atomically; the store keeps only
+    the key's hash, as for every key."""
     from api.keys import create_key, verify_key
 
     current = key_file.read_text(encoding="utf-8").strip() if key_file.is_file() else ""
-    try:
-        with Store(store_path) as st:
-            if current and verify_key(st, current) is not None:
-                return False
-            key, _ = create_key(st, EXPLORER_KEY_NAME)
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
-            raise InputError(
-                "the store is open in another process (is `civicpulse serve` already running?)",
-                file=str(store_path),
-            ) from None
-        raise
-    key_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = key_file.with_name(f".{key_file.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(key + "\n")
-    os.replace(tmp, key_file)
+    if current:
+        found = verify_key(store, current)
+        if found is not None and found.scope == scope:
+            if key_file.stat().st_mode & 0o077:
+                os.chmod(key_file, 0o600)  # only this machine's user may read it
+            return False
+    key, _ = create_key(store, name, scope)
+    write_private(key_file, key + "\n")
     return True
 
 

@@ -39,13 +39,14 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from analyzer import queries
-from analyzer.common.clock import clamp_utc
+from analyzer.common.clock import TimeBoundError, parse_time
 from analyzer.errors import InputError
 from analyzer.store.database import Store
-from api.deps import StateDep
+from api.deps import StateDep, WhenQuery
 from api.ingesting import ingest_open311
 from api.keys import verify_key
 from api.open311_xml import XML_MEDIA_TYPE, xml_document, xml_errors
+from api.schema_rules import form_schema, open311_post_schema
 from api.schemas import (
     MAX_SHORT,
     Open311Attribute,
@@ -374,12 +375,13 @@ _register("/v2/services/{service_code}", service_definition, model=Open311Servic
 
 # -- POST a request -------------------------------------------------------------------------
 
+POST_SCHEMA = open311_post_schema(Open311RequestIn.model_json_schema())
 OPEN311_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/x-www-form-urlencoded": {"schema": Open311RequestIn.model_json_schema()},
-            "application/json": {"schema": Open311RequestIn.model_json_schema()},
+            "application/x-www-form-urlencoded": {"schema": form_schema(POST_SCHEMA)},
+            "application/json": {"schema": POST_SCHEMA},
         },
     }
 }
@@ -588,6 +590,10 @@ def _to_open311(item: dict[str, Any]) -> Open311Request:
     )
 
 
+# What ``get_requests`` accepts as ``status``: open / closed in any case, comma-separated.
+STATUS_PATTERN = r"^[\s,]*(([Oo][Pp][Ee][Nn]|[Cc][Ll][Oo][Ss][Ee][Dd])\s*,[\s,]*)*([Oo][Pp][Ee][Nn]|[Cc][Ll][Oo][Ss][Ee][Dd])?[\s,]*$"
+
+
 def _split(value: str | None) -> tuple[str, ...]:
     return tuple(v.strip() for v in (value or "").split(",") if v.strip())
 
@@ -601,9 +607,17 @@ def get_requests(
     service_code_: Annotated[
         str | None, Query(alias="service_code", max_length=2000, description="comma-separated")
     ] = None,
-    start_date: Annotated[datetime | None, Query(description="w3c date-time")] = None,
-    end_date: Annotated[datetime | None, Query(description="w3c date-time")] = None,
-    status: Annotated[str | None, Query(max_length=50, description="open, closed or both")] = None,
+    # the one reading of query times (analyzer.common.clock), as since / until on /v1
+    start_date: Annotated[WhenQuery, Query(max_length=40, description="w3c date-time")] = None,
+    end_date: Annotated[WhenQuery, Query(max_length=40, description="w3c date-time")] = None,
+    status: Annotated[
+        str | None,
+        Query(
+            max_length=50,
+            pattern=STATUS_PATTERN,
+            description="open, closed or both (comma-separated)",
+        ),
+    ] = None,
     jurisdiction_id: Jurisdiction = None,
 ) -> Response:
     """Requests by id, or by service code, requested_datetime range (at most 90 days; the last
@@ -619,8 +633,13 @@ def get_requests(
         if bad:
             raise HTTPException(400, "status must be open, closed or both (comma-separated)")
         # Clamped to what the store holds: 9999-12-31 or year 1 with an offset is no 500.
-        start = clamp_utc(start_date) if start_date else None
-        end = clamp_utc(end_date) if end_date else None
+        try:
+            start = parse_time(start_date, "start_date") if start_date else None
+            end = parse_time(end_date, "end_date") if end_date else None
+        except TimeBoundError as exc:
+            raise RequestValidationError(
+                [{"loc": ("query", exc.name), "msg": exc.message, "type": "datetime_parsing"}]
+            ) from None
         if start is None and end is None:
             end = datetime.now(UTC)
         if start is None:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import HTMLResponse, StreamingResponse
 
 from analyzer import queries
+from analyzer.errors import InputError
 from analyzer.reports import report
 from api.deps import FiltersDep, KeyDep, PageDep, StoreDep
 from api.schemas import (
@@ -108,13 +109,24 @@ def rename_theme(theme_id: ThemeId, body: ThemeRename, store: StoreDep, _key: Ke
         raise HTTPException(404, f"no theme {theme_id!r}") from None
 
 
-@router.post("/themes/{theme_id}/merge", response_model=ThemeEdit, responses=NOT_FOUND)
+MERGE_REFUSED = {
+    409: {"model": ErrorOut, "description": "the themes do not allow it: itself, another level"}
+}
+
+
+@router.post(
+    "/themes/{theme_id}/merge", response_model=ThemeEdit, responses={**NOT_FOUND, **MERGE_REFUSED}
+)
 def merge_theme(theme_id: ThemeId, body: ThemeMerge, store: StoreDep, _key: KeyDep) -> ThemeEdit:
     """Merge this theme into ``into`` (same level); kept across analysis runs."""
     try:
         return ThemeEdit(**queries.merge_themes(store, theme_id, body.into))
     except queries.ThemeNotFoundError as exc:
         raise HTTPException(404, f"no theme {exc.theme_id!r}") from None
+    except InputError as exc:
+        # A well-formed request the themes' state refuses (#22: the schema cannot say "not
+        # itself"): 409, not 422.
+        raise HTTPException(409, exc.message) from None
 
 
 @router.get("/projection", response_model=MapOut)

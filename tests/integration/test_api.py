@@ -180,18 +180,19 @@ def test_rename_and_merge_need_a_key_and_persist(client: TestClient, store_path:
         PARKING,
         OTHER,
     }
-    # Bad merges: into itself (422 naming the field), into a sub-theme (level), unknown (404).
+    # Bad merges: into itself, into a sub-theme (level), a cycle: 409 (#22: well-formed requests
+    # the themes' state refuses); unknown (404).
     self_merge = client.post(
         f"/v1/themes/{ABANDONED}/merge",
         json={"into": ABANDONED},
         headers=auth(key),
     )
-    assert self_merge.status_code == 422 and self_merge.json()["detail"][0]["path"] == "body.into"
+    assert self_merge.status_code == 409 and "itself" in self_merge.json()["detail"]
     sub = via_old["subthemes"][0]["theme_id"]
     level = client.post(f"/v1/themes/{ABANDONED}/merge", json={"into": sub}, headers=auth(key))
-    assert level.status_code == 422
+    assert level.status_code == 409
     cycle = client.post(f"/v1/themes/{PARKING}/merge", json={"into": OTHER}, headers=auth(key))
-    assert cycle.status_code == 422
+    assert cycle.status_code == 409
     unknown = client.post("/v1/themes/nope/merge", json={"into": OTHER}, headers=auth(key))
     assert unknown.status_code == 404
     client.close()
