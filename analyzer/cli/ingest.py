@@ -215,11 +215,10 @@ def status(
 ) -> None:
     """Records per source and kind with their date range, files ingested, boilerplate texts
     (kept, not analysed) and rejects by reason."""
-    from analyzer.store.database import table_columns
 
     with open_store(store, read_only=True) as st:
         # a store written by an earlier version (migrated when next opened for writing)
-        have = table_columns(st.con, "records")
+        have = st.columns("records")
         kind = "kind" if "kind" in have else "NULL"
         flag = "boilerplate" if "boilerplate" in have else "false"
         per_source = st.query_df(
@@ -398,8 +397,6 @@ def export_records(
         where.append("created_at < ?::TIMESTAMPTZ")
         params.append(until.isoformat())
 
-    from analyzer.store.database import table_columns
-
     def column(c: str, have: set[str]) -> str:
         if c in {"created_at", "updated_at"}:
             return f"strftime({c}, '%Y-%m-%dT%H:%M:%SZ') AS {c}"  # the store's clock is UTC
@@ -413,7 +410,7 @@ def export_records(
         open_store(store, read_only=True) as st,
         open(output, "w", newline="", encoding="utf-8") as fh,
     ):
-        have = table_columns(st.con, "records")
+        have = st.columns("records")
         cols = ", ".join(column(c, have) for c in EXPORT_COLUMNS)
         sql = f"SELECT {cols} FROM records" + (" WHERE " + " AND ".join(where) if where else "")
         sql += " ORDER BY created_at NULLS LAST, id"

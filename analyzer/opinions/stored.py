@@ -22,7 +22,7 @@ from analyzer.opinions.conversation import Conversation, statements_frame
 from analyzer.opinions.matrix import VoteMatrix, id_keys
 from analyzer.opinions.model import OpinionModel
 from analyzer.opinions.report import build_report
-from analyzer.store.database import Store, table_columns
+from analyzer.store.database import Store
 
 TABLES = ("conversations", "votes", "conversation_participants", "opinions")
 
@@ -37,7 +37,7 @@ class ConversationNotFoundError(LookupError):
 
 def has_opinion_tables(store: Store) -> bool:
     """False on a read-only store written before votes existed."""
-    return all(table_columns(store.con, t) for t in TABLES)
+    return all(store.columns(t) for t in TABLES)
 
 
 def list_conversations(store: Store) -> list[dict[str, Any]]:

@@ -491,6 +491,12 @@ class Store:
         with self._lock:
             drain(self.con.execute(sql, params or []))
 
+    def columns(self, table: str) -> set[str]:
+        """Column names of one table (empty when there is no such table), under the lock: the
+        API's threads share this connection."""
+        with self._lock:
+            return table_columns(self.con, table)
+
     def scalar(self, sql: str, params: list[Any] | None = None) -> Any:
         with self._lock:
             rows = self.con.execute(sql, params or []).fetchall()

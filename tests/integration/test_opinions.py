@@ -283,3 +283,29 @@ def test_forgetting_a_votes_file_removes_its_votes(
         assert st.scalar("SELECT count(*) FROM conversation_participants") == 0
         assert st.scalar("SELECT count(*) FROM files WHERE path LIKE '%votes.csv.gz'") == 0
         assert st.scalar("SELECT count(*) FROM records") > 0  # the statements stay
+
+
+def test_concurrent_reads_share_the_store_without_a_server_error(store_file: Path) -> None:
+    """The API's threads share one DuckDB connection: a parallel fuzz run once got 500s
+    (ResourceInUseException) from an unlocked catalogue read on the opinions route."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from api.app import create_app
+
+    settings = Settings(
+        store_path=store_file,
+        tagger_model=str(store_file.parent / "no-tagger-here"),
+        rate_limit_per_minute=100_000,
+    )
+    paths = [
+        "/v1/conversations",
+        "/v1/conversations/0/opinions",
+        "/v1/conversations/nowhere/opinions",
+        "/open311/v2/tokens/nope.json",
+        "/open311/v2/requests/nope.json",
+        "/v1/themes",
+        "/healthz",
+    ] * 12
+    with TestClient(create_app(settings)) as client, ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda p: client.get(p).status_code, paths))
+    assert all(c < 500 for c in codes), sorted(set(codes))
