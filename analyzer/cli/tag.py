@@ -160,6 +160,7 @@ def train(
 ) -> None:
     """Write a tagger bundle; print cross-validated metrics (and time-split with --time-col)."""
     from analyzer.embedding.embedder import get_embedder
+    from analyzer.tagging.measures import NEVER_ACCEPT
     from analyzer.tagging.supervised import Tagger, load_corrections, time_split, training_data_hash
 
     if with_corrections and extra_col:
@@ -272,10 +273,23 @@ def train(
         notes=f"civicpulse tag train --input {input.name} --text-col {text_col} "
         f"--label-col {label_col}" + (f" --time-col {time_col}" if time_col else ""),
     )
-    console.print(
-        f"wrote {out}: {len(tagger.classes_)} labels, review threshold {tagger.threshold_:.3f} "
-        f"for precision {target_precision}"
-    )
+    if tagger.threshold_ >= NEVER_ACCEPT:
+        more = tagger.metrics_.get("more_labelled_rows_to_accept")
+        console.print(
+            f"wrote {out}: {len(tagger.classes_)} labels; nothing can be auto-accepted at "
+            f"precision {target_precision} yet: every request goes to review. "
+            + (
+                f"About {more:,} more labelled requests like these would allow it."
+                if more is not None
+                else "Its most confident answers are not right often enough for that: more "
+                "history of the same kind will not be enough (fewer, clearer categories may be)."
+            )
+        )
+    else:
+        console.print(
+            f"wrote {out}: {len(tagger.classes_)} labels, review threshold "
+            f"{tagger.threshold_:.3f} for precision {target_precision}"
+        )
 
 
 @tag_app.command("predict")

@@ -133,6 +133,62 @@ def choose_threshold(
     return float(conf_sorted[ok[-1]])
 
 
+def rows_to_accept(
+    confidence: np.ndarray,
+    correct: np.ndarray,
+    target_precision: float = 0.95,
+    *,
+    bound: str = "clopper-pearson",
+    confidence_level: float = 0.95,
+    min_rows: int = 10,
+) -> int | None:
+    """When ``choose_threshold`` can accept nothing: about how many validated rows would let it.
+
+    For each top-confidence share of the rows (the most confident 10, 20, ... rows) whose observed
+    precision is above the target, the smallest set at that precision whose lower bound reaches
+    the target gives the validated rows needed (that set divided by the share); the least of them
+    is returned. ``None`` when no such share is above the target: then more history of the same
+    kind is not enough (the model's most confident answers are not right often enough).
+    """
+    confidence = np.asarray(confidence, dtype=np.float64)
+    correct = np.asarray(correct, dtype=bool)
+    n = len(confidence)
+    if n < min_rows:
+        return None
+    order = np.argsort(-confidence, kind="stable")
+    hits = np.cumsum(correct[order])
+    best: int | None = None
+    for k in np.unique(np.geomspace(min_rows, n, 40).astype(int)):
+        p = hits[k - 1] / k
+        if p <= target_precision:
+            continue
+        share = k / n
+        # the smallest m whose lower bound at precision p reaches the target (doubling, then bisect)
+        lo, hi = k, k
+        while (
+            precision_lower_bound(
+                np.floor(p * hi), hi, method=bound, confidence_level=confidence_level
+            )
+            < target_precision
+        ):
+            lo, hi = hi, hi * 2
+            if hi > 10_000_000:
+                break
+        else:
+            while lo < hi:
+                mid = (lo + hi) // 2
+                ok = precision_lower_bound(
+                    np.floor(p * mid), mid, method=bound, confidence_level=confidence_level
+                )
+                if ok >= target_precision:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            need = int(np.ceil(hi / share))
+            best = need if best is None else min(best, need)
+    return best
+
+
 def training_data_hash(texts: Sequence[str], labels: Sequence[str]) -> str:
     """sha256 over the (text, label) pairs in order: which data a bundle was trained on."""
     h = hashlib.sha256()

@@ -58,6 +58,7 @@ from analyzer.tagging.measures import (
     expected_calibration_error,
     fit_temperature,
     precision_lower_bound,
+    rows_to_accept,
     softmax,
     time_ordered_folds,
     time_split,
@@ -365,6 +366,19 @@ class Tagger(Params):
             "n_rows": n,
             "n_validation_rows": len(rows),
         }
+        if self.threshold_ >= NEVER_ACCEPT:
+            # nothing reaches the target yet: how much validated history would, if any
+            need = rows_to_accept(
+                conf,
+                correct,
+                self.target_precision,
+                bound=self.precision_bound,
+                confidence_level=self.bound_confidence,
+            )
+            self.metrics_["validation_rows_to_accept"] = need
+            self.metrics_["more_labelled_rows_to_accept"] = (
+                None if need is None else int(np.ceil(max(need - len(rows), 0) * n / len(rows)))
+            )
 
         self._fit_linear(X, y, weight)
         self.centroids_ = class_centroids(emb, y, len(self.classes_))

@@ -532,6 +532,22 @@ def test_tag_train_leaves_out_single_example_labels_and_placeholders(
     assert "Storm Drain" not in manifest["labels"] and len(manifest["labels"]) == 4
 
 
+def test_a_small_history_says_what_auto_accepting_needs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A new city's 36 labelled requests cannot promise precision 0.95: `tag train` says so and
+    how much more history would, instead of printing a review threshold of 1.000."""
+    _labelled(tmp_path, n=36).to_csv(tmp_path / "train.csv", index=False)
+    code, _, err = cli(
+        ["tag", "train", "--input", str(tmp_path / "train.csv"), "--text-col", "text",
+         "--label-col", "label", "--out", str(tmp_path / "model")],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "review threshold 1.000" not in err
+    assert "nothing can be auto-accepted at precision 0.95 yet" in " ".join(err.split())
+
+
 def test_tag_predict_finds_the_text_column_whatever_its_case(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -552,3 +552,19 @@ def test_shipped_bundle_on_the_sample(boston) -> None:
     assert sorted(tagger.classes_) == sorted(set(y))
     pred = tagger.predict(texts, embeddings=emb)
     assert f1_score(y, pred, average="macro") > 0.8
+
+
+def test_rows_to_accept_when_nothing_can_be_accepted_yet() -> None:
+    from analyzer.tagging.measures import NEVER_ACCEPT, rows_to_accept
+
+    conf = np.linspace(0.99, 0.30, 60)
+    # the 29 most confident right, then a miss, then a coin toss: too few rows to promise 0.95
+    correct = np.r_[np.ones(29, bool), [False], np.arange(30) % 2 == 0]
+    assert choose_threshold(conf, correct) == NEVER_ACCEPT
+    need = rows_to_accept(conf, correct)
+    assert need is not None and 60 < need < 400
+    # with that many rows of the same quality the threshold exists
+    reps = int(np.ceil(need / 60))
+    assert choose_threshold(np.tile(conf, reps), np.tile(correct, reps)) < NEVER_ACCEPT
+    # most confident answers below the target: more of the same history cannot help
+    assert rows_to_accept(conf, np.arange(60) % 3 != 0) is None
