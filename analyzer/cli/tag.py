@@ -140,6 +140,18 @@ def train(
         bool,
         typer.Option("--keep-boilerplate", help="also learn from placeholder and repeated texts"),
     ] = False,
+    min_examples: Annotated[
+        int,
+        typer.Option(
+            "--min-examples",
+            min=2,
+            help="categories with fewer labelled rows are folded into 'Other' (with a warning)",
+        ),
+    ] = 2,
+    drop_rare: Annotated[
+        bool,
+        typer.Option("--drop-rare", help="leave rare categories out instead of folding them"),
+    ] = False,
     extra_col: ExtraCols = None,
     target_precision: Annotated[
         float, typer.Option(help="precision auto-accepted tags must reach on validation data")
@@ -176,8 +188,15 @@ def train(
     extra_col = [resolve_column(df, c, input) for c in extra_col or []]
     texts = texts_of(df, text_col)
     labels = df[label_col].fillna("").astype(str).str.strip().to_numpy(dtype=object)
-    chosen = training_rows(texts, labels, keep_boilerplate=keep_boilerplate)
+    chosen = training_rows(
+        texts,
+        labels,
+        keep_boilerplate=keep_boilerplate,
+        min_examples=min_examples,
+        other=None if drop_rare else "Other",
+    )
     keep = chosen.keep
+    labels = chosen.labels if chosen.labels is not None else labels
     given = _load_embeddings(embeddings, len(df)) if embeddings else None
     for note in chosen.notes():
         console.print(note)

@@ -6,9 +6,10 @@ Three kinds of rows teach a tagger nothing or something wrong:
 - boilerplate (``analyzer.ingest.boilerplate``): a placeholder such as "This request was
   submitted to NYC 311 without a description." or a text shared by a large share of the rows.
   Learnt, it maps every placeholder to whichever category held most of them;
-- a label with fewer than :data:`MIN_EXAMPLES` rows left: nothing to validate it on. Real
-  exports have such labels (form revisions, a category used once), so they are left out with a
-  message instead of stopping the training.
+- a label with fewer than ``min_examples`` rows left (:data:`MIN_EXAMPLES` by default): nothing
+  to validate it on. Real exports have such labels (form revisions, a category used once), so
+  they are folded into one ``other`` label ("Other", joining the city's own "Other" if it has
+  one) with a warning instead of stopping the training; without ``other`` they are left out.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ class TrainingRows:
     boilerplate: list[tuple[str, int]] = field(default_factory=list)
     n_boilerplate: int = 0
     rare: dict[str, int] = field(default_factory=dict)
+    labels: np.ndarray | None = None  # the labels to learn, rare ones folded into ``other``
+    other: str | None = None  # the label rare ones were folded into (None: left out)
+    min_examples: int = MIN_EXAMPLES
 
     def notes(self) -> list[str]:
         """One line per reason rows were left out (for the command's output)."""
@@ -49,10 +53,18 @@ class TrainingRows:
         if self.rare:
             names = ", ".join(f"{k!r} ({v})" for k, v in sorted(self.rare.items())[:8])
             more = f" and {len(self.rare) - 8} more" if len(self.rare) > 8 else ""
-            out.append(
-                f"left out {len(self.rare)} labels with fewer than {MIN_EXAMPLES} examples: "
-                f"{names}{more} ({sum(self.rare.values())} rows); the tagger cannot predict them"
-            )
+            if self.other is not None:
+                out.append(
+                    f"warning: folded {len(self.rare)} labels with fewer than "
+                    f"{self.min_examples} examples into {self.other!r}: {names}{more} "
+                    f"({sum(self.rare.values())} rows); --drop-rare leaves them out instead"
+                )
+            else:
+                out.append(
+                    f"left out {len(self.rare)} labels with fewer than {self.min_examples} "
+                    f"examples: {names}{more} ({sum(self.rare.values())} rows); the tagger "
+                    "cannot predict them"
+                )
         return out
 
 
@@ -62,6 +74,7 @@ def training_rows(
     *,
     keep_boilerplate: bool = False,
     min_examples: int = MIN_EXAMPLES,
+    other: str | None = "Other",
 ) -> TrainingRows:
     """Choose the rows a tagger learns from (see the module's docstring). Raises
     :class:`InputError` when fewer than two labels are left to tell apart."""
@@ -75,11 +88,21 @@ def training_rows(
             idx = np.flatnonzero(keep)[found.mask]
             keep[idx] = False
             out.boilerplate, out.n_boilerplate = found.texts, found.count
+    out.min_examples = min_examples
     counts = label[keep].value_counts()
     rare = counts[counts < min_examples]
     if len(rare):
-        keep &= ~np.array(label.isin(set(rare.index)), dtype=bool)
-        out.rare = {str(k): int(v) for k, v in rare.items()}
+        out.rare = {str(k): int(v) for k, v in rare.items() if str(k) != other}
+        if other is not None and out.rare:
+            label = label.where(~label.isin(set(out.rare)), other)
+            out.other = other
+        # what is still too rare (all of it without ``other``, or a folded group that stays
+        # small) is left out
+        still = label[keep].value_counts()
+        too_few = set(still[still < min_examples].index)
+        keep &= ~np.array(label.isin(too_few), dtype=bool)
+        if out.other in too_few:
+            out.other = None
     if label[keep].nunique() < 2:
         raise InputError(
             f"training needs two or more labels with at least {min_examples} examples each; "
@@ -87,4 +110,5 @@ def training_rows(
             + "; ".join(out.notes() or ["nothing"])
         )
     out.keep = keep
+    out.labels = label.to_numpy(dtype=object)
     return out

@@ -57,3 +57,18 @@ def test_training_rows_skip_empty_texts_and_labels() -> None:
     rows = training_rows(["a", "", "c", "d", "e", "f"], ["X", "X", "", "Y", "Y", "X"])
     assert rows.empty == 2
     assert np.array_equal(rows.keep, [True, False, False, True, True, True])
+
+
+def test_rare_categories_fold_into_other_with_a_warning() -> None:
+    texts = [f"text {i}" for i in range(12)]
+    labels = ["Pothole"] * 5 + ["Graffiti"] * 4 + ["Storm Drain", "Bench", "Other"]
+    rows = training_rows(texts, labels, min_examples=2)
+    assert rows.keep.all() and rows.other == "Other"
+    assert list(rows.labels[-3:]) == ["Other", "Other", "Other"]  # the city's own "Other" joins
+    assert any("folded 2 labels" in n and "'Storm Drain' (1)" in n for n in rows.notes())
+    dropped = training_rows(texts, labels, min_examples=2, other=None)
+    assert dropped.keep.sum() == 9 and any("left out 3 labels" in n for n in dropped.notes())
+    # a folded group still too small is left out, and said so
+    small = training_rows(texts[:10], labels[:10], min_examples=2)
+    assert small.keep.sum() == 9 and small.other is None
+    assert any("left out 1 labels" in n for n in small.notes())
