@@ -162,6 +162,8 @@ class ThemeSummary(BaseModel):
     merged_from: list[str]
     subtheme_count: int = 0
     run_id: str | None
+    top_category: str | None = Field(None, description="the category most records carry")
+    top_category_share: float | None = Field(None, description="its share of them")
 
 
 class ThemeList(BaseModel):

@@ -90,6 +90,30 @@ def _theme_counts(
     }
 
 
+def _top_categories(store: Store, f: Filters, ov: Overrides) -> dict[str, tuple[str, float]]:
+    """Per top-level theme (merges followed): the city's category most of its records carry and
+    that category's share of its records with a category, so a manager sees at a glance where
+    themes and the city's categories agree."""
+    where, params = records_where(f, store=store)
+    df = store.query_df(
+        "SELECT a.theme_id AS tid, r.category AS cat, count(*) AS n "
+        "FROM assignments a JOIN records r ON r.id = a.record_id "
+        f"WHERE a.theme_id IS NOT NULL AND r.category IS NOT NULL AND r.category <> '' "
+        f"AND {where} GROUP BY 1, 2",
+        params,
+    )
+    if df.empty:
+        return {}
+    df["tid"] = [ov.resolve(str(t)) for t in df["tid"]]
+    df = df.groupby(["tid", "cat"], as_index=False)["n"].sum()
+    totals = df.groupby("tid")["n"].sum()
+    best = df.sort_values(["tid", "n", "cat"], ascending=[True, False, True]).drop_duplicates("tid")
+    return {
+        str(r.tid): (str(r.cat), round(float(r.n) / float(totals[r.tid]), 4))
+        for r in best.itertuples(index=False)
+    }
+
+
 def _fold(counts: dict[str, dict[str, float]], ov: Overrides) -> dict[str, dict[str, float]]:
     """Add each stored theme's counts to the theme it was merged into."""
     out: dict[str, dict[str, float]] = {}
@@ -151,6 +175,7 @@ def list_themes(
     themes = themes_table(store)
     ref_end = reference_end(store, f)
     folded = _fold(_theme_counts(store, f, "theme_id", ref_end), ov)
+    categories = _top_categories(store, f, ov)
     top = themes[themes["parent_id"].isna()]
     sub_parent = themes.loc[themes["parent_id"].notna(), "parent_id"].map(str)
     items = []
@@ -162,6 +187,7 @@ def list_themes(
         item = _summary(row, folded[tid], ov, merged_from)
         members = set(merged_members(tid, ov, top["theme_id"]))
         item["subtheme_count"] = int(sub_parent.isin(members).sum())
+        item["top_category"], item["top_category_share"] = categories.get(tid, (None, None))
         items.append(item)
     key = _SORT_KEYS[sort]
     # Themes without a value (no baseline, no sentiment) always sort last, whatever the order.

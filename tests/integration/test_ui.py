@@ -150,6 +150,9 @@ def test_themes_page(live_api: tuple[str, str], monkeypatch: pytest.MonkeyPatch)
     table = at.dataframe[0].value
     assert len(table) >= 2
     # a missing number shows as "–", never as None / NaN (the explorer drew "None")
+    # each theme's main city category and its share: where themes and categories agree
+    cats = [c for c in table["main category"].tolist() if c != "–"]
+    assert len(cats) >= 1 and all(s.endswith("%") for s in table["its share"] if s != "–")
     for col in ("growth (28 d)", "sentiment"):
         shown = table[col].tolist()
         assert all(isinstance(v, str) and v and v != "None" for v in shown), (col, shown)

@@ -68,15 +68,22 @@ if proj and proj["points"]:
 
 st.subheader("All themes")
 columns = ["theme_id", "label", "source", "size", "growth", "sentiment", "subtheme_count"]
+columns += ["top_category", "top_category_share"]  # where themes and the city's categories agree
 table = df[[c for c in [*columns, "keywords"] if c in df]].copy()
 table["keywords"] = table["keywords"].map(lambda k: ", ".join(k[:6]))
 table = table.rename(
-    columns={"size": "records", "growth": "growth (28 d)", "subtheme_count": "sub-themes"}
+    columns={
+        "size": "records",
+        "growth": "growth (28 d)",
+        "subtheme_count": "sub-themes",
+        "top_category": "main category",
+        "top_category_share": "its share",
+    }
 )
 # growth is empty for a theme without records in the 28 days before the last 28: shown as "–"
 show_table(
     table,
-    {"growth (28 d)": "{:+.0%}", "sentiment": "{:+.2f}", "records": "{:,}"},
+    {"growth (28 d)": "{:+.0%}", "sentiment": "{:+.2f}", "records": "{:,}", "its share": "{:.0%}"},
     width="stretch",
 )
 
