@@ -75,6 +75,7 @@ SERVED_COMMANDS = (
     "emerging",
     "outcomes",
     "apikey",
+    "opinions",
     "forget",
 )
 # Options whose value is a path: made absolute before the command line is sent (the server's

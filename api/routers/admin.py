@@ -2,7 +2,7 @@
 
 DuckDB lets one process write a store, and while ``civicpulse serve`` runs that process is the
 API. A ``civicpulse`` command started beside it (``ingest``, ``analyze``, ``status``, ``export``,
-``themes``, ``rejects``, ``emerging``, ``outcomes``, ``apikey``, ``forget``) sends its command line
+``themes``, ``rejects``, ``emerging``, ``outcomes``, ``apikey``, ``opinions``, ``forget``) sends its command line
 here with the local administrator key that ``serve`` keeps beside the store; this route runs the
 very same command (``analyzer.cli.main``) in this process against the store it holds, and answers
 with what the command printed and its exit code. Nothing of the commands is re-implemented here.

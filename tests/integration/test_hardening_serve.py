@@ -128,6 +128,8 @@ def test_cli_commands_run_through_a_running_api(tmp_path: Path) -> None:
         assert "survey" in served_status and "80" in served_status
         code, out, err = _cli(["themes", "--store", str(store), "--format", "csv"], tmp_path)
         assert code == 0 and out.startswith("theme_id,"), err
+        code, out, err = _cli(["opinions", "--list", "--store", str(store)], tmp_path)
+        assert code == 0 and "held by" not in err, err  # no conversation yet, but it ran
         code, out, err = _cli(["export", "-o", "records.csv", "--store", str(store)], tmp_path)
         assert code == 0, err
         assert len(pd.read_csv(tmp_path / "records.csv")) == 80  # the caller's relative path
