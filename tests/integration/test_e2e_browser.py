@@ -14,22 +14,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+
+from tests.integration.live_support import CHROMIUM, CLI, MISSING_JS, api_and_explorer
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "docs" / "screenshots"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 VIEWPORT = {"width": 1400, "height": 1300}
 
 # Per chart: its traces' types and points, its bars' categories and the labels drawn for them.
@@ -51,30 +48,6 @@ CHARTS_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).ma
 })"""
 
 
-MISSING_JS = """() => Array.from(document.querySelectorAll('body *'))
-  .filter(el => el.children.length === 0 && /^(None|nan|NaN|null)$/.test(el.textContent.trim()))
-  .map(el => el.outerHTML.slice(0, 200))"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(url: str, proc: subprocess.Popen, seconds: int = 180) -> None:
-    for _ in range(seconds * 2):
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url}: process exited with {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(url)
-
-
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory):
     if not Path(CHROMIUM).exists():
@@ -87,41 +60,16 @@ def servers(tmp_path_factory: pytest.TempPathFactory):
         if k not in ("CIVICPULSE_API_KEY", "CIVICPULSE_API_KEY_FILE", "CIVICPULSE_API_URL")
     }
     env["CIVICPULSE_STORE_PATH"] = str(store)
-    cli = [sys.executable, "-m", "analyzer.cli.__main__"]
+    cli = CLI
     # what `make run` ingests and analyzes
     samples = ("boston_311_sample.csv", "bowling_green_comments.csv", "austin_survey_comments.csv")
     for args in (["ingest", *(str(ROOT / "data_samples" / n) for n in samples)], ["analyze"]):
         subprocess.run([*cli, *args], env=env, check=True, capture_output=True, cwd=ROOT)
-    api_port, ui_port = _free_port(), _free_port()
-    api_url = f"http://127.0.0.1:{api_port}"
     env["PYTHONPATH"] = str(ROOT)
     # started elsewhere than the repository, and no key given: `serve` provisions the explorer's
-    api = subprocess.Popen(
-        [*cli, "serve", "--port", str(api_port)],
-        env=env,
-        cwd=folder,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    ui = subprocess.Popen(
-        [*cli, "ui", "--port", str(ui_port)],
-        env={**env, "CIVICPULSE_API_URL": api_url},
-        cwd=folder,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait(f"{api_url}/healthz", api)
-        _wait(f"http://127.0.0.1:{ui_port}/_stcore/health", ui)
+    with api_and_explorer(env, cwd=folder) as url:
         assert (folder / "explorer_api_key").is_file(), "serve did not provision the explorer key"
-        yield f"http://127.0.0.1:{ui_port}"
-    finally:
-        for p in (ui, api):
-            p.terminate()
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        yield url
 
 
 # -- what each page must show -----------------------------------------------------------------

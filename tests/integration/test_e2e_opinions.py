@@ -9,41 +9,18 @@ ground and divisive tables and the theme × group table. Run with `make test-e2e
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
+
+from tests.integration.live_support import CHROMIUM, CLI, api_and_explorer
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "docs" / "screenshots"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SAMPLES = ("bowling_green_comments.csv", "bowling_green_participants-votes.csv.gz")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(url: str, proc: subprocess.Popen, seconds: int = 180) -> None:
-    for _ in range(seconds * 2):
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url}: process exited with {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(url)
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +29,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory):
         pytest.skip("chromium is not installed (apt-get install chromium chromium-driver)")
     folder = tmp_path_factory.mktemp("e2e-opinions")
     env = {**os.environ, "CIVICPULSE_STORE_PATH": str(folder / "store.duckdb")}
-    cli = [sys.executable, "-m", "analyzer.cli.__main__"]
+    cli = CLI
     for args in (["ingest", *(str(ROOT / "data_samples" / n) for n in SAMPLES)], ["analyze"]):
         subprocess.run([*cli, *args], env=env, check=True, capture_output=True)
     key = subprocess.run(
@@ -62,32 +39,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory):
         capture_output=True,
         text=True,
     ).stdout.strip()
-    api_port, ui_port = free_port(), free_port()
-    api_url = f"http://127.0.0.1:{api_port}"
-    env_ui = {**env, "CIVICPULSE_API_URL": api_url, "CIVICPULSE_API_KEY": key}
-    api = subprocess.Popen(
-        [*cli, "serve", "--port", str(api_port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    ui = subprocess.Popen(
-        [*cli, "ui", "--port", str(ui_port)],
-        env=env_ui,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for(f"{api_url}/healthz", api)
-        wait_for(f"http://127.0.0.1:{ui_port}/_stcore/health", ui)
-        yield f"http://127.0.0.1:{ui_port}"
-    finally:
-        for p in (ui, api):
-            p.terminate()
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+    with api_and_explorer(env, key=key) as url:
+        yield url
 
 
 def _no_trouble(page) -> None:

@@ -13,21 +13,17 @@ Run with `make test-e2e` (needs Debian's chromium).
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+
+from tests.integration.live_support import CHROMIUM, CLI, MISSING_JS, api_and_explorer
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = ROOT / "docs" / "screenshots"
 PAGE = "service-delivery"
 
@@ -45,28 +41,6 @@ CHARTS_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).ma
     ticks: el.querySelectorAll('.ytick').length,
   };
 })"""
-MISSING_JS = """() => Array.from(document.querySelectorAll('body *'))
-  .filter(el => el.children.length === 0 && /^(None|nan|NaN|null)$/.test(el.textContent.trim()))
-  .map(el => el.outerHTML.slice(0, 200))"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(url: str, proc: subprocess.Popen, seconds: int = 180) -> None:
-    for _ in range(seconds * 2):
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url}: process exited with {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(url)
 
 
 @pytest.fixture(scope="module")
@@ -81,37 +55,12 @@ def explorer(tmp_path_factory: pytest.TempPathFactory):
     }
     env["CIVICPULSE_STORE_PATH"] = str(folder / "store.duckdb")
     env["PYTHONPATH"] = str(ROOT)
-    cli = [sys.executable, "-m", "analyzer.cli.__main__"]
+    cli = CLI
     sample = str(ROOT / "data_samples" / "boston_311_sample.csv")
     for args in (["ingest", sample], ["analyze"]):
         subprocess.run([*cli, *args], env=env, check=True, capture_output=True, cwd=ROOT)
-    api_port, ui_port = _free_port(), _free_port()
-    api_url = f"http://127.0.0.1:{api_port}"
-    api = subprocess.Popen(
-        [*cli, "serve", "--port", str(api_port)],
-        env=env,
-        cwd=folder,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    ui = subprocess.Popen(
-        [*cli, "ui", "--port", str(ui_port)],
-        env={**env, "CIVICPULSE_API_URL": api_url},
-        cwd=folder,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait(f"{api_url}/healthz", api)
-        _wait(f"http://127.0.0.1:{ui_port}/_stcore/health", ui)
-        yield f"http://127.0.0.1:{ui_port}"
-    finally:
-        for p in (ui, api):
-            p.terminate()
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+    with api_and_explorer(env, cwd=folder) as url:
+        yield url
 
 
 def _settle(page: Any) -> None:

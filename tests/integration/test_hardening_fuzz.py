@@ -13,7 +13,6 @@ design but that OpenAPI cannot state are named in tests/integration/fuzz_hooks.p
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.integration.live_support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ST = Path(sys.executable).with_name("st")
@@ -30,12 +31,6 @@ EXCLUDED_CHECKS = (
     "ignored_auth,use_after_free,ensure_resource_availability,"
     "positive_data_acceptance,not_a_server_error"
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.slow  # a live server and a few thousand requests
@@ -49,7 +44,7 @@ def test_bounded_fuzz_finds_no_server_error_and_no_schema_violation(
     store = copy_store(api_store_file, tmp_path)  # the fuzzer writes: a copy of its own
     with Store(store) as st:
         key, _ = create_key(st, "schemathesis", "admin")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "CIVICPULSE_TAGGER_MODEL": str(tmp_path / "no-tagger"),

@@ -25,6 +25,7 @@ from analyzer.cli import main
 from analyzer.cli.common import admin_key_file, owner_file, server_owner
 from analyzer.config import Settings
 from analyzer.store.database import Store
+from tests.integration.live_support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-c", "import sys; from analyzer.cli import main; sys.exit(main())"]
@@ -38,12 +39,6 @@ HOLDER = textwrap.dedent(
         time.sleep(120)
     """
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -107,7 +102,7 @@ def _start_serve(store: Path, port: int, tmp_path: Path, log: Path) -> subproces
 @pytest.mark.slow  # a live server in a subprocess, and a real (tiny) analysis
 def test_cli_commands_run_through_a_running_api(tmp_path: Path) -> None:
     store = tmp_path / "served.duckdb"
-    port = _free_port()
+    port = free_port()
     data = _tiny_survey(tmp_path)
     proc = _start_serve(store, port, tmp_path, tmp_path / "serve.log")
     try:
@@ -173,7 +168,7 @@ def test_serve_beside_a_cli_job_refuses_in_one_line(tmp_path: Path) -> None:
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
         code, _, err = _cli(
-            ["serve", "--port", str(_free_port()), "--store", str(store)], tmp_path, timeout=120
+            ["serve", "--port", str(free_port()), "--store", str(store)], tmp_path, timeout=120
         )
     finally:
         holder.kill()
@@ -193,7 +188,7 @@ def test_cli_beside_a_server_that_does_not_answer(tmp_path: Path) -> None:
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
         # the owner file of a server that holds the store but does not answer (yet)
-        owner = json.loads(_owner_record(store, holder.pid, _free_port()))
+        owner = json.loads(_owner_record(store, holder.pid, free_port()))
         owner_file(store).write_text(json.dumps(owner))
         admin_key_file(store).write_text("cp_000000000000.not-a-real-key-but-long-enough-xx\n")
         assert server_owner(store) is not None
@@ -211,7 +206,7 @@ def test_cli_beside_a_server_that_does_not_answer(tmp_path: Path) -> None:
         holder.kill()
         holder.wait()
     # an owner file whose process is gone is ignored: the store opens directly again
-    owner_file(store).write_text(_owner_record(store, holder.pid, _free_port()))
+    owner_file(store).write_text(_owner_record(store, holder.pid, free_port()))
     assert server_owner(store) is None
     code, out, err = _cli(["status", "--store", str(store)], tmp_path, timeout=120)
     assert code == 0 and "files ingested: 0" in out, err

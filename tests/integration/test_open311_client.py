@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.integration.live_support import free_port
 
 georeport = pytest.importorskip("georeport")  # a dev tool: without it this module is skipped
 requests = pytest.importorskip("requests")
@@ -60,12 +61,6 @@ REQUEST = (
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def live(
     api_store_file: Path, copy_store, tmp_path_factory: pytest.TempPathFactory
@@ -84,7 +79,7 @@ def live(
             "SELECT strftime(min(created_at), '%Y-%m-%dT%H:%M:%SZ') AS t FROM records "
             "WHERE id LIKE 'boston:%'"
         )["t"].iloc[0]
-    port = _free_port()
+    port = free_port()
     env = {
         k: v
         for k, v in os.environ.items()
