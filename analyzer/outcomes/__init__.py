@@ -33,6 +33,7 @@ from analyzer.outcomes.query import (
     request_frame,
 )
 from analyzer.outcomes.standardise import (
+    MIN_EXPECTED,
     Spread,
     between_group_spread,
     cluster_dispersion,
@@ -57,6 +58,7 @@ __all__ = [
     "EXPECTED_FIELDS",
     "MAX_EXAMPLES",
     "MEASURES",
+    "MIN_EXPECTED",
     "NOTE_FIELDS",
     "OPEN_WORDS",
     "OUTCOMES",

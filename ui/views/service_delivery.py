@@ -10,6 +10,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from analyzer.outcomes import MIN_EXPECTED
 from ui.common import (
     OUTCOME_COLORS,
     OUTCOME_NAMES,
@@ -123,9 +124,10 @@ if measured.empty:
 else:
     if f.get("area"):
         st.caption(f"All areas are compared (the area filter marks {f['area']}).")
-    # a handful of requests says little: areas with fewer than 5 expected are listed, not drawn
-    small = measured[measured["expected"] < 5]
-    measured = measured[measured["expected"] >= 5].sort_values("ratio")
+    # a handful of requests says little: areas with fewer expected than the comparison needs
+    # (analyzer.outcomes.MIN_EXPECTED) are listed, not drawn
+    small = measured[measured["expected"] < MIN_EXPECTED]
+    measured = measured[measured["expected"] >= MIN_EXPECTED].sort_values("ratio")
     colors = [
         "#c0392b" if d and r < 1 else "#1e8449" if d and r >= 1 else "#7f8c8d"
         for d, r in zip(measured["differs"], measured["ratio"], strict=True)
