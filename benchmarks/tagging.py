@@ -291,6 +291,8 @@ def tagger_part(
     fit_s = 0.0
     for name, rule in REVIEW_RULES.items():
         params = {k: v for k, v in rule.items() if k != "times"}
+        # Boston's history is joined from per-service extracts of different years
+        params["time_per_label"] = True
         started = time.perf_counter()
         model = Tagger(**params).fit(
             x_tr, y[tr], embeddings=emb[tr], times=t_tr if rule["times"] else None

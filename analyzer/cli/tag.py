@@ -136,6 +136,14 @@ def train(
             help="strftime of --time-col's day/month dates when they cannot tell, e.g. '%d/%m/%Y'",
         ),
     ] = None,
+    per_label_time: Annotated[
+        bool,
+        typer.Option(
+            "--per-label-time",
+            help="validate on each category's own later rows, for a history joined from "
+            "per-service extracts of different years (default: the later requests as they came)",
+        ),
+    ] = False,
     keep_boilerplate: Annotated[
         bool,
         typer.Option("--keep-boilerplate", help="also learn from placeholder and repeated texts"),
@@ -228,11 +236,16 @@ def train(
     else:
         console.print(f"embedding {len(texts)} texts with {embedder.model_id}")
         emb = embedder.embed(texts, progress=True)
-    params = {"target_precision": target_precision, "embed_model": model, "embed_backend": backend}
+    params = {
+        "target_precision": target_precision,
+        "embed_model": model,
+        "embed_backend": backend,
+        "time_per_label": per_label_time,
+    }
     metrics: dict[str, Any] = {}
 
     if times is not None:
-        past, later = time_split(labels, times)
+        past, later = time_split(labels, times, per_label=per_label_time)
         counts = pd.Series(labels[past]).value_counts()
         # a label with fewer than two past rows cannot be learnt from the past: checked without it
         usable = np.isin(labels, counts[counts >= 2].index.to_numpy())
@@ -249,7 +262,8 @@ def train(
             later_texts = [t for t, q in zip(texts, later, strict=True) if q]
             later_extra = None if extra is None else extra[later].reset_index(drop=True)
             metrics["time_split"] = {
-                "validation": "per-label time split: past 80% trains, later 20% tests",
+                "validation": ("per-label " if per_label_time else "")
+                + "time split: past 80% trains, later 20% tests",
                 **_evaluate(held, later_texts, labels[later], emb[later], later_extra),
             }
             _print_metrics("time split (train past, test later)", metrics["time_split"])

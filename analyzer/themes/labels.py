@@ -107,6 +107,9 @@ class TermTable:
 
     docs: list[DocTerms]
     surfaces: dict[tuple[str, ...], Counter[str]]
+    # lemmas residents write as names (capitalised inside a sentence in at least 80% of their
+    # uses): streets, parks, neighbourhoods, the city; never a label on their own or in a phrase
+    names: frozenset[str] = frozenset()
 
     def surface(self, key: tuple[str, ...]) -> str:
         forms = self.surfaces.get(key)
@@ -221,9 +224,16 @@ def extract_terms(
     surfaces: dict[tuple[str, ...], Counter[str]] = {}
     docs: list[DocTerms] = []
     has_parser = "parser" in nlp.pipe_names
+    capitalised: Counter[str] = Counter()
+    uses: Counter[str] = Counter()
     for doc, (_, key_spans) in zip(
         nlp.pipe([c[0] for c in cleaned], batch_size=batch_size), cleaned, strict=True
     ):
+        for tok in doc:
+            if tok.is_alpha and not tok.is_sent_start and not tok.is_upper:
+                lem = _lemma(tok)
+                uses[lem] += 1
+                capitalised[lem] += tok.text[0].isupper()
         in_key = np.zeros(len(doc), dtype=bool)
         for start, end in key_spans:
             span = doc.char_span(start, end, alignment_mode="expand")
@@ -265,7 +275,8 @@ def extract_terms(
                     surfaces.setdefault(key, Counter())[" ".join(t.lower_ for t in toks)] += 1
             run = []
         docs.append(DocTerms(chunks=chunks, grams=grams, key_chunks=key_chunks))
-    return TermTable(docs=docs, surfaces=surfaces)
+    names = frozenset(w for w, n in uses.items() if n >= 2 and capitalised[w] >= 0.8 * n)
+    return TermTable(docs=docs, surfaces=surfaces, names=names)
 
 
 def _pos_chunks(doc: Any) -> Iterable[Any]:
@@ -372,6 +383,19 @@ def describe_classes(
         return present > boilerplate_share * n_classes
 
     gram_common, chunk_common = common(gram_counts), common(chunk_counts)
+    # a term no more frequent in a class than in all the texts says nothing about it ("parked",
+    # "driveway" as the label of one theme among many that mention them); names never label
+    n_docs = max(sum(len(c) for c in classes), 1)
+    sizes = np.array([max(len(c), 1) for c in classes], dtype=np.float64)
+
+    def telling(counts: sparse.csr_matrix, terms: list[tuple[str, ...]]) -> np.ndarray:
+        overall = np.asarray(counts.sum(axis=0)).ravel() / n_docs
+        share = counts.multiply(1.0 / sizes[:, None]).tocsr()
+        named = np.array([any(w in table.names for w in t) for t in terms], dtype=bool)
+        return sparse.csr_matrix(share > overall[None, :]).toarray() & ~named[None, :]
+
+    gram_telling = telling(gram_counts, gram_terms)
+    chunk_telling = telling(chunk_counts, chunk_terms)
     length_bonus = np.array([1.0 + 0.35 * (min(len(t), 3) - 1) for t in chunk_terms])
     out: list[ThemeLabel] = []
     for c in range(n_classes):
@@ -379,6 +403,9 @@ def describe_classes(
         need = min(need, max(1, len(classes[c]) // 2))
         g_ok = (gram_counts.getrow(c).toarray().ravel() >= need) & ~gram_common
         k_ok = (chunk_counts.getrow(c).toarray().ravel() >= need) & ~chunk_common
+        if n_classes > 1:
+            g_ok &= gram_telling[c]
+            k_ok &= chunk_telling[c]
         keywords: list[tuple[str, ...]] = []
         kw_score: list[float] = []
         g_row = gram_scores.getrow(c)
@@ -438,7 +465,7 @@ def describe_classes(
     return out
 
 
-def make_unique(labels: Sequence[ThemeLabel], fallback: str = "theme") -> list[str]:
+def make_unique(labels: Sequence[ThemeLabel], fallback: str = "mixed requests") -> list[str]:
     """Labels made unique within one group of siblings by adding the next unused keyword.
 
     "street light" twice becomes "street light (pole)" and "street light (outage)"; an empty label

@@ -114,11 +114,24 @@ def test_unreachable_target_sends_everything_to_review() -> None:
     assert choose_threshold(np.zeros(0), np.zeros(0, bool), 0.95) == NEVER_ACCEPT
 
 
-def test_time_ordered_folds_validate_on_later_rows() -> None:
+def test_time_ordered_folds_follow_the_requests_as_they_came() -> None:
+    # "b" is a category the city opened (or renamed) late: it exists only in the newest 10%
+    times = pd.date_range("2018-01-01", periods=300, freq="D")
+    labels = np.array(["a"] * 270 + ["b"] * 30, dtype=object)
+    folds = time_ordered_folds(labels, times, n_folds=2, window=0.2)
+    assert len(folds) == 2
+    past, nxt = folds[0]
+    assert nxt.sum() == 60 and past.sum() == 240
+    assert np.asarray(times)[nxt].min() > np.asarray(times)[past].max()
+    # the late category is validated against a model that never saw it, as after deployment
+    assert (nxt & (labels == "b")).sum() == 30 and not (past & (labels == "b")).any()
+
+
+def test_time_ordered_folds_per_label_validate_on_later_rows() -> None:
     rng = np.random.default_rng(2)
     times = pd.Timestamp("2015-01-01") + pd.to_timedelta(rng.integers(0, 3000, 300), unit="D")
     labels = np.array(["a"] * 200 + ["b"] * 100, dtype=object)
-    folds = time_ordered_folds(labels, times, n_folds=2, window=0.2)
+    folds = time_ordered_folds(labels, times, n_folds=2, window=0.2, per_label=True)
     assert len(folds) == 2
     t = np.asarray(times)
     for past, nxt in folds:
@@ -217,7 +230,10 @@ def test_time_ordered_validation_when_times_are_given(boston) -> None:
     from benchmarks.common import cached_embeddings
 
     emb = cached_embeddings("test-tagging-sample", texts)
-    tagger = Tagger().fit(texts, y, embeddings=emb, times=df["requested_datetime"])
+    # the sample is 400 rows of each service whatever their years (one begins in 2019): per label
+    tagger = Tagger(time_per_label=True).fit(
+        texts, y, embeddings=emb, times=df["requested_datetime"]
+    )
     m = tagger.metrics_
     assert m["validation"].startswith("time-ordered: 2 fold(s)")
     assert m["n_validation_rows"] == pytest.approx(0.4 * len(texts), rel=0.05)

@@ -68,8 +68,10 @@ def test_fit_shape_and_limits(fitted: ThemeModel) -> None:
     for top in tops:
         kids = [s for s in subs if s.parent_id == top.theme_id]
         assert kids, f"{top.theme_id} has no sub-themes"
-        if top.size >= 20:
-            assert len(kids) >= 2
+        # siblings left side by side are not near-duplicates (merge_near_duplicates)
+        for i, a in enumerate(kids):
+            for b in kids[i + 1 :]:
+                assert float(a.centroid @ b.centroid) < 0.95, (a.label, b.label)
         assert sum(k.size for k in kids) == top.size
         assert all(k.theme_id.startswith(top.theme_id + ".") for k in kids)
     for top_id, sub_id in zip(fitted.labels_, fitted.sublabels_, strict=True):
@@ -485,3 +487,24 @@ def test_stratified_sample_beats_bertopic_reported_nmi() -> None:
     assert model.unassigned_share_ <= 0.10 and model.n_themes_ <= 40
     # the issue measured BERTopic's defaults at NMI 0.36 on this sample
     assert normalized_mutual_info_score(df["service_name"], pred) > 0.36
+
+
+def test_near_duplicate_groups_merge_and_distinct_ones_stay_apart() -> None:
+    from analyzer.themes.model import merge_near_duplicates
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(3, 16))
+    # rows of three directions; groups 0 and 1 are the same direction, group 2 another
+    x = np.vstack([base[0] + 0.05 * rng.normal(size=(10, 16)) for _ in range(2)])
+    x = np.vstack([x, base[2] + 0.05 * rng.normal(size=(10, 16))])
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    fine = np.repeat(np.arange(3), 10)  # one fine cluster per ten rows
+    merged = merge_near_duplicates(x, fine, np.arange(3), 0.8)
+    assert merged[0] == merged[1] and merged[2] != merged[0]
+    # nothing merges at cosine 1, and ``among`` limits the merge to one theme's groups
+    assert list(merge_near_duplicates(x, fine, np.arange(3), 1.0)) == [0, 1, 2]
+    assert list(merge_near_duplicates(x, fine, np.arange(3), 0.8, among=np.array([1, 2]))) == [
+        0,
+        1,
+        2,
+    ]
