@@ -37,11 +37,11 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold
-from sklearn.svm import LinearSVC
 
 from analyzer.common.bundle import load_bundle, save_bundle
 from analyzer.common.params import Params
 from analyzer.errors import InputError, ModelBundleError
+from analyzer.tagging.linear import OneVsRestSVC
 from analyzer.tagging.measures import (
     NEVER_ACCEPT,
     PRECISION_BOUNDS,
@@ -410,16 +410,19 @@ class Tagger(Params):
     def _n_folds(self, counts: np.ndarray) -> int:
         return int(max(2, min(self.calibration_folds, counts.min())))
 
-    def _new_svc(self) -> LinearSVC:
-        return LinearSVC(C=self.C, class_weight=self.class_weight, random_state=self.random_state)
+    def _new_svc(self) -> OneVsRestSVC:
+        return OneVsRestSVC(
+            C=self.C, class_weight=self.class_weight, random_state=self.random_state
+        )
 
     def _time_ordered_scores(
         self, X: sp.csr_matrix, y: np.ndarray, w: np.ndarray, times: Sequence[Any] | pd.Series
     ) -> tuple[np.ndarray, np.ndarray, str] | None:
         """(validated rows, their scores, description), or None when the history is too short.
 
-        Each fold's model needs two labels with two rows in its past; a fold without them is left
-        out, and with under 50 validated rows there is nothing to choose a threshold on.
+        Each fold's model learns the labels with two rows or more in its past and needs two such
+        labels; a fold without them is left out, and with under 50 validated rows there is nothing
+        to choose a threshold on.
         """
         labels = self.classes_[y]
         rows, parts = [], []
@@ -427,8 +430,12 @@ class Tagger(Params):
             labels, times, self.time_folds, self.time_window, per_label=self.time_per_label
         )
         for past, nxt in folds:
+            # a label with one row in a fold's past is not learnt there (its later rows count
+            # as errors, as a category the model has barely seen does after deployment)
             present, counts = np.unique(y[past], return_counts=True)
-            if len(present) < 2 or counts.min() < 2 or not nxt.any():
+            past = past & np.isin(y, present[counts >= 2])
+            present = present[counts >= 2]
+            if len(present) < 2 or not nxt.any():
                 continue
             model = self._new_svc().fit(X[past], y[past], sample_weight=w[past])
             idx = np.flatnonzero(nxt)
@@ -453,7 +460,7 @@ class Tagger(Params):
             oof[va] = self._scores_of(model, X[va], present=np.unique(y[tr]))
         return oof
 
-    def _scores_of(self, model: LinearSVC, X: sp.csr_matrix, present: np.ndarray) -> np.ndarray:
+    def _scores_of(self, model: OneVsRestSVC, X: sp.csr_matrix, present: np.ndarray) -> np.ndarray:
         s = model.decision_function(X)
         if s.ndim == 1:  # binary LinearSVC returns one column: the positive class's margin
             s = np.c_[-s / 2, s / 2]
