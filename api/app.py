@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -26,6 +27,7 @@ from analyzer import __version__
 from analyzer.config import Settings, load_settings
 from analyzer.errors import InputError
 from api.open311_xml import XML_MEDIA_TYPE, xml_errors
+from api.replica import ReplicaState
 from api.routers import (
     admin,
     conversations,
@@ -66,7 +68,11 @@ CODES = {
 COMMON = {
     400: {"model": ErrorOut, "description": "malformed request"},
     401: {"model": ErrorOut, "description": "missing, invalid or revoked API key"},
-    403: {"model": ErrorOut, "description": "the key's scope does not allow this request"},
+    403: {
+        "model": ErrorOut,
+        "description": "the key's scope does not allow this request, or (code "
+        "read_only_replica) a read replica was sent a write",
+    },
     413: {"model": ErrorOut, "description": "body larger than the configured limit"},
     429: {"model": ErrorOut, "description": "rate limit exceeded; see Retry-After"},
     500: {"model": ErrorOut, "description": "internal error (no details are given)"},
@@ -169,13 +175,26 @@ async def _unhandled(request: Request, exc: Exception) -> Response:
     return _error(request, 500, "internal error; the request was not completed")
 
 
-def create_app(settings: Settings | None = None, *, warm: bool = False) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    warm: bool = False,
+    replica_of: Path | None = None,
+    primary_url: str | None = None,
+) -> FastAPI:
     """A new application with its own state (store, tagger, limits) for ``settings``.
 
     ``warm`` loads the tagger in the background at startup, so the first tagging request does not
-    pay for loading the model.
+    pay for loading the model. ``replica_of`` makes it a read replica of that store: it serves the
+    snapshot its primary publishes, read-only, and refuses writes naming ``primary_url``
+    (``api.replica``).
     """
-    state = AppState(settings or load_settings())
+    settings = settings or load_settings()
+    state = (
+        AppState(settings)
+        if replica_of is None
+        else ReplicaState(settings, replica_of, primary_url=primary_url)
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -9,8 +9,10 @@ A key has a scope (#22): ``read`` (every GET, record-level data included, and ta
 ``write`` (read, and every write: records, renames, merges, corrections, analyses, Open311 posts)
 or ``admin`` (write, and managing keys: ``/v1/keys``). Keys made before scopes existed write.
 Revoking (``DELETE /v1/keys/{id}`` or ``apikey revoke``) empties the verified-key cache, so the key
-is refused from its next request on. A key's last use is kept to the minute (one store write per
-key and minute at most, not one per request).
+is refused from its next request on, and rewrites the key file that read replicas check
+(``analyzer.store.replica``) before it is answered, so they refuse it from its next request on
+too. A key's last use is kept to the minute (one store write per key and minute at most, not one
+per request).
 
 No web framework here: the CLI and the API both use this module.
 """
@@ -28,6 +30,7 @@ from typing import Any
 
 from analyzer.errors import InputError
 from analyzer.store.database import Store
+from analyzer.store.replica import KeyFile, refresh_key_file
 
 PREFIX = "cp_"
 _KEY_RE = re.compile(r"^cp_([0-9a-f]{12})\.([A-Za-z0-9_-]{32,128})$")
@@ -92,6 +95,7 @@ def create_key(store: Store, name: str, scope: str = DEFAULT_SCOPE) -> tuple[str
         [key_id, name, hash_key(key), scope],
     )
     _cache.clear()
+    refresh_key_file(store)  # replicas know the key from its next request on
     return key, ApiKey(key_id, name, scope)
 
 
@@ -126,6 +130,7 @@ def revoke_key(store: Store, key_id: str) -> bool:
         return False
     store.execute("UPDATE api_keys SET revoked = true WHERE key_id = ?", [key_id])
     _cache.clear()  # refused from the next request on, cache or not
+    refresh_key_file(store)  # and by every replica, before this revocation is answered
     return True
 
 
@@ -177,6 +182,19 @@ def verify_key(store: Store, key: str) -> ApiKey | None:
     _cache.put(digest, found)
     _note_use(store, key_id)
     return found
+
+
+def verify_key_file(keys: KeyFile, key: str) -> ApiKey | None:
+    """A replica's check (``analyzer.store.replica``): the key's record when it is well formed
+    and live in the primary's key file (re-read when it changes) and its hash matches. No cache:
+    a revocation holds from the next request on."""
+    key_id = parse_key(key)
+    if key_id is None:
+        return None
+    found = keys.lookup(key_id)
+    if found is None or not hmac.compare_digest(str(found.get("key_hash")), hash_key(key.strip())):
+        return None
+    return ApiKey(key_id, str(found.get("name") or ""), str(found.get("scope") or DEFAULT_SCOPE))
 
 
 _last_use: dict[str, float] = {}

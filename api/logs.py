@@ -24,6 +24,8 @@ SAFE_FIELDS = (
     "run_id",
     "count",
     "step",
+    "bytes",  # a published snapshot's size and write generation (analyzer.store.replica)
+    "generation",
 )
 
 

@@ -46,7 +46,7 @@ from urllib.parse import parse_qs
 import anyio.to_thread
 from starlette.datastructures import Headers, MutableHeaders
 
-from api.keys import ApiKey, verify_key
+from api.keys import ApiKey
 from api.open311_xml import XML_MEDIA_TYPE, xml_errors
 
 log = logging.getLogger("civicpulse.api")
@@ -65,6 +65,9 @@ NEEDED_SCOPE = {
     "admin": "admin",
 }
 
+# Rules of requests that change the store (or manage keys): a read replica refuses them, and on
+# the primary each one tells the snapshot publisher that there may be something new to publish.
+WRITE_RULES = frozenset({"write", "admin", "key_or_form"})
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/redoc"})
 OPEN311_POST = frozenset({"/open311/v2/requests.json", "/open311/v2/requests.xml"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -166,9 +169,17 @@ class Gateway:
         started = time.perf_counter()
         sent: dict[str, Any] = {"status": 0}
 
+        replica = bool(getattr(self.state, "read_only", False))
+
         async def tracking_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 sent["status"] = message["status"]
+                if replica:  # when the snapshot a replica answers from was published
+                    published = self.state.snapshot.published()
+                    if published is not None:
+                        headers = MutableHeaders(raw=list(message.get("headers", [])))
+                        headers["x-civicpulse-snapshot"] = published
+                        message["headers"] = headers.raw
             await send(message)
 
         try:
@@ -201,7 +212,6 @@ class Gateway:
             )
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        settings = self.state.settings
         method, path = scope["method"], scope["path"]
         rule = access_rule(method, path)
         client = (scope.get("client") or ("unknown", 0))[0]
@@ -211,10 +221,31 @@ class Gateway:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
+        writes = rule in WRITE_RULES
+        if writes and self.state.read_only:
+            # A read replica: the body is left unread, the connection closed, the primary named.
+            state["principal"] = Principal(None, None, client)
+            close = _CLOSE if method in BODY_METHODS and _has_body(headers) else {}
+            await send_error(send, path, 403, "read_only_replica", self.state.refusal(), close)
+            return
+        await self._authorize(scope, receive, send, rule, headers, client)
+
+    async def _authorize(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        rule: Access,
+        headers: Headers,
+        client: str,
+    ) -> None:
+        settings = self.state.settings
+        method, path = scope["method"], scope["path"]
+        state = scope["state"]
         key = presented_key(headers, scope.get("query_string", b""), path)
         api_key: ApiKey | None = None
         if key is not None:
-            api_key = await anyio.to_thread.run_sync(verify_key, self.state.store, key)
+            api_key = await anyio.to_thread.run_sync(self.state.verify_key, key)
         principal = Principal(
             api_key.key_id if api_key else None,
             api_key.name if api_key else None,
@@ -263,6 +294,14 @@ class Gateway:
         if method in BODY_METHODS:
             receive = await self._limit_body(scope, receive, send, headers)
             if receive is None:
+                return
+            if rule in WRITE_RULES:
+                try:
+                    await self.app(scope, receive, send)
+                finally:
+                    # an authorised write reached its route: the snapshot publisher (if any)
+                    # looks at the store again; refused requests never cost a snapshot
+                    self.state.note_write()
                 return
         await self.app(scope, receive, send)
 

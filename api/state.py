@@ -25,6 +25,8 @@ from analyzer.common.clock import new_run_id
 from analyzer.config import Settings, resolve_model_path
 from analyzer.errors import InputError
 from analyzer.store.database import Store
+from analyzer.store.replica import Publisher
+from api.keys import ApiKey, verify_key
 from api.ratelimit import RateLimiter
 
 log = logging.getLogger("civicpulse.api")
@@ -360,6 +362,8 @@ class AnalysisRunner:
             # If the store itself failed there is nothing more to record.
             with contextlib.suppress(Exception):
                 store.update_run(run_id, status="failed", message=f"failed: {message}"[:300])
+        finally:
+            self.app_state.note_write()  # its themes reach the replicas with the next snapshot
 
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:
@@ -367,15 +371,32 @@ class AnalysisRunner:
 
 
 class AppState:
-    """Everything one API process shares; the store opens on first use (or at startup)."""
+    """Everything one API process shares; the store opens on first use (or at startup).
+
+    This is the primary (the store's one writer); ``api.replica.ReplicaState`` is a read
+    replica's. ``publisher``, when set (``civicpulse serve --publish-every``), publishes the
+    snapshot replicas serve: every write through this API calls ``note_write``.
+    """
+
+    read_only = False
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.limiter = RateLimiter(settings.rate_limit_per_minute)
         self.tagger = TaggerService(settings)
         self.analysis = AnalysisRunner(self)
+        self.publisher: Publisher | None = None
         self._store: Store | None = None
         self._store_lock = threading.Lock()
+
+    def verify_key(self, key: str) -> ApiKey | None:
+        """The presented key's record when it is live (``api.keys``), else None."""
+        return verify_key(self.store, key)
+
+    def note_write(self) -> None:
+        """The store may have changed: the next snapshot check publishes."""
+        if self.publisher is not None:
+            self.publisher.note_write()
 
     @property
     def store(self) -> Store:
@@ -387,6 +408,8 @@ class AppState:
 
     def close(self) -> None:
         self.tagger.close()
+        if self.publisher is not None:
+            self.publisher.close()
         if self.analysis.busy():
             # Closing the connection under a running analysis could corrupt its write; the
             # process is exiting, and the analysis' transaction is rolled back on restart.

@@ -30,6 +30,7 @@ from typing import Any, TextIO
 import pandas as pd
 from rich.console import Console
 
+from analyzer.common.private_files import write_private
 from analyzer.config import Settings, load_settings
 from analyzer.errors import InputError
 from analyzer.store.database import Store
@@ -118,17 +119,6 @@ class StoreServedError(Exception):
         super().__init__(f"the store is held by {owner.describe()}")
         self.owner = owner
         self.store_path = Path(store_path)
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` readable only by this user (0600), replaced atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o600)  # an existing file keeps its mode through O_CREAT
-    os.replace(tmp, path)
 
 
 def claim_store(store_path: Path, url: str) -> Path:

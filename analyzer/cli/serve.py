@@ -10,6 +10,12 @@ One writer, many hands (#22): ``serve`` also keeps a local administrator key bes
 while it runs; a CLI command started beside it sends itself to the API with that key
 (``analyzer.cli.common``), so ``ingest``, ``analyze``, ``status``, ``apikey revoke``... work while
 the API serves.
+
+Several API processes, on this machine or others (#22): ``serve --publish-every SECONDS`` also
+publishes a read-only snapshot of the store and its live keys' hashes beside it
+(``analyzer.store.replica``), and ``serve --replica-of STORE`` serves the same API from that
+snapshot, read-only (``api.replica``): as many replicas as wanted, writes refused with 403 naming
+the primary, a key revoked on the primary refused by each replica from its next request on.
 """
 
 from __future__ import annotations
@@ -32,8 +38,8 @@ from analyzer.cli.common import (
     release_store,
     server_owner,
     settings,
-    write_private,
 )
+from analyzer.common.private_files import write_private
 from analyzer.config import Settings
 from analyzer.errors import InputError
 from analyzer.store.database import Store
@@ -55,8 +61,38 @@ def serve(
     ] = None,
     port: Annotated[int | None, typer.Option(help="port (default from settings, 8000)")] = None,
     store: StoreOpt = None,
+    publish_every: Annotated[
+        float,
+        typer.Option(
+            "--publish-every",
+            metavar="SECONDS",
+            help="for read replicas: check this often whether the API wrote and, if it did, "
+            "publish a read-only snapshot <store>.replica.duckdb (the live keys' hashes are kept "
+            "in <store>.keys.json, rewritten on every key change); 0, the default: no replicas",
+        ),
+    ] = 0.0,
+    replica_of: Annotated[
+        Path | None,
+        typer.Option(
+            "--replica-of",
+            metavar="STORE",
+            help="serve as a read replica of STORE: the same API, read-only, from the newest "
+            "snapshot its primary (`serve --publish-every`) publishes beside it; writes answer "
+            "403 naming the primary. Run as many as you like, on other ports or machines",
+        ),
+    ] = None,
+    primary_url: Annotated[
+        str | None,
+        typer.Option(
+            "--primary-url",
+            metavar="URL",
+            help="with --replica-of: the primary's URL that refused writes name (default: the "
+            "URL in <STORE>.serve.json)",
+        ),
+    ] = None,
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /docs). One process: it is the store's only writer."""
+    """Serve the HTTP API (OpenAPI at /docs). One process: it is the store's only writer; read
+    replicas (--replica-of) serve the snapshots it publishes (--publish-every)."""
     import uvicorn
 
     from api import logs
@@ -64,6 +100,20 @@ def serve(
 
     s = settings(store)
     s = s.with_overrides(api_host=host, api_port=port)
+    if replica_of is not None:
+        if store is not None or publish_every:
+            raise InputError(
+                "--replica-of serves a snapshot: it takes neither --store nor --publish-every",
+                column="--replica-of",
+            )
+        _serve_replica(s, replica_of, primary_url)
+        return
+    if primary_url is not None:
+        raise InputError("--primary-url goes with --replica-of", column="--primary-url")
+    if publish_every < 0:
+        raise InputError(
+            "--publish-every must be 0 (off) or a number of seconds", column="--publish-every"
+        )
     running = server_owner(s.store_path)
     if running is not None:
         raise InputError(
@@ -83,6 +133,16 @@ def serve(
     url = f"http://{_loopback(s.api_host)}:{s.api_port}"
     claim_store(s.store_path, url)
     console.print(f"CivicPulse API on http://{s.api_host}:{s.api_port} (store {s.store_path})")
+    if publish_every:
+        from analyzer.store.replica import Publisher, write_key_file
+
+        keys = write_key_file(held)
+        api.state.civicpulse.publisher = Publisher(held, publish_every).start()
+        console.print(
+            f"read replicas: a snapshot {api.state.civicpulse.publisher.dest} is published now "
+            f"and then within {publish_every:g} s of each write; live keys' hashes in {keys} "
+            f"(`civicpulse serve --replica-of {s.store_path} --port N` serves it)"
+        )
     console.print(
         f"the explorer's API key: {'written to' if made else 'kept in'} {key_file} "
         "(`civicpulse ui` reads it)"
@@ -103,6 +163,46 @@ def serve(
         )
     finally:
         release_store(s.store_path)
+
+
+def _serve_replica(s: Settings, replica_of: Path, primary_url: str | None) -> None:
+    """``serve --replica-of``: the API, read-only, from the primary's newest snapshot."""
+    import uvicorn
+
+    from analyzer.store.replica import key_file, snapshot_file
+    from api import logs
+    from api.app import create_app
+
+    replica_of = replica_of.expanduser().resolve()
+    snapshot, keys = snapshot_file(replica_of), key_file(replica_of)
+    for needed, what in ((snapshot, "no snapshot to serve yet"), (keys, "no key file yet")):
+        if not needed.is_file():
+            raise InputError(
+                f"{what}: start the primary with `civicpulse serve --store {replica_of} "
+                "--publish-every SECONDS` (it publishes both at once), or copy its "
+                f"{snapshot.name} and {keys.name} here",
+                file=str(needed),
+            )
+    logs.configure()
+    api = create_app(s, warm=True, replica_of=replica_of, primary_url=primary_url)
+    state = api.state.civicpulse
+    held = state.store  # opened now: a snapshot that cannot be opened is one line, exit 2
+    records = held.scalar("SELECT count(*) FROM records")
+    console.print(
+        f"CivicPulse read replica on http://{s.api_host}:{s.api_port}: {records} records from "
+        f"{snapshot} (reopened when a newer one is published), keys from {keys}; writes answer "
+        f"403: {state.refusal()}"
+    )
+    uvicorn.run(
+        api,
+        host=s.api_host,
+        port=s.api_port,
+        workers=1,  # more replica processes on other ports (or machines) for more readers
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
 
 
 def _releasing(api: Any, store_path: Path) -> Any:

@@ -1,6 +1,8 @@
 """The store: one DuckDB file (``analyzer.store.database``), every write of an analysis run
-(``analyzer.store.writers``) and who owns a run (``analyzer.store.runs``: runs whose process died
-are marked failed when the store is next opened for writing)."""
+(``analyzer.store.writers``), who owns a run (``analyzer.store.runs``: runs whose process died
+are marked failed when the store is next opened for writing) and read replicas
+(``analyzer.store.replica``: the snapshot and key file a serving primary publishes, which
+``serve --replica-of`` reads)."""
 
 from __future__ import annotations
 

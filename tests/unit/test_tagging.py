@@ -584,3 +584,21 @@ def test_rows_to_accept_when_nothing_can_be_accepted_yet() -> None:
     assert choose_threshold(np.tile(conf, reps), np.tile(correct, reps)) < NEVER_ACCEPT
     # most confident answers below the target: more of the same history cannot help
     assert rows_to_accept(conf, np.arange(60) % 3 != 0) is None
+
+
+def test_one_vs_rest_on_threads_gives_linearsvcs_weights() -> None:
+    from sklearn.svm import LinearSVC
+
+    from analyzer.tagging.linear import OneVsRestSVC
+
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(5, 20))
+    y = rng.choice(5, size=300, p=[0.5, 0.2, 0.15, 0.1, 0.05])
+    X = centers[y] + rng.normal(scale=1.5, size=(300, 20))
+    ref = LinearSVC(C=0.3, class_weight="balanced", random_state=1).fit(X, y)
+    for threads in (1, 2):
+        ours = OneVsRestSVC(C=0.3, class_weight="balanced", random_state=1, threads=threads)
+        ours.fit(X, y)
+        np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-3)
+        np.testing.assert_allclose(ours.intercept_, ref.intercept_, atol=1e-3)
+        assert (ours.decision_function(X).argmax(1) == ref.predict(X)).mean() > 0.99

@@ -508,3 +508,29 @@ def test_near_duplicate_groups_merge_and_distinct_ones_stay_apart() -> None:
         1,
         2,
     ]
+
+
+def test_labels_never_name_a_place_or_a_word_every_theme_shares() -> None:
+    # "Gladiator Street" is in every text of the first class, more often than "pothole"; "road"
+    # is in every text of both classes: neither tells the first class apart
+    potholes = [
+        "There is a big pothole on Gladiator Street by the road.",
+        "Pothole near Gladiator Street, the road is damaged.",
+        "Deep pothole outside 4 Gladiator Street on the road.",
+        "Gladiator Street again: pothole in the road.",
+        "The road on Gladiator Street has a pothole.",
+    ]
+    lights = [
+        "Street light out on the road by the school.",
+        "The street light is out along the road.",
+        "Broken street light on the main road.",
+        "Street light flickering over the road.",
+        "Street light dark on the road at night.",
+    ]
+    table = extract_terms(potholes + lights)
+    assert "gladiator" in table.names
+    out = describe_classes(table, [list(range(5)), list(range(5, 10))])
+    assert "pothole" in out[0].label
+    for lab in out:
+        assert "gladiator" not in lab.label and "road" not in lab.label.split()
+        assert not any("gladiator" in k for k in lab.keywords)
