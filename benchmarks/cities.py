@@ -39,7 +39,8 @@ wall seconds on this machine.
 Categories with one example in a history are left out of that history (none of the models can
 learn from one row); the later requests keep them, so every model is scored on the same rows.
 Embeddings come from ``benchmarks.common.cached_embeddings`` (the packaged all-MiniLM-L6-v2).
-Writes benchmarks/results/cities.json; skips (exit 0) when ../shared/data_raw is absent.
+Writes benchmarks/results/cities.json (cities-ROWS.json for another --rows); skips (exit 0) when
+../shared/data_raw is absent.
 """
 
 from __future__ import annotations
@@ -592,7 +593,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{speed['fit_seconds']:.1f} s with {speed['threads']} threads on {speed['cores']} "
             f"cores (target < 60 s); one thread: {speed['fit_seconds_one_thread']:.1f} s"
         )
-    write_result("cities", {"rows": args.rows, "cities": results, "speed": speed})
+    name = "cities" if args.rows == 3000 else f"cities-{args.rows}"
+    write_result(name, {"rows": args.rows, "cities": results, "speed": speed})
     return 0
 
 

@@ -296,6 +296,16 @@ def test_first_inference_runs_before_the_worker_pool_starts() -> None:
     assert any(name.startswith("openvino-embed") for name, _ in calls[1:])
 
 
+def _cpu_has_vnni() -> bool:
+    """Whether this CPU multiplies int8 with VNNI (AVX512-VNNI, AVX-VNNI or AMX), from
+    /proc/cpuinfo (Linux; elsewhere assumed)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").split()
+    except OSError:
+        return True
+    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & set(flags))
+
+
 def unit_vectors_close_to(
     reference: np.ndarray, encoder: OpenVinoEncoder, *, mean: float, least: float
 ) -> np.ndarray:
@@ -358,8 +368,11 @@ def static_encoder() -> OpenVinoEncoder:
 def test_static_int8_is_calibrated_close_and_independent_of_row_mates(
     static_encoder: OpenVinoEncoder, int8_encoder: OpenVinoEncoder, reference: np.ndarray
 ) -> None:
-    # the farthest is "ok" (3 tokens, 0.986): fixed scales fit real requests, not fragments
-    got = unit_vectors_close_to(reference, static_encoder, mean=0.997, least=0.98)
+    # the farthest is "ok" (3 tokens, 0.986): fixed scales fit real requests, not fragments.
+    # Without VNNI (AVX2 only) OpenVINO's int8 products add pairs in saturating 16-bit lanes
+    # (vpmaddubsw): measured here mean 0.9963, least 0.977, against 0.9985 / 0.986 with VNNI
+    mean, least = (0.997, 0.98) if _cpu_has_vnni() else (0.995, 0.97)
+    got = unit_vectors_close_to(reference, static_encoder, mean=mean, least=least)
     # its own model: not the dynamic int8 one under another name
     assert cosine_rows(got, int8_encoder(SENTENCES)).min() < 0.99999
     # fixed activation scales: a text's vector is the same alone as packed with others
