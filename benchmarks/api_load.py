@@ -213,6 +213,8 @@ def run_locust(base: str, texts: list[str], users: int, seconds: float) -> dict[
 def wrk_script(texts: list[str], folder: Path, seed: int) -> Path:
     """A wrk Lua script posting one of ``texts`` per request (drawn at random, seeded) and
     printing the run's figures as one JSON line when it ends."""
+    from benchmarks.common import WRK_DONE_LUA
+
     bodies = []
     for text in texts:
         body = json.dumps({"text": text})
@@ -220,11 +222,6 @@ def wrk_script(texts: list[str], folder: Path, seed: int) -> Path:
         while f"]{'=' * level}]" in body:  # a long-bracket level the body does not close
             level += 1
         bodies.append(f"[{'=' * level}[{body}]{'=' * level}]")
-    fields = (
-        '"requests": %d, "duration_us": %d, "connect": %d, "read": %d, "write": %d, '
-        '"status": %d, "timeout": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, '
-        '"max_us": %d, "mean_us": %f'
-    )
     script = folder / "tag.lua"
     lua = [
         "local bodies = {",
@@ -237,13 +234,7 @@ def wrk_script(texts: list[str], folder: Path, seed: int) -> Path:
         "request = function()",
         "  return wrk.format(nil, nil, nil, bodies[math.random(#bodies)])",
         "end",
-        "done = function(summary, latency, requests)",
-        "  local e = summary.errors",
-        f"  io.write(string.format([[WRK_JSON {{{fields}}}]] .. '\\n',",
-        "    summary.requests, summary.duration, e.connect, e.read, e.write, e.status,",
-        "    e.timeout, latency:percentile(50), latency:percentile(90),",
-        "    latency:percentile(99), latency.max, latency.mean))",
-        "end",
+        *WRK_DONE_LUA,
     ]
     script.write_text("\n".join(lua) + "\n", encoding="utf-8")
     return script
@@ -251,6 +242,8 @@ def wrk_script(texts: list[str], folder: Path, seed: int) -> Path:
 
 def run_wrk(base: str, script: Path, clients: int, seconds: float) -> dict[str, Any]:
     """``clients`` connections in a closed loop from one wrk thread for ``seconds``."""
+    from benchmarks.common import wrk_report
+
     out = subprocess.run(
         [
             "wrk",
@@ -267,8 +260,7 @@ def run_wrk(base: str, script: Path, clients: int, seconds: float) -> dict[str, 
         text=True,
         check=True,
     ).stdout
-    line = next(x for x in out.splitlines() if x.startswith("WRK_JSON "))
-    w = json.loads(line.removeprefix("WRK_JSON "))
+    w = wrk_report(out)
     seconds_run = w["duration_us"] / 1e6
     errors = {k: w[k] for k in ("connect", "read", "write", "status", "timeout") if w[k]}
     return {

@@ -114,3 +114,27 @@ def write_result(name: str, payload: dict[str, Any]) -> Path:
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
     print(f"wrote {path.relative_to(ROOT)}")
     return path
+
+
+# wrk (a C load generator) runs a Lua script; its ``done`` hook prints the run's figures as one
+# JSON line, read back by ``wrk_report``.
+_WRK_FIELDS = (
+    '"requests": %d, "duration_us": %d, "connect": %d, "read": %d, "write": %d, '
+    '"status": %d, "timeout": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, '
+    '"max_us": %d, "mean_us": %f'
+)
+WRK_DONE_LUA = [
+    "done = function(summary, latency, requests)",
+    "  local e = summary.errors",
+    f"  io.write(string.format([[WRK_JSON {{{_WRK_FIELDS}}}]] .. '\\n',",
+    "    summary.requests, summary.duration, e.connect, e.read, e.write, e.status,",
+    "    e.timeout, latency:percentile(50), latency:percentile(90),",
+    "    latency:percentile(99), latency.max, latency.mean))",
+    "end",
+]
+
+
+def wrk_report(stdout: str) -> dict[str, Any]:
+    """The figures ``WRK_DONE_LUA`` printed (requests, duration_us, errors, latencies in us)."""
+    line = next(x for x in stdout.splitlines() if x.startswith("WRK_JSON "))
+    return json.loads(line.removeprefix("WRK_JSON "))

@@ -46,14 +46,15 @@ from typing import Any
 
 import httpx
 
-from benchmarks.common import BOSTON_FILES, data_raw, write_result
+from benchmarks.common import (
+    BOSTON_FILES,
+    WRK_DONE_LUA,
+    data_raw,
+    write_result,
+    wrk_report,
+)
 
 CLI = [sys.executable, "-c", "import sys; from analyzer.cli import main; sys.exit(main())"]
-FIELDS = (
-    '"requests": %d, "duration_us": %d, "connect": %d, "read": %d, "write": %d, '
-    '"status": %d, "timeout": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, '
-    '"max_us": %d, "mean_us": %f'
-)
 
 
 def free_port() -> int:
@@ -242,13 +243,7 @@ def wrk_script(folder: Path, key: str) -> Path:
         "  i = i + 1",
         '  return wrk.format("GET", paths[(i % 2) + 1])',
         "end",
-        "done = function(summary, latency, requests)",
-        "  local e = summary.errors",
-        f"  io.write(string.format([[WRK_JSON {{{FIELDS}}}]] .. '\\n',",
-        "    summary.requests, summary.duration, e.connect, e.read, e.write, e.status,",
-        "    e.timeout, latency:percentile(50), latency:percentile(90),",
-        "    latency:percentile(99), latency.max, latency.mean))",
-        "end",
+        *WRK_DONE_LUA,
     ]
     script.write_text("\n".join(lua) + "\n", encoding="utf-8")
     return script
@@ -268,8 +263,7 @@ def wrk(targets: list[tuple[str, int]], script: Path, seconds: int) -> dict[str,
     parts = []
     for p in procs:
         out, _ = p.communicate()
-        line = next(x for x in out.splitlines() if x.startswith("WRK_JSON "))
-        parts.append(json.loads(line.removeprefix("WRK_JSON ")))
+        parts.append(wrk_report(out))
     rps = sum(w["requests"] / (w["duration_us"] / 1e6) for w in parts)
     errors = sum(w[k] for w in parts for k in ("connect", "read", "write", "status", "timeout"))
     return {
