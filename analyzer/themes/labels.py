@@ -395,6 +395,8 @@ def describe_classes(
         return sparse.csr_matrix(share > overall[None, :]).toarray() & ~named[None, :]
 
     gram_telling = telling(gram_counts, gram_terms)
+    gram_index = {t: j for j, t in enumerate(gram_terms)}
+    chunk_index = {t: j for j, t in enumerate(chunk_terms)}
     chunk_telling = telling(chunk_counts, chunk_terms)
     length_bonus = np.array([1.0 + 0.35 * (min(len(t), 3) - 1) for t in chunk_terms])
     out: list[ThemeLabel] = []
@@ -448,6 +450,9 @@ def describe_classes(
                 if len(chunk_terms[j]) > len(first) and set(first) < set(chunk_terms[j]):
                     first, best = chunk_terms[j], row_scores[j]
                     break
+            first = _with_its_modifier(
+                first, c, chunk_counts, chunk_index, gram_counts, gram_index, g_ok
+            )
             phrases.append(first)
             chunk_row_counts = chunk_counts.getrow(c).toarray().ravel()
             for j in chunk_rank[1:]:
@@ -463,6 +468,29 @@ def describe_classes(
         label = " / ".join(table.surface(k) for k in phrases)
         out.append(ThemeLabel(label=label, keywords=[table.surface(k) for k in keywords]))
     return out
+
+
+def _with_its_modifier(
+    phrase: tuple[str, ...],
+    c: int,
+    chunk_counts: sparse.csr_matrix,
+    chunk_index: dict[tuple[str, ...], int],
+    gram_counts: sparse.csr_matrix,
+    gram_index: dict[tuple[str, ...], int],
+    g_ok: np.ndarray,
+) -> tuple[str, ...]:
+    """``phrase`` with the word residents write just before it, when nearly every text of the
+    class that has the phrase has that word too: "fly tipping" for "tipping", which the parser cuts
+    when it reads "Fly" as a verb at the start of a title."""
+    have = chunk_counts[c, chunk_index[phrase]] if phrase in chunk_index else 0
+    best, best_n = phrase, 0
+    for key, j in gram_index.items():
+        if len(key) != len(phrase) + 1 or key[1:] != phrase or not g_ok[j]:
+            continue
+        n = gram_counts[c, j]
+        if n >= 0.8 * have and n > best_n:
+            best, best_n = key, n
+    return best
 
 
 def make_unique(labels: Sequence[ThemeLabel], fallback: str = "mixed requests") -> list[str]:

@@ -534,3 +534,22 @@ def test_labels_never_name_a_place_or_a_word_every_theme_shares() -> None:
     for lab in out:
         assert "gladiator" not in lab.label and "road" not in lab.label.split()
         assert not any("gladiator" in k for k in lab.keywords)
+
+
+def test_a_label_keeps_the_word_residents_write_before_it() -> None:
+    # the parser reads "Fly" as a verb at the start of a title, so the noun chunk is "tipping"
+    dumped = [
+        "Fly tipping. Rubbish dumped on the pavement.",
+        "Fly tipping. Bags of rubbish left by the bins.",
+        "Fly tipping. A sofa dumped outside the shop.",
+        "Fly tipping. Mattress and bags on the corner.",
+    ]
+    lights = [
+        "Street light out on the corner.",
+        "The street light is out again.",
+        "Street lights out along the whole block.",
+        "Broken street light near the school.",
+    ]
+    table = extract_terms(dumped + lights)
+    out = describe_classes(table, [[0, 1, 2, 3], [4, 5, 6, 7]])
+    assert out[0].label.startswith("fly tipping"), out[0].label
