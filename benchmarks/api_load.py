@@ -58,14 +58,6 @@ SAMPLE = ROOT / "data_samples" / "boston_311_sample.csv"
 TARGET_P99_MS = 100.0
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def civicpulse_cmd() -> list[str]:
     script = Path(sys.executable).with_name("civicpulse")
     if script.is_file():
@@ -364,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         prep = json.loads((folder / "prepared.json").read_text(encoding="utf-8"))
         texts = prep.pop("texts")
+        from benchmarks.common import free_port
+
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         env = {

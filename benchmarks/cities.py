@@ -192,15 +192,13 @@ def _text(df: pd.DataFrame, spec: str) -> pd.Series:
 
 
 def time_split(frame: pd.DataFrame, share: float = 0.7) -> tuple[np.ndarray, np.ndarray]:
-    """The oldest ``share`` of the rows are the history (of each label's rows, for per-label
-    exports), the rest the later requests; rows are in time order."""
-    n = len(frame)
-    if bool(frame["per_label"].iloc[0]) if n else False:
-        rank = frame.groupby("label").cumcount() / frame.groupby("label")["label"].transform("size")
-        tr = (rank < share).to_numpy().copy()
-    else:
-        tr = np.arange(n) < round(n * share)
-    return tr, ~tr
+    """(history, later): the product's split (``analyzer.tagging.measures.time_split``) at the
+    ``share`` quantile of the times, within each label for per-label exports."""
+    from analyzer.tagging.measures import time_split as product_split
+
+    per_label = bool(frame["per_label"].iloc[0]) if len(frame) else False
+    past, later = product_split(frame["label"], frame["time"], share, per_label=per_label)
+    return past.copy(), later.copy()
 
 
 # -- label quality -----------------------------------------------------------------------------

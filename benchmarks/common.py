@@ -138,3 +138,12 @@ def wrk_report(stdout: str) -> dict[str, Any]:
     """The figures ``WRK_DONE_LUA`` printed (requests, duration_us, errors, latencies in us)."""
     line = next(x for x in stdout.splitlines() if x.startswith("WRK_JSON "))
     return json.loads(line.removeprefix("WRK_JSON "))
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on now (for a server a benchmark starts)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

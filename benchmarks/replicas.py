@@ -50,19 +50,12 @@ from benchmarks.common import (
     BOSTON_FILES,
     WRK_DONE_LUA,
     data_raw,
+    free_port,
     write_result,
     wrk_report,
 )
 
 CLI = [sys.executable, "-c", "import sys; from analyzer.cli import main; sys.exit(main())"]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cli(args: list[str], env: dict[str, str], cwd: Path) -> str:

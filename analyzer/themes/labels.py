@@ -395,7 +395,12 @@ def describe_classes(
         return sparse.csr_matrix(share > overall[None, :]).toarray() & ~named[None, :]
 
     gram_telling = telling(gram_counts, gram_terms)
-    gram_index = {t: j for j, t in enumerate(gram_terms)}
+    # grams one word longer than a phrase, by the phrase they end with ("fly tipping" under
+    # "tipping"), for ``_with_its_modifier``
+    longer: dict[tuple[str, ...], list[int]] = {}
+    for j, t in enumerate(gram_terms):
+        if len(t) > 1:
+            longer.setdefault(t[1:], []).append(j)
     chunk_index = {t: j for j, t in enumerate(chunk_terms)}
     chunk_telling = telling(chunk_counts, chunk_terms)
     length_bonus = np.array([1.0 + 0.35 * (min(len(t), 3) - 1) for t in chunk_terms])
@@ -451,7 +456,7 @@ def describe_classes(
                     first, best = chunk_terms[j], row_scores[j]
                     break
             first = _with_its_modifier(
-                first, c, chunk_counts, chunk_index, gram_counts, gram_index, g_ok
+                first, c, chunk_counts, chunk_index, gram_counts, gram_terms, longer, g_ok
             )
             phrases.append(first)
             chunk_row_counts = chunk_counts.getrow(c).toarray().ravel()
@@ -476,20 +481,22 @@ def _with_its_modifier(
     chunk_counts: sparse.csr_matrix,
     chunk_index: dict[tuple[str, ...], int],
     gram_counts: sparse.csr_matrix,
-    gram_index: dict[tuple[str, ...], int],
+    gram_terms: list[tuple[str, ...]],
+    longer: dict[tuple[str, ...], list[int]],
     g_ok: np.ndarray,
 ) -> tuple[str, ...]:
     """``phrase`` with the word residents write just before it, when nearly every text of the
     class that has the phrase has that word too: "fly tipping" for "tipping", which the parser cuts
-    when it reads "Fly" as a verb at the start of a title."""
+    when it reads "Fly" as a verb at the start of a title. ``longer``: the grams one word longer
+    than each phrase they end with."""
     have = chunk_counts[c, chunk_index[phrase]] if phrase in chunk_index else 0
     best, best_n = phrase, 0
-    for key, j in gram_index.items():
-        if len(key) != len(phrase) + 1 or key[1:] != phrase or not g_ok[j]:
+    for j in longer.get(phrase, ()):
+        if not g_ok[j]:
             continue
         n = gram_counts[c, j]
         if n >= 0.8 * have and n > best_n:
-            best, best_n = key, n
+            best, best_n = gram_terms[j], n
     return best
 
 

@@ -198,7 +198,7 @@ class ThemeModel(Params):
         # 4. sub-themes (may split fine clusters, so centres and labels can change)
         t = time.perf_counter()
         fine, centers, top_of_fine, sub_of_fine = self._sub_level(z, fine, centers, top_of_fine)
-        fine = _nearest(z, centers)[0]
+        fine, dist = _nearest(z, centers)
         for top in np.unique(top_of_fine):
             inside = np.flatnonzero(top_of_fine == top)
             sub_of_fine[inside] = merge_near_duplicates(
@@ -208,7 +208,6 @@ class ThemeModel(Params):
 
         # 5. unassigned
         t = time.perf_counter()
-        fine, dist = _nearest(z, centers)
         outlier = dist > self._thresholds(fine, dist, len(centers))[fine]
         self.unassigned_share_ = float(outlier.mean())
         timings["unassigned"] = time.perf_counter() - t
