@@ -99,6 +99,11 @@ def _print_metrics(title: str, m: dict[str, Any]) -> None:
             if "n_validation_rows" in m
             else f"  ({m['n_rows']} rows)"
         )
+        + (
+            f"; category names as a prior, weight {m['label_prior']:g}"
+            if m.get("label_prior")
+            else ""
+        )
     )
 
 

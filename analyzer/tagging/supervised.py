@@ -41,6 +41,7 @@ from sklearn.model_selection import StratifiedKFold
 from analyzer.common.bundle import load_bundle, save_bundle
 from analyzer.common.params import Params
 from analyzer.errors import InputError, ModelBundleError
+from analyzer.tagging.label_prior import choose_weight, name_vectors, prior_scores
 from analyzer.tagging.linear import OneVsRestSVC
 from analyzer.tagging.measures import (
     NEVER_ACCEPT,
@@ -132,6 +133,10 @@ class Tagger(Params):
         Which embedder (see ``analyzer.embedding.embedder.get_embedder``); "" is the packaged MiniLM.
     extra_weight:
         Scale of the one-hot block for extra categorical fields (channel, area...).
+    label_prior, label_prior_k:
+        Weight of the category names as a prior (``analyzer.tagging.label_prior``: the cosine
+        between a request and the name, times ``k / (k + the category's rows)``); None chooses
+        it on the validation rows (0, 0.5 or 1).
 
     Defaults were chosen on the training period of the Boston time split (benchmarks/tagging.py).
     """
@@ -156,6 +161,8 @@ class Tagger(Params):
         embed_model: str = "",
         embed_backend: str = "torch",
         extra_weight: float = 0.5,
+        label_prior: float | None = None,
+        label_prior_k: float = 5.0,
         random_state: int = 42,
     ) -> None:
         self.word_max_features = word_max_features
@@ -175,6 +182,8 @@ class Tagger(Params):
         self.embed_model = embed_model
         self.embed_backend = embed_backend
         self.extra_weight = extra_weight
+        self.label_prior = label_prior
+        self.label_prior_k = label_prior_k
         self.random_state = random_state
 
     def _new_vectorizers(self) -> tuple[TfidfVectorizer, TfidfVectorizer]:
@@ -331,11 +340,12 @@ class Tagger(Params):
             if times is not None:
                 log.info("time-ordered validation impossible here; shuffled folds instead")
             rows = np.arange(n)
-            scores = self._out_of_fold_scores(X, y, weight)
+            scores, past_counts = self._out_of_fold_scores(X, y, weight)
             how = f"{self._n_folds(counts)}-fold stratified out-of-fold"
         else:
-            rows, scores, how = validated
+            rows, scores, how, past_counts = validated
         y_val, w_val = y[rows], weight[rows]
+        scores = scores + self._fit_label_prior(emb, rows, scores, y_val, past_counts, counts)
         self.temperature_ = fit_temperature(scores, y_val, w_val)
         proba_before = softmax(scores)
         proba = softmax(scores / self.temperature_)
@@ -375,6 +385,7 @@ class Tagger(Params):
             else None,
             "n_rows": n,
             "n_validation_rows": len(rows),
+            "label_prior": self.label_prior_,
         }
         if self.threshold_ >= NEVER_ACCEPT:
             # nothing reaches the target yet: how much validated history would, if any
@@ -415,17 +426,46 @@ class Tagger(Params):
             C=self.C, class_weight=self.class_weight, random_state=self.random_state
         )
 
+    def _fit_label_prior(
+        self,
+        emb: np.ndarray,
+        rows: np.ndarray,
+        scores: np.ndarray,
+        y_val: np.ndarray,
+        past_counts: np.ndarray,
+        counts: np.ndarray,
+    ) -> np.ndarray | float:
+        """Set ``label_vectors_``, ``class_counts_`` and ``label_prior_`` (the weight, chosen on the
+        validation rows unless given) and return the prior's part of the validation scores."""
+        self.class_counts_ = counts.astype(np.float32)
+        self.label_vectors_ = None
+        self.label_prior_ = 0.0
+        if self.label_prior == 0:
+            return 0.0
+        self.label_vectors_ = name_vectors(
+            self.classes_, self.embed_model, self.embed_backend, emb.shape[1]
+        )
+        if self.label_vectors_ is None:
+            return 0.0
+        prior = prior_scores(emb[rows], self.label_vectors_, past_counts, self.label_prior_k)
+        if self.label_prior is None:
+            self.label_prior_ = choose_weight(scores, prior, y_val)
+        else:
+            self.label_prior_ = float(self.label_prior)
+        return self.label_prior_ * prior
+
     def _time_ordered_scores(
         self, X: sp.csr_matrix, y: np.ndarray, w: np.ndarray, times: Sequence[Any] | pd.Series
-    ) -> tuple[np.ndarray, np.ndarray, str] | None:
-        """(validated rows, their scores, description), or None when the history is too short.
+    ) -> tuple[np.ndarray, np.ndarray, str, np.ndarray] | None:
+        """(validated rows, their scores, description, each validated row's fold's rows per
+        label), or None when the history is too short.
 
         Each fold's model learns the labels with two rows or more in its past and needs two such
         labels; a fold without them is left out, and with under 50 validated rows there is nothing
         to choose a threshold on.
         """
         labels = self.classes_[y]
-        rows, parts = [], []
+        rows, parts, seen = [], [], []
         folds = time_ordered_folds(
             labels, times, self.time_folds, self.time_window, per_label=self.time_per_label
         )
@@ -441,6 +481,8 @@ class Tagger(Params):
             idx = np.flatnonzero(nxt)
             rows.append(idx)
             parts.append(self._scores_of(model, X[idx], present=present))
+            past_counts = np.bincount(y[past], minlength=len(self.classes_))
+            seen.append(np.broadcast_to(past_counts, (len(idx), len(past_counts))))
         if not rows or sum(map(len, rows)) < 50:
             return None
         how = (
@@ -448,17 +490,22 @@ class Tagger(Params):
             f"next {self.time_window:.0%} of "
             + ("every label's history" if self.time_per_label else "the requests, as they came")
         )
-        return np.concatenate(rows), np.vstack(parts), how
+        return np.concatenate(rows), np.vstack(parts), how, np.vstack(seen)
 
-    def _out_of_fold_scores(self, X: sp.csr_matrix, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    def _out_of_fold_scores(
+        self, X: sp.csr_matrix, y: np.ndarray, w: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Out-of-fold scores, and each row's training folds' rows per label."""
         folds = StratifiedKFold(
             self._n_folds(np.bincount(y)), shuffle=True, random_state=self.random_state
         )
         oof = np.zeros((X.shape[0], len(self.classes_)), dtype=np.float64)
+        seen = np.zeros_like(oof)
         for tr, va in folds.split(X, y):
             model = self._new_svc().fit(X[tr], y[tr], sample_weight=w[tr])
             oof[va] = self._scores_of(model, X[va], present=np.unique(y[tr]))
-        return oof
+            seen[va] = np.bincount(y[tr], minlength=len(self.classes_))
+        return oof, seen
 
     def _scores_of(self, model: OneVsRestSVC, X: sp.csr_matrix, present: np.ndarray) -> np.ndarray:
         s = model.decision_function(X)
@@ -493,7 +540,12 @@ class Tagger(Params):
 
     def _decision(self, texts: list[str], extra: Extra, emb: np.ndarray) -> np.ndarray:
         X = self._features(texts, extra, emb)
-        return np.asarray(X @ self.coef_.T) + self.intercept_
+        scores = np.asarray(X @ self.coef_.T) + self.intercept_
+        names = getattr(self, "label_vectors_", None)
+        if names is not None and self.label_prior_ > 0:
+            prior = prior_scores(emb, names, self.class_counts_, self.label_prior_k)
+            scores = scores + np.float32(self.label_prior_) * prior.astype(np.float32)
+        return scores
 
     def predict_proba(
         self,
@@ -559,7 +611,10 @@ class Tagger(Params):
             "centroids": self.centroids_,
             "word_idf": self.word_vectorizer_.idf_.astype(np.float32),
             "char_idf": self.char_vectorizer_.idf_.astype(np.float32),
+            "class_counts": self.class_counts_,
         }
+        if self.label_vectors_ is not None:
+            arrays["label_vectors"] = self.label_vectors_
         documents = {
             "params": self.get_params(),
             "state": {
@@ -567,6 +622,7 @@ class Tagger(Params):
                 "temperature": self.temperature_,
                 "review_threshold": self.threshold_,
                 "novelty_threshold": self.novelty_threshold_,
+                "label_prior": self.label_prior_,
                 "extra_columns": self.extra_columns_,
                 "extra_vocabulary": sorted(self.extra_index_, key=self.extra_index_.__getitem__),
                 "n_features": int(self.n_features_),
@@ -614,6 +670,18 @@ class Tagger(Params):
             tagger.coef_ = bundle.array("coef").astype(np.float32)
             tagger.intercept_ = bundle.array("intercept").astype(np.float32)
             tagger.centroids_ = bundle.array("centroids").astype(np.float32)
+            # bundles from before the label prior have none
+            tagger.label_prior_ = float(state.get("label_prior", 0.0))
+            tagger.label_vectors_ = (
+                bundle.array("label_vectors").astype(np.float32)
+                if tagger.label_prior_ > 0
+                else None
+            )
+            tagger.class_counts_ = (
+                bundle.array("class_counts").astype(np.float32)
+                if tagger.label_prior_ > 0
+                else np.zeros(len(tagger.classes_), dtype=np.float32)
+            )
             tagger.metrics_ = bundle.manifest.get("metrics", {}).get("cross_validated", {})
             tagger.embedding_model_id_ = bundle.manifest.get("embedding_model_id")
             tagger.embedding_sha256_ = bundle.manifest.get("embedding_sha256")
