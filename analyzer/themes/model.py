@@ -8,8 +8,9 @@ How a fit works (each step measured in benchmarks/themes.py):
    rows re-normalised so that Euclidean k-means on them behaves like cosine clustering. Centroids,
    placing new texts and examples stay in the embedding space.
 2. Over-cluster into many small "fine" clusters with k-means (about 2 sqrt(n), at most
-   ``max_top_themes`` x ``max_subthemes``). Every text belongs to one: nothing is thrown away as
-   noise here (BERTopic's HDBSCAN leaves about a third of 311 texts as outliers).
+   ``max_top_themes`` x ``max_subthemes``, at least 25 texts each on average). Every text
+   belongs to one: nothing is thrown away as noise here (BERTopic's HDBSCAN leaves about a third
+   of 311 texts as outliers).
 3. Merge fine clusters into top-level themes by weighted Ward merging of their centres until there
    are at most ``max_top_themes`` themes (by default about sqrt(n) / 2, 8 to 40: a 700-request
    city does not need 26 top themes) and each holds at least ``min_topic_share`` of the texts
@@ -63,6 +64,8 @@ BREAKDOWN_COLUMNS = ("source", "area", "category")
 # A new text joins an existing sub-theme only if it is at least this similar to its centroid;
 # farther ones stay unassigned until the next re-fit.
 MIN_CENTROID_COSINE = 0.35
+# Fine clusters (step 2) hold at least this many texts on average.
+FINE_CLUSTER_TEXTS = 25
 
 
 @dataclass
@@ -327,9 +330,13 @@ class ThemeModel(Params):
         if self.n_fine is not None:
             k = self.n_fine
         else:
-            # about 2 sqrt(n): 90 for 2,000 texts, 400 (the cap) for 40,000 and more; enough that a
-            # theme is several fine clusters, few enough that each has tens of texts
-            k = round(2 * np.sqrt(n_distinct))
+            # about 2 sqrt(n): 110 for 3,000 texts, 400 (the cap) for 40,000 and more; enough that
+            # a theme is several fine clusters, few enough that each has tens of texts: at least
+            # FINE_CLUSTER_TEXTS on average in a small history (28 for 700 texts, where 2 sqrt(n)
+            # = 53 clusters of 13 texts drew junk clusters: NMI +0.02 at 700 and 1,500 texts
+            # across the five cities of ``benchmarks.cities``), never fewer than the top themes
+            k = min(round(2 * np.sqrt(n_distinct)), n_distinct // FINE_CLUSTER_TEXTS)
+            k = max(k, self._max_top(n_distinct))
             k = min(k, self._max_top(n_distinct) * self.max_subthemes)
         return int(max(1, min(k, n_distinct)))
 
