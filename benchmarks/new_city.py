@@ -26,8 +26,8 @@ An export of a city not in ../shared: ``--export FILE --text-col C --label-col L
 [--date-format F] [--tz ZONE]`` runs the same flow on it.
 
 The cut of each export is its newest ``--rows`` rows (the files are sorted by time; Honolulu's
-undated rows come last and stay in). Writes benchmarks/results/new_city.json; skips (exit 0)
-when ../shared/data_raw is absent.
+undated rows come last and stay in). Writes benchmarks/results/new_city.json (new_city-ROWS.json
+for another --rows); skips (exit 0) when ../shared/data_raw is absent.
 """
 
 from __future__ import annotations
@@ -404,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         print("(an --export run: benchmarks/results/new_city.json is left as it was)")
         return 0 if all(not r.problems for r in results) else 1
     write_result(
-        "new_city",
+        "new_city" if args.rows == 3000 else f"new_city-{args.rows}",
         {
             "rows_per_city": args.rows,
             "baselines": {
