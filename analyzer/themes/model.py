@@ -17,8 +17,9 @@ How a fit works (each step measured in benchmarks/themes.py):
    (and ``min_theme_size`` texts). The count is size-based: silhouette was tried and rejected,
    because on these embeddings its curve is flat and its maximum jumped between 4 and 29 themes
    from one seed to the next. Then near-duplicate themes merge (``merge_near_duplicates``:
-   complete linkage, mean embeddings at least ``merge_cosine`` alike), since Ward's size balance
-   otherwise leaves "pothole" beside "large crack".
+   complete linkage, mean embeddings at least ``merge_cosine`` alike and among the corpus's 5%
+   most alike pairs, ``near_duplicate_cosine``), since Ward's size balance otherwise leaves
+   "pothole" beside "large crack".
 4. Inside each theme its fine clusters are merged the same way into at most ``max_subthemes``
    sub-themes of at least ``min_subtheme_share`` of the theme (a theme made of one fine cluster is
    split in two), and near-duplicate sub-themes merge as the themes did.
@@ -64,6 +65,8 @@ BREAKDOWN_COLUMNS = ("source", "area", "category")
 # A new text joins an existing sub-theme only if it is at least this similar to its centroid;
 # farther ones stay unassigned until the next re-fit.
 MIN_CENTROID_COSINE = 0.35
+# Near-duplicate themes are also among this top share of the corpus's most alike pairs.
+NEAR_DUPLICATE_QUANTILE = 0.95
 # Fine clusters (step 2) hold at least this many texts on average.
 FINE_CLUSTER_TEXTS = 25
 
@@ -195,7 +198,9 @@ class ThemeModel(Params):
         # 3. top level
         t = time.perf_counter()
         top_of_fine = self._top_level(centers, fine, n)
-        top_of_fine = merge_near_duplicates(x, fine, top_of_fine, self.merge_cosine)
+        # near duplicates: at least merge_cosine alike, and among the 5% most alike pairs
+        self.merge_cosine_ = near_duplicate_cosine(x, fine, top_of_fine, self.merge_cosine)
+        top_of_fine = merge_near_duplicates(x, fine, top_of_fine, self.merge_cosine_)
         timings["top"] = time.perf_counter() - t
 
         # 4. sub-themes (may split fine clusters, so centres and labels can change)
@@ -205,7 +210,7 @@ class ThemeModel(Params):
         for top in np.unique(top_of_fine):
             inside = np.flatnonzero(top_of_fine == top)
             sub_of_fine[inside] = merge_near_duplicates(
-                x, fine, sub_of_fine, self.merge_cosine, among=inside
+                x, fine, sub_of_fine, self.merge_cosine_, among=inside
             )[inside]
         timings["sub"] = time.perf_counter() - t
 
@@ -588,6 +593,38 @@ def ward_groups(
     return groups.astype(np.int64)
 
 
+def _group_means(
+    x: np.ndarray, fine: np.ndarray, group_of_fine: np.ndarray, codes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Unit mean embedding of each group in ``codes``, and whether it has rows."""
+    rows_group = np.asarray(group_of_fine)[fine]
+    cents = np.zeros((len(codes), x.shape[1]), dtype=np.float64)
+    alive = np.zeros(len(codes), dtype=bool)
+    for i, code in enumerate(codes):
+        rows = np.flatnonzero(rows_group == code)
+        if len(rows):
+            cents[i] = x[rows].mean(axis=0)
+            alive[i] = True
+    return normalise_rows(cents), alive
+
+
+def near_duplicate_cosine(
+    x: np.ndarray, fine: np.ndarray, group_of_fine: np.ndarray, min_cosine: float
+) -> float:
+    """The cosine at which two groups count as near duplicates in this corpus: ``min_cosine``, or
+    the 95th percentile of the cosines between all the groups' mean embeddings when that is
+    higher. In the five English cities of ``benchmarks.cities`` that percentile is 0.58-0.79 and
+    ``min_cosine`` (0.8) decides; on Spanish proposals, which the English embedding model puts
+    close together (median cosine 0.80), 0.8 merged half the pairs into a few catch-all themes."""
+    codes = np.unique(group_of_fine)
+    cents, alive = _group_means(x, fine, group_of_fine, codes)
+    cents = cents[alive]
+    if len(cents) < 3:
+        return float(min_cosine)
+    sims = (cents @ cents.T)[np.triu_indices(len(cents), 1)]
+    return float(max(min_cosine, np.quantile(sims, NEAR_DUPLICATE_QUANTILE)))
+
+
 def merge_near_duplicates(
     x: np.ndarray,
     fine: np.ndarray,
@@ -606,20 +643,13 @@ def merge_near_duplicates(
     codes = np.unique(out[fines])
     if len(codes) < 2 or min_cosine >= 1.0:
         return out
-    rows_group = out[fine]
-    cents = np.zeros((len(codes), x.shape[1]), dtype=np.float64)
-    alive = np.zeros(len(codes), dtype=bool)
-    for i, code in enumerate(codes):
-        rows = np.flatnonzero(rows_group == code)
-        if len(rows):
-            cents[i] = x[rows].mean(axis=0)
-            alive[i] = True
+    cents, alive = _group_means(x, fine, out, codes)
     if alive.sum() < 2:
         return out
     from scipy.cluster.hierarchy import fcluster, linkage
 
     live = codes[alive]
-    tree = linkage(normalise_rows(cents[alive]), method="complete", metric="cosine")
+    tree = linkage(cents[alive], method="complete", metric="cosine")
     groups = fcluster(tree, t=1.0 - min_cosine, criterion="distance")
     for g in np.unique(groups):
         members = live[groups == g]

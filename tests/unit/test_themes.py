@@ -556,3 +556,27 @@ def test_a_label_keeps_the_word_residents_write_before_it() -> None:
     table = extract_terms(dumped + lights)
     out = describe_classes(table, [[0, 1, 2, 3], [4, 5, 6, 7]])
     assert out[0].label.startswith("fly tipping"), out[0].label
+
+
+def test_near_duplicates_are_judged_against_how_alike_the_corpus_is() -> None:
+    """A corpus whose groups are all alike (a language the embedding model does not know) raises
+    the near-duplicate cosine above 0.8; one with distinct groups keeps 0.8."""
+    from analyzer.themes.model import merge_near_duplicates, near_duplicate_cosine
+
+    rng = np.random.default_rng(1)
+    fine = np.repeat(np.arange(20), 10)
+    common = rng.normal(size=16)
+    # twenty groups around one shared direction: every pair of group means about 0.85 alike
+    dirs = common + 0.45 * np.linalg.norm(common) / 4 * rng.normal(size=(20, 16))
+    x = np.vstack([d + 0.05 * rng.normal(size=(10, 16)) for d in dirs])
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    groups = np.arange(20)
+    at = near_duplicate_cosine(x, fine, groups, 0.8)
+    assert at > 0.8
+    # at 0.8 the alike corpus collapses into a few groups; at its own threshold most stay
+    assert len(np.unique(merge_near_duplicates(x, fine, groups, 0.8))) <= 5
+    assert len(np.unique(merge_near_duplicates(x, fine, groups, at))) >= 15
+    # distinct directions: the fixed 0.8 decides
+    spread = np.vstack([rng.normal(size=16) + 0.05 * rng.normal(size=(10, 16)) for _ in range(20)])
+    spread /= np.linalg.norm(spread, axis=1, keepdims=True)
+    assert near_duplicate_cosine(spread, fine, groups, 0.8) == 0.8
