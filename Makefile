@@ -71,7 +71,7 @@ format: install
 
 # Benchmarks print their baseline beside our figures and write benchmarks/results/*.json.
 # Those that need ../shared/data_raw print "skipped" without it.
-BENCHMARKS ?= privacy ingest embed_speed embed_ceiling static_int8_recipes themes sentiment emerging tagging opinions outcomes cities new_city end_to_end api_load replicas distributed
+BENCHMARKS ?= privacy ingest embed_speed embed_ceiling static_int8_recipes themes sentiment emerging tagging opinions outcomes cities languages new_city end_to_end api_load replicas distributed
 bench: install
 	@for b in $(BENCHMARKS); do \
 	  if [ -f benchmarks/$$b.py ]; then echo "==> benchmarks/$$b.py"; $(BIN)/python -m benchmarks.$$b || exit $$?; fi; \
