@@ -17,7 +17,7 @@ rows counted as one more cluster so that leaving hard texts out earns nothing):
 - ours (``ThemeModel`` with its defaults) at the top level and the leaf (sub-theme) level;
 - BERTopic with its defaults on the very same MiniLM vectors (UMAP seeded so that runs repeat);
 - both fitted with ``--seeds`` seeds (3 by default: 42, 43, 44) and compared on the median NMI,
-  since one seed moves either by a few hundredths (BERTopic's UMAP + HDBSCAN by up to 0.1 on
+  since one seed moves either by a few hundredths (BERTopic's UMAP + HDBSCAN by up to 0.04 on
   700 rows);
 - label quality, for ours and for BERTopic's c-TF-IDF names (its default name: the topic's four top
   words), over every top-level theme:
