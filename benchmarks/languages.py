@@ -53,9 +53,9 @@ def run(texts: list[str], emb: Any, lang: str, english_only: bool) -> dict[str, 
 
     patches = []
     if english_only:
-        # the baseline: no stop words but English ones, in the labeller and the lexical block
+        # the baseline: no stop words but English ones (ThemeModel.fit decides them once, for
+        # the labeller and the lexical block)
         patches = [
-            mock.patch("analyzer.themes.labels.foreign_stop_words", lambda _t: frozenset()),
             mock.patch("analyzer.common.language.foreign_stop_words", lambda _t: frozenset()),
         ]
     for p in patches:

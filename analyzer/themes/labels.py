@@ -220,12 +220,16 @@ def extract_terms(
     max_chars: int = 300,
     batch_size: int = 256,
     max_ngram: int = 3,
+    other_stops: frozenset[str] | None = None,
 ) -> TermTable:
-    """Run spaCy once over ``texts`` (``nlp.pipe``) and collect candidate terms per text."""
+    """Run spaCy once over ``texts`` (``nlp.pipe``) and collect candidate terms per text.
+    ``other_stops``: stop words of the corpus's language beside English's (None: told from
+    ``texts`` by ``analyzer.common.language.foreign_stop_words``)."""
     nlp = nlp or load_nlp()
     keys = find_template_keys(texts)
     cleaned = [clean_for_labels(t, keys, max_chars) for t in texts]
-    other_stops = foreign_stop_words([c[0] for c in cleaned])
+    if other_stops is None:
+        other_stops = foreign_stop_words([c[0] for c in cleaned])
     surfaces: dict[tuple[str, ...], Counter[str]] = {}
     docs: list[DocTerms] = []
     has_parser = "parser" in nlp.pipe_names

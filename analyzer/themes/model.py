@@ -186,8 +186,14 @@ class ThemeModel(Params):
             return self
         rng = np.random.default_rng(self.seed)
 
+        # the stop words of the corpus's language when it is not English, decided once for the
+        # lexical block and the labels
+        from analyzer.common.language import foreign_stop_words
+
+        other_stops = foreign_stop_words(texts)
+
         # 1. reduce (the clustering space: embeddings beside the texts' own words)
-        z = self._fit_reduce(self._clustering_space(x, texts, rng), rng)
+        z = self._fit_reduce(self._clustering_space(x, texts, rng, other_stops), rng)
         timings["reduce"] = time.perf_counter() - t0
 
         # 2. fine clusters
@@ -244,7 +250,7 @@ class ThemeModel(Params):
 
         # 6. describe
         t = time.perf_counter()
-        self.themes_ = self._describe(x, texts, meta)
+        self.themes_ = self._describe(x, texts, meta, other_stops)
         timings["describe"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
         self.n_themes_ = sum(1 for th in self.themes_ if th.level == 1)
@@ -272,7 +278,11 @@ class ThemeModel(Params):
         self.timings_ = {"total": 0.0}
 
     def _clustering_space(
-        self, x: np.ndarray, texts: Sequence[str], rng: np.random.Generator
+        self,
+        x: np.ndarray,
+        texts: Sequence[str],
+        rng: np.random.Generator,
+        other_stops: frozenset[str] = frozenset(),
     ) -> np.ndarray:
         """The embeddings, beside (``lexical_weight``) an LSA of the texts' TF-IDF: residents name
         what they report ("fly tipping", "graffiti"), and those words separate categories that
@@ -286,12 +296,11 @@ class ThemeModel(Params):
         from sklearn.decomposition import TruncatedSVD
         from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
-        from analyzer.common.language import foreign_stop_words
-
         fit_rows = self._sample(n, 20_000, rng)
         # English stop words, and a Spanish (Portuguese, French...) city's own
-        other = foreign_stop_words([str(texts[i]) for i in fit_rows])
-        stops: str | list[str] = sorted(ENGLISH_STOP_WORDS | other) if other else "english"
+        stops: str | list[str] = (
+            sorted(ENGLISH_STOP_WORDS | other_stops) if other_stops else "english"
+        )
         vec = TfidfVectorizer(min_df=2, sublinear_tf=True, stop_words=stops, dtype=np.float32)
         try:
             words = vec.fit([str(texts[i]) for i in fit_rows]).transform([str(t) for t in texts])
@@ -437,7 +446,11 @@ class ThemeModel(Params):
 
     # -- describing ------------------------------------------------------------------------
     def _describe(
-        self, x: np.ndarray, texts: Sequence[str], meta: pd.DataFrame | None
+        self,
+        x: np.ndarray,
+        texts: Sequence[str],
+        meta: pd.DataFrame | None,
+        other_stops: frozenset[str] = frozenset(),
     ) -> list[Theme]:
         from analyzer.themes.labels import ThemeLabel, describe_classes, extract_terms, make_unique
 
@@ -464,7 +477,7 @@ class ThemeModel(Params):
         if self.label and sub_ids:
             used = np.unique(np.concatenate([label_rows[s] for s in sub_ids]))
             pos = {int(r): i for i, r in enumerate(used)}
-            table = extract_terms([texts[int(r)] for r in used])
+            table = extract_terms([texts[int(r)] for r in used], other_stops=other_stops)
             top_classes = [
                 [pos[int(r)] for s in sub_ids if parent[s] == t for r in label_rows[s]]
                 for t in top_ids
