@@ -141,9 +141,22 @@ def wrk_report(stdout: str) -> dict[str, Any]:
 
 
 def free_port() -> int:
-    """A loopback TCP port nothing listens on now (for a server a benchmark starts)."""
+    """A loopback TCP port nothing listens on now (for a server a benchmark or test starts)."""
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def stop(*procs: Any, timeout: float = 15) -> None:
+    """Terminate the ``subprocess.Popen`` servers a benchmark or test started, killing any that
+    has not exited after ``timeout`` seconds."""
+    import subprocess
+
+    for p in procs:
+        p.terminate()
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()

@@ -51,6 +51,7 @@ from benchmarks.common import (
     WRK_DONE_LUA,
     data_raw,
     free_port,
+    stop,
     write_result,
     wrk_report,
 )
@@ -173,15 +174,6 @@ def wait_up(url: str, proc: subprocess.Popen, log: Path, seconds: float = 300) -
             pass
         time.sleep(0.2)
     raise SystemExit(f"{url} did not answer in {seconds} s")
-
-
-def stop(*procs: subprocess.Popen) -> None:
-    for p in procs:
-        p.terminate()
-        try:
-            p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
 
 
 def measure_lag(primary: str, replica: str, admin: str, n: int, interval: float) -> dict[str, Any]:
@@ -412,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print("[replicas] reads skipped: wrk is not installed (apt-get install wrk)")
         finally:
-            stop(*reversed(procs))
+            stop(*reversed(procs), timeout=30)
         load = [round(load_before, 2), round(os.getloadavg()[0], 2)]
         print(f"[replicas] load average (1 min) before / after: {load[0]} / {load[1]}")
         write_result(

@@ -4,7 +4,6 @@ the API and the explorer started side by side, and the browser the end-to-end te
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -14,18 +13,14 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks.common import free_port, stop
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CLI = [sys.executable, "-m", "analyzer.cli.__main__"]
 # leaves of the page that show a missing number as None / NaN instead of "–"
 MISSING_JS = """() => Array.from(document.querySelectorAll('body *'))
   .filter(el => el.children.length === 0 && /^(None|nan|NaN|null)$/.test(el.textContent.trim()))
   .map(el => el.outerHTML.slice(0, 200))"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(url: str, proc: subprocess.Popen, seconds: int = 180) -> None:
@@ -40,15 +35,6 @@ def wait_for(url: str, proc: subprocess.Popen, seconds: int = 180) -> None:
             pass
         time.sleep(0.5)
     raise TimeoutError(url)
-
-
-def stop(*procs: subprocess.Popen) -> None:
-    for p in procs:
-        p.terminate()
-        try:
-            p.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            p.kill()
 
 
 @contextmanager
