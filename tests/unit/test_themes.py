@@ -30,6 +30,13 @@ from analyzer.themes.model import (
 )
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "themes"
+# street-light requests: the second class beside the one a labelling test is about
+LIGHTS = [
+    "Street light out on the corner.",
+    "The street light is out again.",
+    "Street lights out along the whole block.",
+    "Broken street light near the school.",
+]
 PLACEHOLDER = re.compile(r"\[[A-Z_]+\]")
 
 
@@ -413,19 +420,13 @@ def test_ctfidf_sinks_shared_terms() -> None:
 
 
 def test_describe_classes_readable_labels() -> None:
-    lights = [
-        "Street light out on the corner.",
-        "The street light is out again.",
-        "Street lights out along the whole block.",
-        "Broken street light near the school.",
-    ]
     trash = [
         "Missed trash pickup this morning.",
         "Trash pickup missed again, bags on the curb.",
         "Missed trash pickup for the second time.",
         "No trash pickup, missed collection.",
     ]
-    table = extract_terms(lights + trash)
+    table = extract_terms(LIGHTS + trash)
     out = describe_classes(table, [[0, 1, 2, 3], [4, 5, 6, 7]])
     assert "street light" in out[0].label
     assert "trash pickup" in out[1].label
@@ -547,13 +548,7 @@ def test_a_label_keeps_the_word_residents_write_before_it() -> None:
         "Fly tipping. A sofa dumped outside the shop.",
         "Fly tipping. Mattress and bags on the corner.",
     ]
-    lights = [
-        "Street light out on the corner.",
-        "The street light is out again.",
-        "Street lights out along the whole block.",
-        "Broken street light near the school.",
-    ]
-    table = extract_terms(dumped + lights)
+    table = extract_terms(dumped + LIGHTS)
     out = describe_classes(table, [[0, 1, 2, 3], [4, 5, 6, 7]])
     assert out[0].label.startswith("fly tipping"), out[0].label
 
