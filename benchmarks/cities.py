@@ -298,8 +298,9 @@ def themes_part(
     frame: pd.DataFrame, emb: np.ndarray, city: CityExport, seeds: int = 3
 ) -> dict[str, Any]:
     """Ours and BERTopic, each fitted with ``seeds`` seeds (42, 43...): NMI is the median over
-    the seeds (``*_runs`` keeps each), the rest (labels, counts) comes from seed 42."""
-    runs = [_themes_once(frame, emb, city, 42 + i) for i in range(max(seeds, 1))]
+    the seeds (``*_runs`` keeps each), the rest (labels, counts) comes from seed 42, the only
+    one whose themes are labelled and whose labels are scored."""
+    runs = [_themes_once(frame, emb, city, 42 + i, i == 0) for i in range(max(seeds, 1))]
     out = runs[0]
     for who, keys in (("ours", ("nmi_top", "nmi_leaf")), ("bertopic", ("nmi",))):
         for key in keys:
@@ -309,22 +310,30 @@ def themes_part(
     return out
 
 
-def _themes_once(frame: pd.DataFrame, emb: np.ndarray, city: CityExport, seed: int) -> dict:
+def _themes_once(
+    frame: pd.DataFrame, emb: np.ndarray, city: CityExport, seed: int, describe: bool
+) -> dict:
+    """One seed: NMI of ours and BERTopic; with ``describe`` also counts, labels and their
+    quality."""
     from analyzer.themes.model import ThemeModel
 
     texts = frame["text"].tolist()
     truth = frame["label"].tolist()
-    places = place_words(frame, city)
     out: dict[str, Any] = {}
 
     t0 = time.perf_counter()
-    model = ThemeModel(seed=seed).fit(emb, texts)
+    model = ThemeModel(seed=seed, label=describe).fit(emb, texts)
     secs = time.perf_counter() - t0
     top = [UNASSIGNED if t is None else str(t) for t in model.labels_]
     sub = [UNASSIGNED if t is None else str(t) for t in model.sublabels_]
     tops = [th for th in model.themes_ if th.level == 1]
     subs = [th for th in model.themes_ if th.level == 2]
     top_arr, sub_arr = np.asarray(top, dtype=object), np.asarray(sub, dtype=object)
+    out["ours"] = {
+        "nmi_top": round(normalized_mutual_info_score(truth, top), 4),
+        "nmi_leaf": round(normalized_mutual_info_score(truth, sub), 4),
+    }
+    places = place_words(frame, city) if describe else set()
 
     def quality(themes: list[Any], arr: np.ndarray) -> dict[str, Any]:
         return label_quality(
@@ -335,17 +344,16 @@ def _themes_once(frame: pd.DataFrame, emb: np.ndarray, city: CityExport, seed: i
             places,
         )
 
-    out["ours"] = {
-        "nmi_top": round(normalized_mutual_info_score(truth, top), 4),
-        "nmi_leaf": round(normalized_mutual_info_score(truth, sub), 4),
-        "unassigned": round(model.unassigned_share_, 4),
-        "themes": model.n_themes_,
-        "subthemes": model.n_subthemes_,
-        "seconds": round(secs, 1),
-        "labels_top": quality(tops, top_arr),
-        "labels_leaf": quality(subs, sub_arr),
-        "largest": [(th.label, th.size) for th in sorted(tops, key=lambda t: -t.size)[:10]],
-    }
+    if describe:
+        out["ours"] |= {
+            "unassigned": round(model.unassigned_share_, 4),
+            "themes": model.n_themes_,
+            "subthemes": model.n_subthemes_,
+            "seconds": round(secs, 1),
+            "labels_top": quality(tops, top_arr),
+            "labels_leaf": quality(subs, sub_arr),
+            "largest": [(th.label, th.size) for th in sorted(tops, key=lambda t: -t.size)[:10]],
+        }
 
     from bertopic import BERTopic
     from umap import UMAP
@@ -362,8 +370,10 @@ def _themes_once(frame: pd.DataFrame, emb: np.ndarray, city: CityExport, seed: i
     ids = sorted(set(topics.tolist()) - {-1})
     names = [[w for w, _ in (bt.get_topic(t) or [])[:4]] for t in ids]
     bt_members = [np.flatnonzero(topics == t) for t in ids]
-    out["bertopic"] = {
-        "nmi": round(normalized_mutual_info_score(truth, assign), 4),
+    out["bertopic"] = {"nmi": round(normalized_mutual_info_score(truth, assign), 4)}
+    if not describe:
+        return out
+    out["bertopic"] |= {
         "unassigned": round(float((topics == -1).mean()), 4),
         "themes": len(ids),
         "seconds": round(secs, 1),
