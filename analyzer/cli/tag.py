@@ -141,6 +141,14 @@ def train(
             help="strftime of --time-col's day/month dates when they cannot tell, e.g. '%d/%m/%Y'",
         ),
     ] = None,
+    no_time: Annotated[
+        bool,
+        typer.Option(
+            "--no-time",
+            help="validate on shuffled rows even when a column's name and values say when each "
+            "request was made (by default that column is found and used as --time-col is)",
+        ),
+    ] = False,
     per_label_time: Annotated[
         bool,
         typer.Option(
@@ -183,7 +191,9 @@ def train(
         ),
     ] = None,
 ) -> None:
-    """Write a tagger bundle; print cross-validated metrics (and time-split with --time-col)."""
+    """Write a tagger bundle; print cross-validated metrics, and a train-on-past, test-on-later
+    check when the file says when each request was made (--time-col, or a column found by its
+    name and values)."""
     from analyzer.embedding.embedder import get_embedder
     from analyzer.tagging.measures import NEVER_ACCEPT
     from analyzer.tagging.supervised import Tagger, load_corrections, time_split, training_data_hash
@@ -223,7 +233,30 @@ def train(
         )
     extra = df[extra_col].astype(str) if extra_col else None
     times = None
-    if time_col:
+    if time_col is None and not no_time:
+        from analyzer.ingest.dates import find_time_column
+
+        found = find_time_column(
+            df,
+            exclude=[text_col, label_col, *extra_col],
+            date_format=date_format,
+            file=str(input),
+            rows=rows_in_file,
+        )
+        for note in found.passed_over:
+            console.print(f"not validated on {note}")
+        if found.column is not None and found.times is not None and found.format is not None:
+            time_col, times = found.column, found.times
+            console.print(
+                f"times in {time_col!r} (found by its name; --time-col names another, --no-time "
+                f"validates on shuffled rows): {found.format.description}"
+                + (
+                    f"; {found.missing:,} rows without a time count as the oldest"
+                    if found.missing
+                    else ""
+                )
+            )
+    elif time_col:
         # the one date parser ingest uses: formats detected over the column, Unix times too
         times, fmt = parse_time_column(
             df[time_col],

@@ -138,3 +138,48 @@ def test_parse_time_column_reads_unix_seconds() -> None:
 def test_a_date_format_without_day_month_and_year_is_a_usage_error(bad: str) -> None:
     with pytest.raises(InputError, match="--date-format"):
         check_strftime(bad)
+
+
+# -- the column that says when a request was made (tag train without --time-col) ------------------
+
+
+def test_created_time_candidates_put_creation_first_and_never_a_later_step() -> None:
+    from analyzer.ingest.dates import created_time_candidates
+
+    header = [
+        "SR_NUMBER", "date", "CLOSED_DATE", "due_date", "last_update", "time_to_close",
+        "Submitted On", "CREATED_DATE", "report_type", "updated_datetime", "year",
+    ]  # fmt: skip
+    assert created_time_candidates(header) == ["Submitted On", "CREATED_DATE", "date"]
+    assert created_time_candidates(header, exclude=["Submitted On"])[0] == "CREATED_DATE"
+
+
+def test_find_time_column_takes_the_first_that_parses_and_dates_a_blank_as_the_oldest() -> None:
+    from analyzer.ingest.dates import find_time_column
+
+    days = [
+        f"{m:02d}/{d:02d}/{y} 10:00 PM"
+        for y in (2021, 2022)
+        for m in (1, 2, 3)
+        for d in range(1, 29)
+    ]
+    frame = pd.DataFrame(
+        {
+            "created_date": ["soon"] * 40 + days[40:],  # a name that says it, values that don't
+            "Date Opened": days[:-1] + [""],  # one blank in 168
+            "closed_date": days,
+        }
+    )
+    found = find_time_column(frame, rows=pd.Series(range(2, 170)))
+    assert found.column == "Date Opened" and found.missing == 1
+    assert found.format is not None and found.format.order == "MDY"
+    assert found.times is not None and found.times.iloc[-1] == found.times.min()
+    assert found.passed_over == ("'created_date' (40 rows without a time, e.g. row 2: "
+                                 "unparseable date)",)  # fmt: skip
+
+
+def test_find_time_column_finds_none_where_no_name_says_time() -> None:
+    from analyzer.ingest.dates import find_time_column
+
+    frame = pd.DataFrame({"text": ["a", "b"], "closed_date": ["2021-01-01", "2021-01-02"]})
+    assert find_time_column(frame).column is None

@@ -515,6 +515,26 @@ def test_cli_predict_adds_columns(cli_files, cli_model: Path, capsys) -> None:
     assert summary.startswith(f"wrote {out}: 12 rows, ")
 
 
+@needs_sample
+def test_cli_train_validates_on_the_time_column_it_finds(cli_files, tmp_path: Path, capsys) -> None:
+    """Called as the contract shows (no --time-col), `tag train` still chooses its review
+    threshold on later requests: the file's requested_datetime is found by its name."""
+    train = cli_files["train"]
+    base = f"tag train --input {train} --text-col description --label-col service_name"
+    assert _cli(f"{base} --out {tmp_path / 'found'}") == 0
+    said = capsys.readouterr()
+    assert "times in 'requested_datetime' (found by its name" in said.out + said.err
+    found = json.loads((tmp_path / "found" / "manifest.json").read_text())
+    assert found["metrics"]["time_split"]["n_rows"] > 0
+
+    assert _cli(f"{base} --no-time --out {tmp_path / 'shuffled'}") == 0
+    said = capsys.readouterr()
+    assert "found by its name" not in said.out + said.err
+    shuffled = json.loads((tmp_path / "shuffled" / "manifest.json").read_text())
+    assert "time_split" not in shuffled["metrics"]
+    assert "stratified" in shuffled["metrics"]["cross_validated"]["validation"]
+
+
 def _one_line_error(capsys, *needles: str) -> None:
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err

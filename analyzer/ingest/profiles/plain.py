@@ -11,17 +11,11 @@ UTC, as the platforms' profiles keep theirs.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from analyzer.ingest.dates import LATER_STEP, TIME_WORD
 from analyzer.ingest.profiles.base import ColumnMap, Profile, column_key
-
-_LATER_STEP = re.compile(
-    r"(closed|close_date|resolved|acknowledged|completed|updated|modified"
-    r"|cierre|cerrad|resuel|actualiz|modific)"  # Spanish exports: "Fecha de cierre"
-)
-_TIME_WORD = re.compile(r"(date|time|_at$|^closed$|^resolved$|^acknowledged$|^completed$|fecha)")
 
 
 @dataclass(frozen=True)
@@ -33,7 +27,7 @@ class PlainProfile(Profile):
             key = column_key(col)
             if col in found or col in mapped:
                 continue
-            if _LATER_STEP.search(key) and _TIME_WORD.search(key):
+            if LATER_STEP.search(key) and TIME_WORD.search(key):
                 found.append(col)
         return found
 
