@@ -144,6 +144,8 @@ class Result:
     baseline_macro_f1: float | None = None
     auto_accepted: float = 0.0  # share of the later requests tagged without review
     auto_precision: float | None = None  # precision of those
+    later_unseen_share: float = 0.0  # later requests in a category the history never had
+    auto_precision_known: float | None = None  # precision of those in the history's categories
     test_rows: int = 0
     dates_misread_by_mixed: int = 0
     seconds: float = 0.0
@@ -285,9 +287,15 @@ def tagging(run: Runner, raw: pd.DataFrame, city: City, work: Path, result: Resu
     got = tagged["predicted_label"]
     result.macro_f1 = round(float(f1_score(truth, got.to_numpy(), average="macro")), 4)
     accepted = (tagged["needs_review"] == "False").to_numpy()
+    right = got.to_numpy() == truth
     result.auto_accepted = round(float(accepted.mean()), 4)
     if accepted.any():
-        result.auto_precision = round(float((got.to_numpy() == truth)[accepted].mean()), 4)
+        result.auto_precision = round(float(right[accepted].mean()), 4)
+    # a category the history never had cannot be learnt: how much of the later 30% is one
+    unseen = ~np.isin(truth, past[city.label].str.strip().unique())
+    result.later_unseen_share = round(float(unseen.mean()), 4)
+    if (accepted & ~unseen).any():
+        result.auto_precision_known = round(float(right[accepted & ~unseen].mean()), 4)
     vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
     x_past = vec.fit_transform(past[city.text])
     svc = LinearSVC().fit(x_past, past[city.label].str.strip())
@@ -365,6 +373,12 @@ def show(results: list[Result]) -> None:
         print(f"{r.city}: dates {r.date_format or '–'}; steps {r.steps_s}")
         if r.emerging_note:
             print(f"  no alert: {r.emerging_note}")
+        if r.later_unseen_share:
+            print(
+                f"  {r.later_unseen_share:.0%} of the later requests are in a category the history "
+                f"never had; auto-accepted precision on the history's categories "
+                f"{f1(r.auto_precision_known)}"
+            )
         for p in r.problems:
             print(f"  PROBLEM: {p}")
     clean = [r.city for r in results if not r.problems]

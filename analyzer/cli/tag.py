@@ -132,7 +132,11 @@ def train(
     out: Annotated[Path, typer.Option("--out", help="bundle folder to write, e.g. models/NAME")],
     time_col: Annotated[
         str | None,
-        typer.Option("--time-col", help="request time; adds a train-on-past, test-on-later check"),
+        typer.Option(
+            "--time-col",
+            help="request time; adds a train-on-past, test-on-later check (default: the column "
+            "whose name and values say it, else the file's row order)",
+        ),
     ] = None,
     date_format: Annotated[
         str | None,
@@ -203,7 +207,7 @@ def train(
     if not 0.5 <= target_precision < 1.0:
         raise InputError(f"--target-precision must be in [0.5, 1), got {target_precision}")
     from analyzer.ingest.dates import parse_time_column
-    from analyzer.tagging.inputs import training_rows
+    from analyzer.tagging.inputs import file_order_times, training_rows
 
     df = read_input_table(input, text_col)
     label_col = resolve_column(df, label_col, input)
@@ -255,6 +259,12 @@ def train(
                     if found.missing
                     else ""
                 )
+            )
+        if times is None and (order := file_order_times(labels)) is not None:
+            times = order
+            console.print(
+                "no time column: validated on the rows in the file's order, the later rows as the "
+                "later requests (--time-col names one, --no-time validates on shuffled rows)"
             )
     elif time_col:
         # the one date parser ingest uses: formats detected over the column, Unix times too

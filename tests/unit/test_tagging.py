@@ -622,3 +622,16 @@ def test_one_vs_rest_on_threads_gives_linearsvcs_weights() -> None:
         np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-3)
         np.testing.assert_allclose(ours.intercept_, ref.intercept_, atol=1e-3)
         assert (ours.decision_function(X).argmax(1) == ref.predict(X)).mean() > 0.99
+
+
+def test_file_order_stands_in_for_time_unless_the_file_is_grouped_by_category() -> None:
+    from analyzer.tagging.inputs import file_order_times
+
+    rng = np.random.default_rng(0)
+    as_they_came = rng.choice(["pothole", "graffiti", "noise", "trash"], size=400).tolist()
+    order = file_order_times(as_they_came)
+    assert order is not None and order.is_monotonic_increasing and len(order) == 400
+    assert file_order_times(sorted(as_they_came)) is None  # sorted by category
+    # bursts (a storm's run of the same request) are still an order in time
+    bursts = [lab for lab in as_they_came[:100] for _ in range(2)] + as_they_came[:200]
+    assert file_order_times(bursts) is not None
