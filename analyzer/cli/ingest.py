@@ -174,6 +174,11 @@ def _print_report(report: IngestReport) -> None:
         f"in {report.seconds:.1f}s"
     )
     print(f"  source {report.source!r}, kind {report.kind} (--source NAME, --kind to change)")
+    if report.time_found:
+        print(
+            f"  created time: {report.time_found!r}, found by its name and values "
+            "(--time-col names another)"
+        )
     for column, fmt in report.date_formats.items():
         print(f"  dates in {column!r}: {fmt}")
     if report.first_date:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from analyzer.errors import InputError
-from analyzer.ingest.dates import DateFormat, DateSniffer, check_strftime
+from analyzer.ingest.dates import DateFormat, DateSniffer, check_strftime, find_time_column
 from analyzer.ingest.formats import Chunk, FileInfo, iter_chunks, sniff
 from analyzer.ingest.load import FileLoader
 from analyzer.ingest.options import KINDS, IngestOptions, IngestReport
@@ -27,6 +27,7 @@ from analyzer.ingest.profiles import (
     get_profile,
     other_matching_profile,
 )
+from analyzer.ingest.profiles.plain import PLAIN_CSV
 from analyzer.ingest.validate import prepare_chunk
 
 if TYPE_CHECKING:
@@ -146,6 +147,9 @@ def ingest_file(
         raise InputError(exc.message, file=file) from None
     columns = [str(c) for c in prof.reshape(first.frame).columns]
     cmap = prof.resolve(columns, file)
+    found_time = _found_time(prof, cmap, first, opts, file)
+    if found_time:
+        cmap = replace(cmap, created=found_time)
     label = profile_label(prof, cmap)
     reading = reading_label(label, opts)
     report = IngestReport(
@@ -156,6 +160,7 @@ def ingest_file(
         encoding=info.encoding,
         source=prof.source,
         kind=prof.record_kind,
+        time_found=found_time,
     )
     if opts.profile and (other := other_matching_profile(raw_columns, prof.name)):
         report.warnings.append(
@@ -286,6 +291,25 @@ class _Span:
             return None if ts is None else ts.strftime("%Y-%m-%dT%H:%M:%SZ")
 
         return iso(self.first), iso(self.last)
+
+
+def _found_time(
+    prof: Profile, cmap: ColumnMap, first: Chunk, opts: IngestOptions, file: str
+) -> str | None:
+    """A plain table's created time column, when none was named: the column ``tag train`` would
+    validate on (``analyzer.ingest.dates.find_time_column``, judged on the first chunk), so that
+    a city's own export gets emerging needs and growth without knowing the flag. The platforms'
+    profiles name theirs."""
+    if prof.name != PLAIN_CSV.name or cmap.created or opts.time_col:
+        return None
+    frame = prof.reshape(first.frame)
+    return find_time_column(
+        frame,
+        exclude=sorted(cmap.mapped()),
+        date_format=opts.date_format,
+        tz=opts.tz,
+        file=file,
+    ).column
 
 
 def _date_formats(

@@ -491,6 +491,24 @@ def test_a_chicago_style_export_reads_its_times_and_places(
     )
 
 
+def test_a_plain_export_s_created_time_is_found_without_time_col(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same export with only --text-col: CREATED_DATE is found by its name and values (never
+    CLOSED_DATE or LAST_MODIFIED_DATE), so emerging needs and growth are on."""
+    code, out, _ = cli(
+        ["ingest", str(FIX / "chicago_311.csv"), "--text-col", "SR_DESCRIPTION",
+         "--tz", "America/Chicago", "--store", str(db)],
+        capsys,
+    )  # fmt: skip
+    assert code == 0 and "created time: 'CREATED_DATE', found by its name and values" in out
+    assert "no time column" not in out
+    src = pd.read_csv(FIX / "chicago_311.csv", dtype=str, keep_default_na=False)
+    created = pd.to_datetime(src["CREATED_DATE"], format="%m/%d/%Y %I:%M:%S %p")
+    first = created[src["SR_DESCRIPTION"].str.strip() != ""].min()
+    assert f"created from {first.tz_localize('America/Chicago').tz_convert('UTC'):%Y-%m-%d}" in out
+
+
 def test_a_file_whose_every_row_is_rejected_says_so(
     db: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,9 +1,11 @@
 """Any table, with the columns named on the command line (``--text-col`` is required).
 
 Columns whose names say what they are (``id``, ``status``/``estado``, ``lat``/``latitude``/
-``latitud``, ``lon``/``lng``/``longitude``/``longitud``) are used when present; the time and the
-category must be named (``--time-col``, ``--label-col``): the ingest summary says what is missing
-and what that turns off. Columns named for a later step of a request (closed, resolved,
+``latitud``, ``lon``/``lng``/``longitude``/``longitud``) are used when present; the category must
+be named (``--label-col``), and so may the created time (``--time-col``): without it, the column
+whose name says it and whose values parse is used, and the summary says which
+(``analyzer.ingest.dates.find_time_column``, the rule ``tag train`` follows too). The summary
+says what is missing and what that turns off. Columns named for a later step of a request (closed, resolved,
 acknowledged, completed, updated, modified; in Spanish cierre, resuelto, actualizado, modificado)
 with a date or time (fecha) in the name are read as times and kept in the attributes as ISO 8601
 UTC, as the platforms' profiles keep theirs.
