@@ -12,11 +12,12 @@ How a fit works (each step measured in benchmarks/themes.py):
    belongs to one: nothing is thrown away as noise here (BERTopic's HDBSCAN leaves about a third
    of 311 texts as outliers).
 3. Merge fine clusters into top-level themes by weighted Ward merging of their centres until there
-   are at most ``max_top_themes`` themes (by default about sqrt(n) / 2, 8 to 40: a 700-request
-   city does not need 26 top themes) and each holds at least ``min_topic_share`` of the texts
-   (and ``min_theme_size`` texts). The count is size-based: silhouette was tried and rejected,
-   because on these embeddings its curve is flat and its maximum jumped between 4 and 29 themes
-   from one seed to the next. Then near-duplicate themes merge (``merge_near_duplicates``:
+   are at most ``max_top_themes`` themes and each holds at least ``min_topic_share`` of the texts
+   (and ``min_theme_size`` texts). By default the count is the most stable of 0.3-0.6 sqrt(n)
+   over three seeds for up to 5,000 texts (``analyzer.themes.granularity``: a 700-request city
+   gets 8 to 16, as its texts support), else about sqrt(n) / 2, at most 40. Silhouette was
+   tried and rejected: on these embeddings its curve is flat and its maximum jumped between 4
+   and 29 themes from one seed to the next. Then near-duplicate themes merge (``merge_near_duplicates``:
    complete linkage, mean embeddings at least ``merge_cosine`` alike and among the corpus's 5%
    most alike pairs, ``near_duplicate_cosine``), since Ward's size balance otherwise leaves
    "pothole" beside "large crack".
@@ -41,6 +42,7 @@ new, retired.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -53,6 +55,12 @@ import pandas as pd
 from analyzer.common.params import Params
 from analyzer.common.vectors import normalise_rows
 from analyzer.themes.examples import representative_texts
+from analyzer.themes.granularity import (
+    STABILITY_RUNS,
+    STABLE_TOP_MAX_TEXTS,
+    most_stable,
+    top_count_candidates,
+)
 from analyzer.themes.ids import subtheme_id, theme_id
 
 # scikit-learn and the labeller (SciPy, spaCy) load when a fit needs them: placing new texts with
@@ -201,12 +209,10 @@ class ThemeModel(Params):
         fine, centers = self._fine_clusters(z)
         timings["fine"] = time.perf_counter() - t
 
-        # 3. top level
+        # 3. top level: how many themes (analyzer.themes.granularity), then Ward and near duplicates
         t = time.perf_counter()
-        top_of_fine = self._top_level(centers, fine, n)
-        # near duplicates: at least merge_cosine alike, and among the 5% most alike pairs
-        self.merge_cosine_ = near_duplicate_cosine(x, fine, top_of_fine, self.merge_cosine)
-        top_of_fine = merge_near_duplicates(x, fine, top_of_fine, self.merge_cosine_)
+        self.top_count_ = self._top_count(x, texts, other_stops, fine, centers)
+        top_of_fine, self.merge_cosine_ = self._merged_top(x, fine, centers, self.top_count_)
         timings["top"] = time.perf_counter() - t
 
         # 4. sub-themes (may split fine clusters, so centres and labels can change)
@@ -314,8 +320,9 @@ class ThemeModel(Params):
         return np.hstack([x, np.float32(self.lexical_weight) * lsa])
 
     def _max_top(self, n: int) -> int:
-        """``max_top_themes``, or by default one top theme per ~4 sqrt(n) texts, 8 to 40: a
-        700-request city gets at most 13, 3,000 requests 27, a large store 40."""
+        """``max_top_themes``, or by default one top theme per ~4 sqrt(n) texts, 8 to 40 (13 for
+        700 texts, 40 for a large store): the top count beyond ``STABLE_TOP_MAX_TEXTS`` texts,
+        and what the fine-cluster count is sized against at every size."""
         if self.max_top_themes is not None:
             return int(self.max_top_themes)
         return int(np.clip(round(0.5 * np.sqrt(n)), 8, 40))
@@ -371,10 +378,47 @@ class ThemeModel(Params):
         labels = np.argmax(z @ centers.T, axis=1)
         return labels, centers
 
-    def _top_level(self, centers: np.ndarray, fine: np.ndarray, n: int) -> np.ndarray:
+    def _top_count(
+        self,
+        x: np.ndarray,
+        texts: Sequence[str],
+        other_stops: frozenset[str],
+        fine: np.ndarray,
+        centers: np.ndarray,
+    ) -> int:
+        """``max_top_themes``; or for a small history the most stable count among a few
+        (``analyzer.themes.granularity``: this fit's fine clusters beside those of fits with the
+        next seeds); or about sqrt(n) / 2."""
+        n = len(x)
+        self.top_stability_: dict[int, float] = {}
+        if self.max_top_themes is not None or n > STABLE_TOP_MAX_TEXTS:
+            return self._max_top(n)
+        counts = top_count_candidates(n)
+        if len(counts) < 2:
+            return counts[0]
+        runs = [(fine, centers)]
+        for step in range(1, STABILITY_RUNS):
+            twin = copy.copy(self)
+            twin.seed = self.seed + step
+            rng = np.random.default_rng(twin.seed)
+            z = twin._fit_reduce(twin._clustering_space(x, texts, rng, other_stops), rng)
+            runs.append(twin._fine_clusters(z))
+        partitions = {k: [self._merged_top(x, f, c, k)[0][f] for f, c in runs] for k in counts}
+        best, self.top_stability_ = most_stable(partitions)
+        return best
+
+    def _merged_top(
+        self, x: np.ndarray, fine: np.ndarray, centers: np.ndarray, count: int
+    ) -> tuple[np.ndarray, float]:
+        """The top theme of each fine cluster (Ward to at most ``count``, then near duplicates
+        merged: at least merge_cosine alike, and among the 5% most alike pairs), and the cosine
+        that counted as a near duplicate."""
+        n = len(fine)
         weights = np.bincount(fine, minlength=len(centers)).astype(np.float64)
         min_size = max(self.min_topic_share * n, self.min_theme_size, 1.0)
-        return ward_groups(centers, weights, self._max_top(n), min_size)
+        top = ward_groups(centers, weights, count, min_size)
+        cosine = near_duplicate_cosine(x, fine, top, self.merge_cosine)
+        return merge_near_duplicates(x, fine, top, cosine), cosine
 
     def _sub_level(
         self,

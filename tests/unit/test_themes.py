@@ -268,13 +268,14 @@ def test_planted_theme_shows_up_as_new(sample: tuple[pd.DataFrame, np.ndarray]) 
     new_ids = {e.theme_id for e in lineage if e.event == "new" and e.level == 1}
     assert new_ids
     # the new themes are mostly snow (at least three times snow's 20% share of the texts), and
-    # most snow texts are in new themes. On 349 texts both vary with the seed under either
-    # fine-cluster count (seeds 1-5, 2 sqrt(n) or 25 texts per fine cluster: 0.52-1.0 and
-    # 0.41-0.81); seed 42 is the product's default.
+    # a large part of the snow texts are in new themes (the rest join the sidewalk and ice
+    # themes they resemble). On 349 texts both vary with the seed: seeds 1-8, with the top-theme
+    # count chosen by stability or by the sqrt(n) / 2 rule, purity 0.83-1.0 and recall 0.44-0.89
+    # (earlier fine-cluster counts: 0.52-1.0 and 0.41-0.81); seed 42 is the product's default.
     renamed = np.array([None if t is None else id_map[t] for t in after.labels_], dtype=object)
     in_new = np.isin(renamed.astype(str), list(new_ids))
     assert snow[in_new].mean() >= 0.6
-    assert in_new[snow].mean() >= 0.5
+    assert in_new[snow].mean() >= 0.4
     # fresh ids continue after the previous ones
     highest_before = max(int(t.theme_id[1:5]) for t in before.themes_)
     assert all(int(t[1:5]) > highest_before for t in new_ids)
@@ -575,3 +576,27 @@ def test_near_duplicates_are_judged_against_how_alike_the_corpus_is() -> None:
     spread = np.vstack([rng.normal(size=16) + 0.05 * rng.normal(size=(10, 16)) for _ in range(20)])
     spread /= np.linalg.norm(spread, axis=1, keepdims=True)
     assert near_duplicate_cosine(spread, fine, groups, 0.8) == 0.8
+
+
+def test_top_theme_count_is_the_most_stable_of_a_few(
+    sample: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    from analyzer.themes.granularity import most_stable, top_count_candidates
+
+    assert top_count_candidates(700) == [8, 11, 13, 16]
+    assert top_count_candidates(100) == [8]  # the floor
+    assert top_count_candidates(40_000) == [40]  # the cap
+    a = np.repeat([0, 1, 2, 3], 25)
+    shuffled = np.random.default_rng(0).permutation(a)
+    best, score = most_stable({4: [a, a, a], 8: [a, shuffled, a]})
+    assert best == 4 and score[4] == 1.0 and score[8] < 0.5
+    assert most_stable({4: [a, a], 8: [a, a]})[0] == 8  # a tie goes to the finer count
+
+    df, emb = sample
+    texts = df["text"].tolist()
+    model = ThemeModel(seed=42, label=False).fit(emb, texts)
+    assert model.top_count_ in top_count_candidates(len(texts))
+    assert set(model.top_stability_) == set(top_count_candidates(len(texts)))
+    assert model.n_themes_ <= model.top_count_
+    fixed = ThemeModel(seed=42, label=False, max_top_themes=9).fit(emb, texts)
+    assert fixed.top_count_ == 9 and fixed.top_stability_ == {}
