@@ -53,6 +53,29 @@ KNOWN_PLACEHOLDERS = frozenset(
         ".",
         "?",
     }
+    # the text of a report that is all in its photo ("See photo", "See pic", "see attached
+    # picture"; about 70 in Detroit's, Lewisham's and Honolulu's exports): nothing a theme or a
+    # tagger can read
+    | {
+        f"{see}{the}{attached}{what}"
+        for see in ("see ", "")
+        for the in ("the ", "")
+        for attached in ("attached ", "")
+        for what in (
+            "photo",
+            "photos",
+            "picture",
+            "pictures",
+            "pic",
+            "pics",
+            "image",
+            "images",
+            "attachment",
+            "attachments",
+        )
+        if see or attached  # never a bare "photo": that word alone stays a resident's text
+    }
+    | {"see attached", "photo attached", "photos attached", "picture attached", "pictures attached"}
 )
 
 

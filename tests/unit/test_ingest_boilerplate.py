@@ -19,9 +19,9 @@ def test_known_placeholders_whatever_the_case_and_punctuation() -> None:
 
 
 def test_a_text_shared_by_a_large_share_of_rows_is_flagged() -> None:
-    texts = [f"pothole on street {i}" for i in range(170)] + ["See photo"] * 30
+    texts = [f"pothole on street {i}" for i in range(170)] + ["Submitted from the mobile app"] * 30
     found = find_boilerplate(texts)
-    assert found.count == 30 and found.texts == [("See photo", 30)]
+    assert found.count == 30 and found.texts == [("Submitted from the mobile app", 30)]
     assert find_boilerplate(texts, repeated=False).count == 0
 
 
@@ -72,3 +72,13 @@ def test_rare_categories_fold_into_other_with_a_warning() -> None:
     small = training_rows(texts[:10], labels[:10], min_examples=2)
     assert small.keep.sum() == 9 and small.other is None
     assert any("left out 1 labels" in n for n in small.notes())
+
+
+def test_a_photo_only_report_is_a_placeholder_but_a_photo_of_something_is_not() -> None:
+    from analyzer.ingest.boilerplate import find_boilerplate
+
+    texts = ["See photo", "See pic.", "see the attached pictures!", "Photo attached",
+             "Photo of the pothole on Elm", "photo", "pothole, see photo"]  # fmt: skip
+    assert find_boilerplate(texts, repeated=False).mask.tolist() == [
+        True, True, True, True, False, False, False,
+    ]  # fmt: skip
