@@ -238,7 +238,7 @@ def train(
     extra = df[extra_col].astype(str) if extra_col else None
     times = None
     if time_col is None and not no_time:
-        from analyzer.ingest.dates import find_time_column
+        from analyzer.ingest.time_columns import find_time_column
 
         found = find_time_column(
             df,

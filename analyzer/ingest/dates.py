@@ -23,10 +23,8 @@ the timestamps and, per value, a problem ("" when fine) for the reject reason.
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -532,123 +530,15 @@ def parse_time_column(
     return ts, fmt
 
 
-# -- which column says when a request was made ----------------------------------------------------
-
-# a later step of a request (closed, resolved, updated...; in Spanish cierre, resuelto,
-# actualizado, modificado), and words that make a column name a time
-LATER_STEP = re.compile(
-    r"(closed|close_date|resolved|acknowledged|completed|updated|modified"
-    r"|cierre|cerrad|resuel|actualiz|modific)"
-)
-# nor a time that is not the request's own: a deadline, a plan, a birthday
-_NOT_MADE = re.compile(r"(updat|clos|due|expect|target|schedul|plann|birth|deadline|vencim)")
-TIME_WORD = re.compile(
-    r"(date|time|_at$|^closed$|^resolved$|^acknowledged$|^completed$|fecha|datum|timestamp)"
-)
-# names that say the row's own start: created, requested, opened, submitted, reported, received
-_MADE = re.compile(r"(creat|request|open|submit|report|receiv|filed|logged|alta|creaci)")
-# ... or says it with the verb alone: "Created", "Submitted On", "opened_at"
-_MADE_ALONE = re.compile(
-    r"(date_)?(created|requested|opened|submitted|reported|received|filed|logged)(_on|_at)?"
-)
-
-
-def _column_key(name: str) -> str:
-    return re.sub(r"[^0-9a-z]+", "_", str(name).strip().lower()).strip("_")
-
-
-def created_time_candidates(columns: Sequence[str], exclude: Sequence[str] = ()) -> list[str]:
-    """Columns whose names say they may hold when each request was made, most telling first:
-    a time word with a creation word ("CREATED_DATE", "requested_datetime", "Date Opened"), then
-    a time word alone ("date", "timestamp"); never a later step ("closed_date", "updated_at",
-    "due_date")."""
-    skip = {str(c) for c in exclude}
-    made, plain = [], []
-    for col in columns:
-        key = _column_key(col)
-        if str(col) in skip or LATER_STEP.search(key) or _NOT_MADE.search(key):
-            continue
-        if _MADE.search(key) and (TIME_WORD.search(key) or _MADE_ALONE.fullmatch(key)):
-            made.append(str(col))
-        elif TIME_WORD.search(key):
-            plain.append(str(col))
-    return made + plain
-
-
-@dataclass(frozen=True)
-class FoundTimes:
-    """The column found to hold each row's time (``None`` when none did), its parsed times and
-    format, how many rows had no time there (given the earliest time: they train, they are not
-    validated on), and why each other candidate was passed over."""
-
-    column: str | None
-    times: pd.Series | None = None
-    format: DateFormat | None = None
-    missing: int = 0
-    passed_over: tuple[str, ...] = ()
-
-
-# a column found by its name may miss a time in 1 row in 100 (an export's blanks); more, and it
-# is not the column that says when each request was made
-FOUND_TIME_MISSING = 0.01
-
-
-def find_time_column(
-    frame: pd.DataFrame,
-    *,
-    exclude: Sequence[str] = (),
-    date_format: str | None = None,
-    tz: str = "UTC",
-    file: str | None = None,
-    rows: pd.Series | np.ndarray | None = None,
-) -> FoundTimes:
-    """The first of ``created_time_candidates`` whose values parse as times (the one parser, the
-    format decided over the column; at most ``FOUND_TIME_MISSING`` of them blank or unreadable;
-    ``rows``: each value's row in the file, for the notes): what ``tag train`` validates on when
-    no ``--time-col`` is given, so that its review threshold is chosen on later requests, as it
-    will be used. Validated on shuffled rows instead, the threshold promised 0.95 and kept
-    0.90-0.93 on the later requests of three of the five cities of ``benchmarks.cities``."""
-    passed: list[str] = []
-    explicit = date_format or None
-    if explicit:
-        check_strftime(explicit)
-    for col in created_time_candidates([str(c) for c in frame.columns], exclude):
-        raw = frame[col]
-        try:
-            fmt = detect_format(raw, column=col, explicit=explicit, file=file)
-        except InputError as exc:
-            passed.append(f"{col!r} ({exc.message})")
-            continue
-        ts, problem = parse_dates(raw, fmt, tz)
-        bad = ((problem != "") | ts.isna()).to_numpy()
-        if bad.mean() > FOUND_TIME_MISSING or bad.all():
-            at = int(np.flatnonzero(bad)[0])
-            row = int(np.asarray(rows)[at]) if rows is not None else at + 1
-            why = problem.iloc[at] or "missing date"
-            passed.append(f"{col!r} ({bad.sum():,} rows without a time, e.g. row {row}: {why})")
-            continue
-        if ts[~bad].nunique() < 2:
-            passed.append(f"{col!r} (one time for every row)")
-            continue
-        ts = ts.where(~bad, ts[~bad].min())
-        return FoundTimes(col, ts, fmt, int(bad.sum()), tuple(passed))
-    return FoundTimes(None, passed_over=tuple(passed))
-
-
 __all__ = [
     "AMBIGUOUS",
     "EARLIEST",
-    "LATER_STEP",
     "OUT_OF_RANGE",
-    "TIME_WORD",
     "UNPARSEABLE",
     "DateFormat",
     "DateSniffer",
-    "FoundTimes",
     "check_strftime",
-    "created_time_candidates",
     "detect_format",
-    "find_time_column",
     "parse_dates",
     "parse_time_column",
 ]

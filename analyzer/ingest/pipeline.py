@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from analyzer.errors import InputError
-from analyzer.ingest.dates import DateFormat, DateSniffer, check_strftime, find_time_column
+from analyzer.ingest.dates import DateFormat, DateSniffer, check_strftime
 from analyzer.ingest.formats import Chunk, FileInfo, iter_chunks, sniff
 from analyzer.ingest.load import FileLoader
 from analyzer.ingest.options import KINDS, IngestOptions, IngestReport
@@ -28,6 +28,7 @@ from analyzer.ingest.profiles import (
     other_matching_profile,
 )
 from analyzer.ingest.profiles.plain import PLAIN_CSV
+from analyzer.ingest.time_columns import find_time_column
 from analyzer.ingest.validate import prepare_chunk
 
 if TYPE_CHECKING:
@@ -297,7 +298,7 @@ def _found_time(
     prof: Profile, cmap: ColumnMap, first: Chunk, opts: IngestOptions, file: str
 ) -> str | None:
     """A plain table's created time column, when none was named: the column ``tag train`` would
-    validate on (``analyzer.ingest.dates.find_time_column``, judged on the first chunk), so that
+    validate on (``analyzer.ingest.time_columns.find_time_column``, judged on the first chunk), so that
     a city's own export gets emerging needs and growth without knowing the flag. The platforms'
     profiles name theirs."""
     if prof.name != PLAIN_CSV.name or cmap.created or opts.time_col:

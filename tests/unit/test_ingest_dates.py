@@ -144,7 +144,7 @@ def test_a_date_format_without_day_month_and_year_is_a_usage_error(bad: str) -> 
 
 
 def test_created_time_candidates_put_creation_first_and_never_a_later_step() -> None:
-    from analyzer.ingest.dates import created_time_candidates
+    from analyzer.ingest.time_columns import created_time_candidates
 
     header = [
         "SR_NUMBER", "date", "CLOSED_DATE", "due_date", "last_update", "time_to_close",
@@ -155,7 +155,7 @@ def test_created_time_candidates_put_creation_first_and_never_a_later_step() -> 
 
 
 def test_find_time_column_takes_the_first_that_parses_and_dates_a_blank_as_the_oldest() -> None:
-    from analyzer.ingest.dates import find_time_column
+    from analyzer.ingest.time_columns import find_time_column
 
     days = [
         f"{m:02d}/{d:02d}/{y} 10:00 PM"
@@ -179,7 +179,7 @@ def test_find_time_column_takes_the_first_that_parses_and_dates_a_blank_as_the_o
 
 
 def test_find_time_column_finds_none_where_no_name_says_time() -> None:
-    from analyzer.ingest.dates import find_time_column
+    from analyzer.ingest.time_columns import find_time_column
 
     frame = pd.DataFrame({"text": ["a", "b"], "closed_date": ["2021-01-01", "2021-01-02"]})
     assert find_time_column(frame).column is None

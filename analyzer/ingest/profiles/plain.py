@@ -4,11 +4,11 @@ Columns whose names say what they are (``id``, ``status``/``estado``, ``lat``/``
 ``latitud``, ``lon``/``lng``/``longitude``/``longitud``) are used when present; the category must
 be named (``--label-col``), and so may the created time (``--time-col``): without it, the column
 whose name says it and whose values parse is used, and the summary says which
-(``analyzer.ingest.dates.find_time_column``, the rule ``tag train`` follows too). The summary
-says what is missing and what that turns off. Columns named for a later step of a request (closed, resolved,
-acknowledged, completed, updated, modified; in Spanish cierre, resuelto, actualizado, modificado)
-with a date or time (fecha) in the name are read as times and kept in the attributes as ISO 8601
-UTC, as the platforms' profiles keep theirs.
+(``analyzer.ingest.time_columns``, the rule ``tag train`` follows too). The summary says what
+is missing and what that turns off. Columns named for a later step of a request (closed,
+resolved, acknowledged, completed, updated, modified; in Spanish cierre, resuelto, actualizado,
+modificado) with a date or time (fecha) in the name are read as times and kept in the attributes
+as ISO 8601 UTC, as the platforms' profiles keep theirs.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from analyzer.ingest.dates import LATER_STEP, TIME_WORD
 from analyzer.ingest.profiles.base import ColumnMap, Profile, column_key
+from analyzer.ingest.time_columns import LATER_STEP, TIME_WORD
 
 
 @dataclass(frozen=True)
