@@ -373,7 +373,7 @@ def show(results: list[Result]) -> None:
         print(f"{r.city}: dates {r.date_format or '–'}; steps {r.steps_s}")
         if r.emerging_note:
             print(f"  no alert: {r.emerging_note}")
-        if r.later_unseen_share:
+        if r.later_unseen_share >= 0.005:
             print(
                 f"  {r.later_unseen_share:.0%} of the later requests are in a category the history "
                 f"never had; auto-accepted precision on the history's categories "
