@@ -179,6 +179,10 @@ def _print_report(report: IngestReport) -> None:
             f"  created time: {report.time_found!r}, found by its name and values "
             "(--time-col names another)"
         )
+    if report.category_found:
+        print(
+            f"  category: {report.category_found!r}, found by its name (--label-col names another)"
+        )
     for column, fmt in report.date_formats.items():
         print(f"  dates in {column!r}: {fmt}")
     if report.first_date:

@@ -162,6 +162,9 @@ def ingest_file(
         source=prof.source,
         kind=prof.record_kind,
         time_found=found_time,
+        category_found=cmap.category
+        if prof.name == PLAIN_CSV.name and not opts.label_col
+        else None,
     )
     if opts.profile and (other := other_matching_profile(raw_columns, prof.name)):
         report.warnings.append(

@@ -495,7 +495,8 @@ def test_a_plain_export_s_created_time_is_found_without_time_col(
     db: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The same export with only --text-col: CREATED_DATE is found by its name and values (never
-    CLOSED_DATE or LAST_MODIFIED_DATE), so emerging needs and growth are on."""
+    CLOSED_DATE or LAST_MODIFIED_DATE), so emerging needs and growth are on; SR_TYPE by its name,
+    so tagging and the per-category views are."""
     code, out, _ = cli(
         ["ingest", str(FIX / "chicago_311.csv"), "--text-col", "SR_DESCRIPTION",
          "--tz", "America/Chicago", "--store", str(db)],
@@ -503,6 +504,8 @@ def test_a_plain_export_s_created_time_is_found_without_time_col(
     )  # fmt: skip
     assert code == 0 and "created time: 'CREATED_DATE', found by its name and values" in out
     assert "no time column" not in out
+    assert "category: 'SR_TYPE', found by its name" in out and "no category column" not in out
+    assert query(db, "SELECT count(DISTINCT category) AS n FROM records")["n"].iloc[0] > 1
     src = pd.read_csv(FIX / "chicago_311.csv", dtype=str, keep_default_na=False)
     created = pd.to_datetime(src["CREATED_DATE"], format="%m/%d/%Y %I:%M:%S %p")
     first = created[src["SR_DESCRIPTION"].str.strip() != ""].min()

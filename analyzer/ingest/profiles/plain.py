@@ -1,8 +1,10 @@
 """Any table, with the columns named on the command line (``--text-col`` is required).
 
 Columns whose names say what they are (``id``, ``status``/``estado``, ``lat``/``latitude``/
-``latitud``, ``lon``/``lng``/``longitude``/``longitud``) are used when present; the category must
-be named (``--label-col``), and so may the created time (``--time-col``): without it, the column
+``latitud``, ``lon``/``lng``/``longitude``/``longitud``, and for the category ``category``,
+``request_type``, ``SR_TYPE``, ``issue_type``... as listed below) are used when present and the
+summary says which; ``--label-col`` names another. The created time may be named
+(``--time-col``); without it, the column
 whose name says it and whose values parse is used, and the summary says which
 (``analyzer.ingest.time_columns``, the rule ``tag train`` follows too). The summary says what
 is missing and what that turns off. Columns named for a later step of a request (closed,
@@ -41,6 +43,23 @@ PLAIN_CSV = PlainProfile(
     description="any table: --text-col (required), --id-col, --time-col, --label-col, ...",
     text=(),
     id=("id",),
+    # the names cities give the category column (compared loosely: "Request Type", "SR_TYPE");
+    # only names that say it: a bare "type" may be the channel ("Web", "Phone")
+    category=(
+        "category",
+        "request_type",
+        "service_request_type",
+        "request_category",
+        "service_name",
+        "sr_type",
+        "issue_type",
+        "problem_type",
+        "complaint_type",
+        "case_type",
+        "report_type",
+        "categoria",
+        "tipo_de_solicitud",
+    ),
     status=("status", "current_status", "currentstatus", "estado"),
     lat=("lat", "latitude", "latitud"),
     lon=("lon", "lng", "long", "longitude", "longitud"),
