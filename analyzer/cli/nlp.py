@@ -62,8 +62,17 @@ def cluster(
     text_col: TextCol,
     output: Annotated[Path, typer.Option("--output", "-o")],
     seed: Annotated[int, typer.Option(help="random seed (deterministic output)")] = 42,
+    keep_boilerplate: Annotated[
+        bool,
+        typer.Option("--keep-boilerplate", help="also cluster placeholder and repeated texts"),
+    ] = False,
 ) -> None:
-    """Add theme_id, theme_label (finest level), parent_theme_id, parent_theme_label. No store."""
+    """Add theme_id, theme_label (finest level), parent_theme_id, parent_theme_label. No store.
+
+    Empty texts and boilerplate (placeholders such as "See photo", a text shared by 5% of the
+    rows: the rule ingest flags them by) are left out of the themes, as `analyze` leaves them
+    out: their rows get theme_label "unassigned"."""
+    from analyzer.ingest.boilerplate import find_boilerplate
     from analyzer.ingest.privacy.redact import redact_many
     from analyzer.themes.model import cluster_texts
 
@@ -71,10 +80,19 @@ def cluster(
     texts = texts_of(df, text_col)
     if not texts:
         raise InputError("no rows to cluster", file=str(input))
+    empty = np.array([not t.strip() for t in texts], dtype=bool)
+    found = find_boilerplate(texts)
+    leave_out = empty | (found.mask & (not keep_boilerplate))
+    if found.count and not keep_boilerplate:
+        shown = ", ".join(f"{n} x {t[:40]!r}" for t, n in found.texts[:3])
+        console.print(
+            f"left out {found.count} rows of boilerplate text ({shown}); --keep-boilerplate "
+            "clusters them"
+        )
     # Labels and examples are built from redacted text so no resident's data reaches the output.
     redacted = [r.text for r in redact_many(texts)]
     vectors = _embedder().embed(redacted, progress=True)
-    themes = cluster_texts(redacted, vectors, seed=seed)
+    themes = cluster_texts(redacted, vectors, seed=seed, leave_out=leave_out)
     for col in themes.columns:
         df[col] = themes[col].to_numpy()
     write_output_table(df, output)

@@ -55,6 +55,9 @@ INTAKE_TERMS = frozenset(
         "entered", "see", "visit", "know", "like", "would", "could", "also", "get", "go", "want",
         "unknown", "information", "info", "issue", "problem", "nature", "specific", "location",
         "other", "seeclickfix", "http", "https", "com", "www", "address",
+        # greetings and sign-offs (Honolulu's residents open with "Aloha": a theme was so named)
+        "hello", "hi", "hey", "dear", "greetings", "regards", "sincerely", "aloha", "mahalo",
+        "hola", "gracias",
     }
 )
 # fmt: on

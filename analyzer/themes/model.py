@@ -320,9 +320,8 @@ class ThemeModel(Params):
         return np.hstack([x, np.float32(self.lexical_weight) * lsa])
 
     def _max_top(self, n: int) -> int:
-        """``max_top_themes``, or by default one top theme per ~4 sqrt(n) texts, 8 to 40 (13 for
-        700 texts, 40 for a large store): the top count beyond ``STABLE_TOP_MAX_TEXTS`` texts,
-        and what the fine-cluster count is sized against at every size."""
+        """``max_top_themes``, or about sqrt(n) / 2, 8 to 40: the top count beyond
+        ``STABLE_TOP_MAX_TEXTS`` texts, and what the fine-cluster count is sized against."""
         if self.max_top_themes is not None:
             return int(self.max_top_themes)
         return int(np.clip(round(0.5 * np.sqrt(n)), 8, 40))
@@ -769,17 +768,28 @@ def _mean_sentiment(meta: pd.DataFrame | None, rows: np.ndarray) -> float | None
 
 # -- the stateless `civicpulse cluster` contract ---------------------------------------------
 def cluster_texts(
-    texts: Sequence[str], embeddings: np.ndarray, seed: int = 42, **params: Any
+    texts: Sequence[str],
+    embeddings: np.ndarray,
+    seed: int = 42,
+    leave_out: np.ndarray | None = None,
+    **params: Any,
 ) -> pd.DataFrame:
     """theme_id, theme_label (the sub-theme), parent_theme_id, parent_theme_label per input row.
 
-    Unassigned rows get theme_id "" and theme_label "unassigned" (parent columns "" and
-    "unassigned").
+    Unassigned rows, and the ``leave_out`` rows (empty texts, boilerplate: not fitted on), get
+    theme_id "" and theme_label "unassigned" (parent columns "" and "unassigned").
     """
-    model = ThemeModel(seed=seed, **params).fit(embeddings, list(texts))
-    names = {th.theme_id: th.label for th in model.themes_}
-    sub = ["" if s is None else s for s in model.sublabels_]
-    top = ["" if t is None else t for t in model.labels_]
+    n = len(texts)
+    keep = np.ones(n, dtype=bool) if leave_out is None else ~np.asarray(leave_out, dtype=bool)
+    sub, top = np.full(n, "", dtype=object), np.full(n, "", dtype=object)
+    names: dict[str, str] = {}
+    if keep.any():
+        model = ThemeModel(seed=seed, **params).fit(
+            embeddings[keep], [t for t, k in zip(texts, keep, strict=True) if k]
+        )
+        names = {th.theme_id: th.label for th in model.themes_}
+        sub[keep] = ["" if s is None else s for s in model.sublabels_]
+        top[keep] = ["" if t is None else t for t in model.labels_]
     return pd.DataFrame(
         {
             "theme_id": sub,

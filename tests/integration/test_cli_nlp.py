@@ -70,6 +70,26 @@ def test_cluster_contract(comments: Path, tmp_path: Path) -> None:
     assert res.loc[res["theme_id"] == "", "theme_label"].eq("unassigned").all()
 
 
+def test_cluster_leaves_placeholders_and_empty_texts_out(comments: Path, tmp_path: Path) -> None:
+    """As `analyze` does: "See photo" rows and empty rows join no theme (none is named for them);
+    --keep-boilerplate clusters the placeholders."""
+    src = pd.read_csv(comments, dtype=str, keep_default_na=False)
+    src.loc[src.index[:12], "comment"] = "See photo"
+    src.loc[src.index[12:15], "comment"] = ""
+    path, out = tmp_path / "with_placeholders.csv", tmp_path / "c.csv"
+    src.to_csv(path, index=False)
+    args = ("cluster", "--input", str(path), "--text-col", "comment", "--output", str(out))
+    assert run_cli(*args) == 0
+    res = pd.read_csv(out, dtype=str, keep_default_na=False)
+    left_out = res["comment"].isin(["See photo", ""])
+    assert (res.loc[left_out, "theme_id"] == "").all()
+    assert res.loc[left_out, "parent_theme_label"].eq("unassigned").all()
+    assert not res["theme_label"].str.contains("photo").any()
+    assert run_cli(*args, "--keep-boilerplate") == 0
+    kept = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert (kept.loc[kept["comment"] == "See photo", "theme_id"] != "").any()
+
+
 def test_sentiment_contract(comments: Path, tmp_path: Path) -> None:
     out = tmp_path / "s.csv"
     assert (
