@@ -8,8 +8,8 @@ a count the data supports comes back nearly the same, while one that cuts throug
 comes back cut elsewhere. So for histories of up to ``STABLE_TOP_MAX_TEXTS`` texts the count is
 chosen among ``TOP_FRACTIONS`` x sqrt(n) (8 to 40) as the one whose partitions, from
 ``STABILITY_RUNS`` fits, agree most (mean pairwise adjusted Rand index; a tie goes to the finer
-count). Larger stores keep about sqrt(n) / 2, where the choice mattered little (NMI +0.003 at
-3,000 texts) and the extra fits would cost most.
+count). Larger stores keep about sqrt(n) / 2 (``default_top_count``), where the choice matters
+little (NMI +0.003 to +0.004 at 3,000 texts) and the extra fits would cost most.
 
 Measured over the five cities at 700 texts, three seeds each: top-level NMI with the city's
 categories 0.472 -> 0.489 (Boston 0.589 -> 0.641, Gainesville 0.485 -> 0.501, Honolulu 0.565 ->
@@ -27,6 +27,11 @@ STABLE_TOP_MAX_TEXTS = 5000
 TOP_FRACTIONS = (0.3, 0.4, 0.5, 0.6)
 STABILITY_RUNS = 3
 MIN_TOP, MAX_TOP = 8, 40
+
+
+def default_top_count(n: int) -> int:
+    """Beyond ``STABLE_TOP_MAX_TEXTS`` texts: about sqrt(n) / 2, 8 to 40."""
+    return int(np.clip(round(0.5 * np.sqrt(n)), MIN_TOP, MAX_TOP))
 
 
 def top_count_candidates(n: int) -> list[int]:

@@ -58,6 +58,7 @@ from analyzer.themes.examples import representative_texts
 from analyzer.themes.granularity import (
     STABILITY_RUNS,
     STABLE_TOP_MAX_TEXTS,
+    default_top_count,
     most_stable,
     top_count_candidates,
 )
@@ -324,7 +325,7 @@ class ThemeModel(Params):
         ``STABLE_TOP_MAX_TEXTS`` texts, and what the fine-cluster count is sized against."""
         if self.max_top_themes is not None:
             return int(self.max_top_themes)
-        return int(np.clip(round(0.5 * np.sqrt(n)), 8, 40))
+        return default_top_count(n)
 
     @staticmethod
     def _sample(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -385,9 +386,8 @@ class ThemeModel(Params):
         fine: np.ndarray,
         centers: np.ndarray,
     ) -> int:
-        """``max_top_themes``; or for a small history the most stable count among a few
-        (``analyzer.themes.granularity``: this fit's fine clusters beside those of fits with the
-        next seeds); or about sqrt(n) / 2."""
+        """``max_top_themes``; or for a small history the most stable of a few counts (this fit's
+        fine clusters beside two fits with the next seeds); or ``default_top_count``."""
         n = len(x)
         self.top_stability_: dict[int, float] = {}
         if self.max_top_themes is not None or n > STABLE_TOP_MAX_TEXTS:
