@@ -11,6 +11,7 @@ import pytest
 
 from analyzer.common.vectors import normalise_rows
 from analyzer.themes.examples import representative_rows, representative_texts
+from analyzer.themes.grouping import ward_groups
 from analyzer.themes.labels import (
     ThemeLabel,
     clean_for_labels,
@@ -26,7 +27,6 @@ from analyzer.themes.model import (
     Theme,
     ThemeModel,
     cluster_texts,
-    ward_groups,
 )
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "themes"
@@ -495,7 +495,7 @@ def test_stratified_sample_beats_bertopic_reported_nmi() -> None:
 
 
 def test_near_duplicate_groups_merge_and_distinct_ones_stay_apart() -> None:
-    from analyzer.themes.model import merge_near_duplicates
+    from analyzer.themes.grouping import merge_near_duplicates
 
     rng = np.random.default_rng(0)
     base = rng.normal(size=(3, 16))
@@ -557,7 +557,7 @@ def test_a_label_keeps_the_word_residents_write_before_it() -> None:
 def test_near_duplicates_are_judged_against_how_alike_the_corpus_is() -> None:
     """A corpus whose groups are all alike (a language the embedding model does not know) raises
     the near-duplicate cosine above 0.8; one with distinct groups keeps 0.8."""
-    from analyzer.themes.model import merge_near_duplicates, near_duplicate_cosine
+    from analyzer.themes.grouping import merge_near_duplicates, near_duplicate_cosine
 
     rng = np.random.default_rng(1)
     fine = np.repeat(np.arange(20), 10)
