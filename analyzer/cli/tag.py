@@ -199,8 +199,9 @@ def train(
     check when the file says when each request was made (--time-col, or a column found by its
     name and values)."""
     from analyzer.embedding.embedder import get_embedder
+    from analyzer.tagging.corrections import load_corrections
     from analyzer.tagging.measures import NEVER_ACCEPT
-    from analyzer.tagging.supervised import Tagger, load_corrections, time_split, training_data_hash
+    from analyzer.tagging.supervised import Tagger, time_split, training_data_hash
 
     if with_corrections and extra_col:
         raise InputError("--with-corrections cannot be combined with --extra-col")
@@ -434,7 +435,7 @@ def correct(
     store: StoreOpt = None,
 ) -> None:
     """Store a correction; `tag train --with-corrections` uses it."""
-    from analyzer.tagging.supervised import record_correction
+    from analyzer.tagging.corrections import record_correction
 
     with open_store(store) as st:
         cid = record_correction(st, text, label, record_id=record_id)

@@ -1,6 +1,7 @@
 """Tagging: service categories for incoming requests, and their probable duplicates.
 
-- ``supervised``: ``Tagger`` (labelled history), bundles, corrections and ``retrain``;
+- ``supervised``: ``Tagger`` (labelled history) and its bundles;
+- ``corrections``: a person's right labels, stored, and ``retrain`` with them;
 - ``zero_shot``: ``ZeroShotTagger`` (category names and descriptions, no history);
 - ``inputs``: which rows of a labelled file a tagger learns from (no boilerplate, no label
   with a single example);
@@ -12,6 +13,7 @@
 
 from __future__ import annotations
 
+from analyzer.tagging.corrections import load_corrections, record_correction, retrain
 from analyzer.tagging.duplicates import (
     DEFAULT_MIN_SIMILARITY,
     duplicate_candidates,
@@ -36,10 +38,7 @@ from analyzer.tagging.measures import (
 )
 from analyzer.tagging.supervised import (
     Tagger,
-    load_corrections,
     load_tagger,
-    record_correction,
-    retrain,
 )
 from analyzer.tagging.tfidf import FastTfidf
 from analyzer.tagging.zero_shot import ZeroShotTagger

@@ -21,7 +21,7 @@ router = APIRouter(prefix="/v1", tags=["tagging"])
 async def post_correction(body: CorrectionIn, state: StateDep, _key: KeyDep) -> CorrectionOut:
     """Store a correction (the text is redacted before it is stored)."""
     try:
-        from analyzer.tagging.supervised import record_correction
+        from analyzer.tagging.corrections import record_correction
     except ImportError:
         raise HTTPException(503, "the tagging module is not installed") from None
 

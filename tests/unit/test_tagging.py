@@ -15,17 +15,15 @@ import pytest
 
 from analyzer.embedding import PACKAGED_MODEL_SHA256
 from analyzer.errors import InputError, ModelBundleError
+from analyzer.tagging.corrections import load_corrections, record_correction, retrain
 from analyzer.tagging.supervised import (
     NEVER_ACCEPT,
     Tagger,
     ZeroShotTagger,
     choose_threshold,
     expected_calibration_error,
-    load_corrections,
     load_tagger,
     precision_lower_bound,
-    record_correction,
-    retrain,
     time_ordered_folds,
     time_split,
 )
