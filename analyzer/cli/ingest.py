@@ -179,10 +179,18 @@ def _print_report(report: IngestReport) -> None:
             f"  created time: {report.time_found!r}, found by its name and values "
             "(--time-col names another)"
         )
-    if report.category_found:
+    if report.close_found:
         print(
-            f"  category: {report.category_found!r}, found by its name (--label-col names another)"
+            f"  close time: {report.close_found!r}, found by its name and values "
+            "(--updated-col names another)"
         )
+    for what, column, option in (
+        ("id", report.id_found, "--id-col"),
+        ("category", report.category_found, "--label-col"),
+        ("area", report.area_found, "--area-col"),
+    ):
+        if column:
+            print(f"  {what}: {column!r}, found by its name ({option} names another)")
     for column, fmt in report.date_formats.items():
         print(f"  dates in {column!r}: {fmt}")
     if report.first_date:

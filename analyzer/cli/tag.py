@@ -199,7 +199,7 @@ def train(
     check when the file says when each request was made (--time-col, or a column found by its
     name and values)."""
     from analyzer.embedding.embedder import get_embedder
-    from analyzer.tagging.corrections import load_corrections
+    from analyzer.tagging.corrections import load_corrections, merge_corrections
     from analyzer.tagging.measures import NEVER_ACCEPT
     from analyzer.tagging.supervised import Tagger, time_split, training_data_hash
 
@@ -319,24 +319,22 @@ def train(
         else:
             console.print("time split skipped: too few past rows for some label")
 
-    train_texts, train_labels, weight = list(texts), list(labels), [1.0] * len(texts)
-    train_times = times
+    corr = pd.DataFrame()
     if with_corrections:
         with open_store(store, read_only=True) as st:
             corr = load_corrections(st)
-        if not corr.empty:
-            fixed = set(corr["text"].astype(str))
-            keep_rows = [i for i, t in enumerate(train_texts) if t not in fixed]
-            train_texts = [train_texts[i] for i in keep_rows] + corr["text"].astype(str).tolist()
-            train_labels = [train_labels[i] for i in keep_rows] + corr["label"].astype(str).tolist()
-            weight = [1.0] * len(keep_rows) + [correction_weight] * len(corr)
-            if times is not None:  # a correction is the newest word on its text
-                now = max(times.max(), pd.Timestamp.now(tz="UTC"))
-                train_times = pd.concat(
-                    [times.iloc[keep_rows], pd.Series([now] * len(corr))], ignore_index=True
-                )
-            emb = np.vstack([emb[keep_rows], embedder.embed(corr["text"].astype(str).tolist())])
         console.print(f"including {len(corr)} stored corrections (weight {correction_weight})")
+    merged = merge_corrections(
+        texts,
+        list(labels),
+        corr,
+        correction_weight=correction_weight,
+        embeddings=emb,
+        embed=embedder.embed,
+        times=times,
+    )
+    train_texts, train_labels, train_times = merged.texts, merged.labels, merged.times
+    emb, weight = merged.embeddings, merged.weight
 
     tagger = Tagger(**params).fit(
         train_texts,

@@ -70,7 +70,10 @@ class IngestReport:
     rows_removed: int = 0  # records of an earlier read of this file that it no longer holds
     date_formats: dict[str, str] = field(default_factory=dict)  # time column -> format used
     time_found: str | None = None  # the created time column found by its name (no --time-col)
+    close_found: str | None = None  # the close time column found by its name (no --updated-col)
+    id_found: str | None = None  # the id column a plain table's names gave
     category_found: str | None = None  # the category column a plain table's names gave
+    area_found: str | None = None  # the area column a plain table's names gave
     first_date: str | None = None  # created time range of the rows loaded (ISO, UTC)
     last_date: str | None = None
     rows_undated: int = 0  # rows loaded with an empty time (kept; not in emerging needs)

@@ -28,7 +28,7 @@ from analyzer.ingest.profiles import (
     other_matching_profile,
 )
 from analyzer.ingest.profiles.plain import PLAIN_CSV
-from analyzer.ingest.time_columns import find_time_column
+from analyzer.ingest.time_columns import find_close_column, find_time_column
 from analyzer.ingest.validate import prepare_chunk
 
 if TYPE_CHECKING:
@@ -148,9 +148,7 @@ def ingest_file(
         raise InputError(exc.message, file=file) from None
     columns = [str(c) for c in prof.reshape(first.frame).columns]
     cmap = prof.resolve(columns, file)
-    found_time = _found_time(prof, cmap, first, opts, file)
-    if found_time:
-        cmap = replace(cmap, created=found_time)
+    cmap, found, found_warnings = _found_columns(prof, cmap, first, opts, file)
     label = profile_label(prof, cmap)
     reading = reading_label(label, opts)
     report = IngestReport(
@@ -161,10 +159,14 @@ def ingest_file(
         encoding=info.encoding,
         source=prof.source,
         kind=prof.record_kind,
-        time_found=found_time,
+        time_found=found.get("created"),
+        close_found=found.get("closed"),
+        id_found=found.get("id"),
         category_found=cmap.category
         if prof.name == PLAIN_CSV.name and not opts.label_col
         else None,
+        area_found=cmap.area if prof.name == PLAIN_CSV.name and not opts.area_col else None,
+        warnings=found_warnings,
     )
     if opts.profile and (other := other_matching_profile(raw_columns, prof.name)):
         report.warnings.append(
@@ -297,23 +299,57 @@ class _Span:
         return iso(self.first), iso(self.last)
 
 
-def _found_time(
+def _found_columns(
     prof: Profile, cmap: ColumnMap, first: Chunk, opts: IngestOptions, file: str
-) -> str | None:
-    """A plain table's created time column, when none was named: the column ``tag train`` would
-    validate on (``analyzer.ingest.time_columns.find_time_column``, judged on the first chunk), so that
-    a city's own export gets emerging needs and growth without knowing the flag. The platforms'
-    profiles name theirs."""
-    if prof.name != PLAIN_CSV.name or cmap.created or opts.time_col:
-        return None
+) -> tuple[ColumnMap, dict[str, str], list[str]]:
+    """A plain table's columns that no option named, found by their names and values (judged on
+    the first chunk), so that a city's own export gets emerging needs, growth and time to close
+    without knowing the flags: the created time ``tag train`` would validate on
+    (``analyzer.ingest.time_columns.find_time_column``) and the close time
+    (``find_close_column``). An id column found by its name is kept only when it is filled and
+    unique; otherwise the rows are numbered and a warning says why. Returns the map, what was
+    found (``{"created": col, "closed": col}``) and the warnings. The platforms' profiles name
+    their columns."""
+    if prof.name != PLAIN_CSV.name:
+        return cmap, {}, []
     frame = prof.reshape(first.frame)
-    return find_time_column(
-        frame,
-        exclude=sorted(cmap.mapped()),
-        date_format=opts.date_format,
-        tz=opts.tz,
-        file=file,
-    ).column
+    found: dict[str, str] = {}
+    warnings: list[str] = []
+    if not cmap.created and not opts.time_col:
+        col = find_time_column(
+            frame,
+            exclude=sorted(cmap.mapped()),
+            date_format=opts.date_format,
+            tz=opts.tz,
+            file=file,
+        ).column
+        if col:
+            cmap = replace(cmap, created=col)
+            found["created"] = col
+    if not cmap.updated and not opts.updated_col:
+        col = find_close_column(
+            frame,
+            exclude=sorted(cmap.mapped()),
+            date_format=opts.date_format,
+            tz=opts.tz,
+            file=file,
+        )
+        if col:
+            cmap = replace(cmap, updated=col)
+            found["closed"] = col
+    if cmap.id and not opts.id_col:
+        ids = frame[cmap.id].astype(str).str.strip()
+        blank, repeated = int((ids == "").sum()), ids[ids != ""].duplicated()
+        if blank or repeated.any():
+            why = f"{blank:,} blank" if blank else f"{ids[ids != ''][repeated].iloc[0]!r} repeats"
+            warnings.append(
+                f"{cmap.id!r} is not an id ({why} in the first {len(ids):,} rows): rows are "
+                "numbered instead (--id-col names the id)"
+            )
+            cmap = replace(cmap, id=None)
+        else:
+            found["id"] = cmap.id
+    return cmap, found, warnings
 
 
 def _date_formats(
@@ -397,6 +433,11 @@ def missing_columns(
         out.append(
             "no category column: tagging (`tag train`) and per-category views are off "
             "(name it with --label-col)"
+        )
+    if not (cmap.status or cmap.updated):
+        out.append(
+            "no status or close time column: time to close and outcomes are off "
+            "(name them with --status-col and --updated-col)"
         )
     if not (cmap.lat and cmap.lon):
         out.append(

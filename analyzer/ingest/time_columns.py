@@ -111,11 +111,65 @@ def find_time_column(
     return FoundTimes(None, passed_over=tuple(passed))
 
 
+# names that say a request's close: closed, resolved, completed; cierre, cerrado, resuelto,
+# finalizado, solucionado (es); fechamento, encerrado, concluído (pt); clôture, fermé (fr)
+_CLOSE = re.compile(
+    r"(clos|resol|complet|finish|cierre|cerrad|resuel|finaliz|solucion|fechament"
+    r"|encerr|conclu|clotur|ferme)"
+)
+
+
+def close_time_candidates(columns: Sequence[str], exclude: Sequence[str] = ()) -> list[str]:
+    """Columns whose names say when a request was closed ("CLOSED_DATE", "Closed", "Date
+    Resolved", "Fecha de cierre"); never a deadline ("target_close_date") or a last update: an
+    export's "updated" time moves with every note and is not when the request closed."""
+    skip = {str(c) for c in exclude}
+    out = []
+    for col in columns:
+        key = column_key(col)
+        if str(col) in skip or re.search(r"(due|expect|target|schedul|plann|deadline)", key):
+            continue
+        if _CLOSE.search(key) and TIME_WORD.search(key):
+            out.append(str(col))
+    return out
+
+
+def find_close_column(
+    frame: pd.DataFrame,
+    *,
+    exclude: Sequence[str] = (),
+    date_format: str | None = None,
+    tz: str = "UTC",
+    file: str | None = None,
+) -> str | None:
+    """The first of ``close_time_candidates`` whose filled values read as times (blanks are
+    requests still open; a value that does not parse, beyond ``FOUND_TIME_MISSING`` of those
+    filled, and it is not the close time): a plain table's close time, which outcomes measure
+    time to close from, when ``--updated-col`` names none."""
+    explicit = date_format or None
+    for col in close_time_candidates([str(c) for c in frame.columns], exclude):
+        raw = frame[col]
+        filled = raw.astype(str).str.strip().ne("") & raw.notna()
+        if not filled.any():
+            continue
+        try:
+            fmt = detect_format(raw[filled], column=col, explicit=explicit, file=file)
+        except InputError:
+            continue
+        ts, problem = parse_dates(raw[filled], fmt, tz)
+        bad = ((problem != "") | ts.isna()).to_numpy()
+        if bad.mean() <= FOUND_TIME_MISSING:
+            return col
+    return None
+
+
 __all__ = [
     "FOUND_TIME_MISSING",
     "LATER_STEP",
     "TIME_WORD",
     "FoundTimes",
+    "close_time_candidates",
     "created_time_candidates",
+    "find_close_column",
     "find_time_column",
 ]

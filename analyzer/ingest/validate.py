@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analyzer.common.fields import READ_FIELDS
 from analyzer.common.hashing import text_hash
 from analyzer.ingest.boilerplate import is_placeholder
 from analyzer.ingest.clean import (
@@ -205,6 +206,14 @@ def prepare_chunk(
             ts, _ = _times(attr_frame, c, profile, ctx)
             iso = ts.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
             attr_frame[c] = iso.where(ts.notna(), attr_frame[c])
+    # the names later steps read (a closing note, an expected time) as they read them
+    attr_frame = attr_frame.rename(
+        columns={
+            c: column_key(c)
+            for c in attr_frame.columns
+            if column_key(c) in READ_FIELDS and column_key(c) not in attr_frame.columns
+        }
+    )
     attributes = _json_lines(attr_frame)
     cut = truncated_from[ok]
     if (cut > 0).any():

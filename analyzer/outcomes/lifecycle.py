@@ -1,11 +1,9 @@
 """Where each request stands: closed or open, when it closed, how long it took or has waited, and
 whether it met its target.
 
-Cities name their states differently (Boston "closed"/"open"; Gainesville "Archived", "Closed",
-"Referred to Another Agency", "In Process"; Honolulu "Closed", "Referred To Dept", nothing). A
-status that says closed (closed, resolved, completed, archived...) closes a request; one that says
-open (open, new, submitted, acknowledged, in process...) leaves it open; any other status, or none,
-closes it only when a close time is stored. The close time is ``updated_at`` (Open311's
+Whether a request is closed is ``analyzer.common.status``'s rule (a status that says closed, in
+English, Spanish, Portuguese or French; or a stored close time where the status does not say
+open), the one the store's filters and the Open311 front door follow too. The close time is ``updated_at`` (Open311's
 ``updated_datetime``, or the column ingest was told holds the close time). An open request is
 *censored* at its source's latest stored time (the moment the export was taken, as near as the
 data tells): it has waited at least that long, which Kaplan-Meier counts without pretending it
@@ -17,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analyzer.common.status import CLOSED_WORDS, OPEN_WORDS, says_closed
+
 __all__ = [
     "CLOSED_WORDS",
     "OPEN_WORDS",
@@ -24,11 +24,6 @@ __all__ = [
     "on_time",
 ]
 
-CLOSED_WORDS = r"clos|resolv|complet|archiv|done|fixed|cancel|finish|solved|rejected|invalid"
-OPEN_WORDS = (
-    r"open|new|submit|receiv|acknowledg|in process|in progress|assigned|pending|reopen|"
-    r"investigat|scheduled|waiting|on hold"
-)
 DAY = np.timedelta64(86_400, "s")
 
 
@@ -39,11 +34,9 @@ def close_states(requests: pd.DataFrame) -> pd.DataFrame:
     ``requests`` needs ``status``, ``created_at``, ``updated_at`` (UTC) and ``as_of`` (the
     censoring time of the request's source). Rows are neither dropped nor reordered.
     """
-    status = requests["status"].fillna("").astype(str).str.strip().str.lower()
-    says_closed = status.str.contains(CLOSED_WORDS, regex=True)
-    says_open = ~says_closed & status.str.contains(OPEN_WORDS, regex=True)
-    has_close = requests["updated_at"].notna()
-    closed = says_closed | (~says_open & has_close)
+    closed = pd.Series(
+        says_closed(requests["status"], requests["updated_at"].notna()), index=requests.index
+    )
     created = _utc(requests["created_at"])
     end = _utc(requests["updated_at"]).where(closed, _utc(requests["as_of"]))
     seconds = (end - created).dt.total_seconds()

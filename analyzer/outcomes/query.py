@@ -5,9 +5,10 @@ What is read, per record that is a service request (it has a status or a close t
 consultation comments have neither): its source, category, area, status, created and close times
 (``created_at``, ``updated_at``), its top-level theme (merges and renames made in the explorer
 applied), the staff's closing note and the city's own expected close time where the export had
-them. Ingest keeps those two in the record's attributes, redacted like all free text, under their
-export's column names: ``status_notes`` (Open311, Boston), ``resolution_description`` (NYC and
-other Socrata exports) and the like; ``expected_datetime`` (Open311).
+them. Ingest keeps those two in the record's attributes, redacted like all free text, under the
+names of ``analyzer.common.fields``: ``status_notes`` (Open311, Boston; an export's "Status Notes"),
+``resolution_description`` (NYC and other Socrata exports) and the like; ``expected_datetime``
+(Open311).
 
 Results are computed on read (a few seconds for Boston's 300,000 requests) and memoised per store
 state: a new ingest, analysis run or theme edit changes the state, so outcomes follow every
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analyzer.common.fields import EXPECTED_FIELDS, NOTE_FIELDS
 from analyzer.errors import InputError
 from analyzer.outcomes.table import BY, MISSING, REQUEST_COLUMNS, OutcomeReport, OutcomeTable
 from analyzer.outcomes.targets import Targets
@@ -48,18 +50,6 @@ __all__ = [
     "request_frame",
 ]
 
-# attribute keys (export column names, as ingest stored them) that hold the staff's closing note
-NOTE_FIELDS = (
-    "status_notes",
-    "resolution_description",
-    "resolution_notes",
-    "resolution",
-    "closing_notes",
-    "closure_notes",
-    "close_notes",
-    "closed_notes",
-)
-EXPECTED_FIELDS = ("expected_datetime", "expected_date", "due_date", "target_date")
 MAX_EXAMPLES = 50
 
 _CACHE: OrderedDict[Hashable, Any] = OrderedDict()

@@ -15,7 +15,7 @@ analysis never rewrites, so the explorer's edits survive the next run (theme ids
 
 from __future__ import annotations
 
-from analyzer.queries.common import CLOSED_STATUSES, Filters, Page, ThemeNotFoundError
+from analyzer.queries.common import Filters, Page, ThemeNotFoundError
 from analyzer.queries.emerging import explain_emerging, latest_emerging_run, list_emerging
 from analyzer.queries.map import DEFAULT_BINS as DEFAULT_MAP_BINS
 from analyzer.queries.map import DEFAULT_POINTS as DEFAULT_MAP_POINTS
@@ -35,7 +35,6 @@ from analyzer.queries.themes import (
 )
 
 __all__ = [
-    "CLOSED_STATUSES",
     "DEFAULT_MAP_BINS",
     "DEFAULT_MAP_POINTS",
     "MAX_MAP_BINS",

@@ -14,13 +14,13 @@ from typing import Any
 import pandas as pd
 
 from analyzer.common.clock import as_utc
+from analyzer.common.status import closed_sql
 from analyzer.errors import InputError
 from analyzer.store.database import Store
 
 MAX_PAGE = 1000
 # Columns added by later versions, known present per open store (see has_column).
 _COLUMNS_SEEN: weakref.WeakKeyDictionary[Store, set[tuple[str, str]]] = weakref.WeakKeyDictionary()
-CLOSED_STATUSES = ("closed", "close", "resolved", "completed", "done")
 
 
 class ThemeNotFoundError(LookupError):
@@ -210,8 +210,7 @@ def records_where(
         params.append([s.lower() for s in f.statuses])
     if f.closed is not None:
         neg = "" if f.closed else "NOT "
-        conds.append(f"{neg}(lower(coalesce({alias}.status, '')) IN (SELECT unnest(?::VARCHAR[])))")
-        params.append(list(CLOSED_STATUSES))
+        conds.append(f"{neg}{closed_sql(f'{alias}.status', f'{alias}.updated_at')}")
     return " AND ".join(conds), params
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -52,6 +53,59 @@ def load_corrections(store: Store) -> pd.DataFrame:
     return df.loc[~key.duplicated(keep="last")].reset_index(drop=True)
 
 
+@dataclass(frozen=True)
+class Merged:
+    """A history with the corrections in it: what the next training fits on."""
+
+    texts: list[str]
+    labels: list[str]
+    weight: list[float]
+    embeddings: np.ndarray | None
+    times: pd.Series | None
+
+
+def merge_corrections(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    corrections: pd.DataFrame,
+    *,
+    correction_weight: float = 5.0,
+    embeddings: np.ndarray | None = None,
+    embed: Callable[[list[str]], np.ndarray] | None = None,
+    times: pd.Series | None = None,
+) -> Merged:
+    """The one rule for training with corrections (``retrain`` and ``tag train
+    --with-corrections``): a history row whose text was corrected is dropped, so the old label
+    does not fight the new one; each correction joins with ``correction_weight`` (a person looked
+    at it), embedded with ``embed`` when the history comes with ``embeddings``, and as the newest
+    row when the history has ``times``."""
+    texts, labels = list(texts), [str(x) for x in labels]
+    if corrections.empty:
+        return Merged(texts, labels, [1.0] * len(texts), embeddings, times)
+    fixed = set(corrections["text"].astype(str))
+    keep = [i for i, t in enumerate(texts) if t not in fixed]
+    new_texts = corrections["text"].astype(str).tolist()
+    emb = embeddings
+    if embeddings is not None:
+        if embed is None:
+            raise ValueError("embeddings given without a way to embed the corrections")
+        emb = np.vstack([embeddings[keep], embed(new_texts)])
+    merged_times = times
+    if times is not None:
+        now = max(times.max(), pd.Timestamp.now(tz="UTC"))
+        merged_times = pd.concat(
+            [times.iloc[keep], pd.Series([now] * len(new_texts))], ignore_index=True
+        )
+    log.info("training with %d corrections", len(new_texts))
+    return Merged(
+        [texts[i] for i in keep] + new_texts,
+        [labels[i] for i in keep] + corrections["label"].astype(str).tolist(),
+        [1.0] * len(keep) + [correction_weight] * len(new_texts),
+        emb,
+        merged_times,
+    )
+
+
 def retrain(
     texts: Sequence[str],
     labels: Sequence[str],
@@ -72,30 +126,29 @@ def retrain(
     if corrections is None and store is not None:
         corrections = load_corrections(store)
     texts = as_texts(texts)
-    labels = [str(x) for x in labels]
-    weight = [1.0] * len(texts)
     emb = check_embeddings(embeddings, len(texts))
-    if corrections is not None and not corrections.empty:
-        if extra is not None:
-            raise InputError("retraining with extra fields and corrections is not supported")
-        fixed = set(corrections["text"].astype(str))
-        keep = [i for i, t in enumerate(texts) if t not in fixed]
-        texts = [texts[i] for i in keep]
-        labels = [labels[i] for i in keep]
-        weight = [1.0] * len(keep)
-        new_texts = corrections["text"].astype(str).tolist()
-        texts += new_texts
-        labels += corrections["label"].astype(str).tolist()
-        weight += [correction_weight] * len(new_texts)
-        if emb is not None:
-            base = tagger or Tagger()
-            new_emb, _ = embed_texts(new_texts, base.embed_model, base.embed_backend)
-            emb = np.vstack([emb[keep], new_emb])
-        log.info("retraining with %d corrections", len(new_texts))
+    has_corrections = corrections is not None and not corrections.empty
+    if has_corrections and extra is not None:
+        raise InputError("retraining with extra fields and corrections is not supported")
+    base = tagger or Tagger()
+    merged = merge_corrections(
+        texts,
+        labels,
+        corrections if has_corrections else pd.DataFrame(),
+        correction_weight=correction_weight,
+        embeddings=emb,
+        embed=lambda new: embed_texts(new, base.embed_model, base.embed_backend)[0],
+    )
     params = tagger.get_params() if tagger is not None else {}
     if "char_ngram_range" in params:
         params["char_ngram_range"] = tuple(params["char_ngram_range"])
-    return Tagger(**params).fit(texts, labels, extra=extra, embeddings=emb, sample_weight=weight)
+    return Tagger(**params).fit(
+        merged.texts,
+        merged.labels,
+        extra=extra,
+        embeddings=merged.embeddings,
+        sample_weight=merged.weight,
+    )
 
 
-__all__ = ["load_corrections", "record_correction", "retrain"]
+__all__ = ["Merged", "load_corrections", "merge_corrections", "record_correction", "retrain"]

@@ -40,6 +40,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from analyzer import queries
 from analyzer.common.clock import TimeBoundError, parse_time
+from analyzer.common.status import is_closed
 from analyzer.errors import InputError
 from analyzer.store.database import Store
 from api.deps import StateDep, WhenQuery
@@ -571,7 +572,7 @@ def _to_open311(item: dict[str, Any]) -> Open311Request:
 
     return Open311Request(
         service_request_id=next((rid[len(p) :] for p in ID_PREFIXES if rid.startswith(p)), rid),
-        status="closed" if status in queries.CLOSED_STATUSES else "open",
+        status="closed" if is_closed(status, item.get("updated_at") is not None) else "open",
         status_notes=attr("status_notes"),
         service_name=category,
         service_code=service_code(category) if category else None,

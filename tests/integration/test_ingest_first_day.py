@@ -447,7 +447,7 @@ def test_a_spreadsheet_saved_spanish_export_loads_as_it_is(
     got = query(
         db,
         "SELECT id, lat, lon, status, strftime(created_at, '%Y-%m-%d %H:%M') AS c, "
-        "attributes->>'Fecha de cierre' AS closed FROM records",
+        "strftime(updated_at, '%Y-%m-%dT%H:%M:%SZ') AS closed FROM records",
     ).set_index("id")
     row = src.iloc[1]
     rec = got.loc[f"csv:avisos_excel_es:{row['Nº Aviso']}"]
@@ -462,6 +462,39 @@ def test_a_spreadsheet_saved_spanish_export_loads_as_it_is(
     assert rec["closed"] == closed.tz_localize("Europe/Madrid").tz_convert("UTC").strftime(
         "%Y-%m-%dT%H:%M:%SZ"
     )
+
+
+def test_a_spanish_export_s_close_time_area_and_states_are_found_without_flags(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only --text-col: 'Fecha de cierre' is the close time, 'Distrito' the area, 'Categoría' the
+    category (accents do not count), and "Cerrado" closes a request while "En curso" leaves it
+    open, so time to close by district is on."""
+    from analyzer.outcomes import outcomes
+    from analyzer.queries import Filters, search_records
+    from analyzer.queries.common import Page
+
+    path = FIX / "avisos_excel_es.csv"
+    code, out, _ = cli(
+        ["ingest", str(path), "--text-col", "Descripción", "--store", str(db)], capsys
+    )
+    assert code == 0 and "24 loaded" in out
+    assert "close time: 'Fecha de cierre', found by its name and values" in out
+    assert "area: 'Distrito', found by its name" in out
+    assert "category: 'Categoría', found by its name" in out
+    assert "no status or close time" not in out
+    src = pd.read_csv(path, sep=";", encoding="cp1252", dtype=str, keep_default_na=False)
+    with Store(db) as store:
+        report = outcomes(store, by="area")
+        closed = search_records(store, Filters(closed=True), Page(limit=100))["items"]
+    assert set(src["Estado"]) == {"Cerrado", "En curso"}
+    assert report.counts["requests"] == len(src)
+    assert report.counts["closed"] == int((src["Estado"] == "Cerrado").sum())
+    assert 0 < report.counts["closed"] < len(src)
+    assert set(report.rows["group"]) == set(src["Distrito"])
+    # the store's "closed" filter follows the same rule as outcomes
+    assert len(closed) == report.counts["closed"]
+    assert all(r["status"].lower() not in ("en curso", "pendiente") for r in closed)
 
 
 def test_a_chicago_style_export_reads_its_times_and_places(
@@ -510,6 +543,14 @@ def test_a_plain_export_s_created_time_is_found_without_time_col(
     created = pd.to_datetime(src["CREATED_DATE"], format="%m/%d/%Y %I:%M:%S %p")
     first = created[src["SR_DESCRIPTION"].str.strip() != ""].min()
     assert f"created from {first.tz_localize('America/Chicago').tz_convert('UTC'):%Y-%m-%d}" in out
+    # the close time by its name (never LAST_MODIFIED_DATE), the id and the area by theirs
+    assert "close time: 'CLOSED_DATE', found by its name and values" in out
+    assert "id: 'SR_NUMBER', found by its name" in out
+    assert "area: 'COMMUNITY_AREA', found by its name" in out
+    got = query(db, "SELECT id, updated_at FROM records ORDER BY id")
+    assert got["id"].str.startswith("csv:chicago_311:SR24-").all()
+    kept = src[src["SR_DESCRIPTION"].str.strip() != ""]
+    assert got["updated_at"].notna().sum() == (kept["CLOSED_DATE"] != "").sum() > 0
 
 
 def test_a_file_whose_every_row_is_rejected_says_so(

@@ -81,6 +81,10 @@ def test_email(text: str, value: str) -> None:
         ("Illegally Parked Car with no Resident Permit Parking. Porsche 6NE332", "6NE332"),
         ("Blue SUV illegally -- Illinois plates KP7 4163", "KP7 4163"),
         ("R73-416 MA license plate blocking bike lane", "R73-416"),
+        # no cue but a vehicle: the commonest shapes, in any case (Honolulu's abandoned cars)
+        ("Ford van rce 076", "rce 076"),
+        ("white toyota camry KGB-123 parked for weeks", "KGB-123"),
+        ("abandoned car 482 HTR on the shoulder", "482 HTR"),
     ],
 )
 def test_plate(text: str, value: str) -> None:
@@ -178,6 +182,15 @@ def test_hard_negatives_are_left_alone(text: str) -> None:
     red = redact(text)
     assert red.findings == (), [text[f.start : f.end] for f in red.findings]
     assert red.text == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["car parked at apt 204 for days", "truck on hwy 101 again", "bmw 330 abandoned here",
+     "Bus 123 stop sign is down", "the car has sat there for 100 days", "pothole abc 123"],
+)  # fmt: skip
+def test_letters_and_digits_beside_a_vehicle_that_are_not_a_plate(text: str) -> None:
+    assert "PLATE" not in kinds_of(text)
 
 
 def test_dates_times_and_case_numbers_next_to_cues_are_not_plates() -> None:

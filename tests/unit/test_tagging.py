@@ -15,7 +15,12 @@ import pytest
 
 from analyzer.embedding import PACKAGED_MODEL_SHA256
 from analyzer.errors import InputError, ModelBundleError
-from analyzer.tagging.corrections import load_corrections, record_correction, retrain
+from analyzer.tagging.corrections import (
+    load_corrections,
+    merge_corrections,
+    record_correction,
+    retrain,
+)
 from analyzer.tagging.supervised import (
     NEVER_ACCEPT,
     Tagger,
@@ -367,6 +372,29 @@ def test_corrections_change_a_retrain(boston, fitted, tmp_store, embedder) -> No
     )
 
 
+def test_a_correction_replaces_its_text_s_history_row_and_is_the_newest() -> None:
+    """The one rule ``retrain`` and ``tag train --with-corrections`` share."""
+    corr = pd.DataFrame({"text": ["pothole on elm", "new text"], "label": ["Street", "Trees"]})
+    times = pd.Series(pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01"], utc=True))
+    emb = np.eye(3, dtype=np.float32)
+    merged = merge_corrections(
+        ["light out", "pothole on elm", "graffiti"],
+        ["Lights", "Sanitation", "Graffiti"],
+        corr,
+        correction_weight=4.0,
+        embeddings=emb,
+        embed=lambda new: np.full((len(new), 3), 9.0, dtype=np.float32),
+        times=times,
+    )
+    assert merged.texts == ["light out", "graffiti", "pothole on elm", "new text"]
+    assert merged.labels == ["Lights", "Graffiti", "Street", "Trees"]  # the old label is gone
+    assert merged.weight == [1.0, 1.0, 4.0, 4.0]
+    assert np.array_equal(merged.embeddings[:2], emb[[0, 2]]) and (merged.embeddings[2:] == 9).all()
+    assert (merged.times.iloc[2:] >= times.max()).all() and len(merged.times) == 4
+    same = merge_corrections(["a"], ["A"], pd.DataFrame(), embeddings=emb[:1])
+    assert same.texts == ["a"] and same.weight == [1.0] and same.embeddings is not None
+
+
 def test_correction_text_is_redacted(tmp_store) -> None:
     record_correction(
         tmp_store, "Car in my driveway again, call me at 617-555-0123", "Illegal Parking"
@@ -531,6 +559,25 @@ def test_cli_train_validates_on_the_time_column_it_finds(cli_files, tmp_path: Pa
     shuffled = json.loads((tmp_path / "shuffled" / "manifest.json").read_text())
     assert "time_split" not in shuffled["metrics"]
     assert "stratified" in shuffled["metrics"]["cross_validated"]["validation"]
+
+
+def test_cli_train_with_corrections_learns_the_corrected_label(cli_files, tmp_path: Path) -> None:
+    from analyzer.store.database import Store
+
+    train = pd.read_csv(cli_files["train"], dtype=str, keep_default_na=False)
+    row = train.iloc[0]
+    other = next(c for c in train["service_name"].unique() if c != row["service_name"])
+    db = tmp_path / "c.duckdb"
+    with Store(db) as store:
+        record_correction(store, row["description"], other)
+    base = (
+        f"tag train --input {cli_files['train']} --text-col description "
+        f"--label-col service_name --no-time --store {db}"
+    )
+    assert _cli(f"{base} --with-corrections --out {tmp_path / 'm'}") == 0
+    assert Tagger.load(tmp_path / "m").predict([row["description"]])[0] == other
+    assert _cli(f"{base} --out {tmp_path / 'plain'}") == 0  # without: the history's label
+    assert Tagger.load(tmp_path / "plain").predict([row["description"]])[0] == row["service_name"]
 
 
 def _one_line_error(capsys, *needles: str) -> None:

@@ -261,6 +261,25 @@ PLATE_SHAPE_STOP = re.compile(
     r"^\d+(?:ST|ND|RD|TH|AM|PM|DR|HR|HRS|FT|LB|LBS|MPH|YRS|MIN|MINS|SEC|SF|K|KG|KM|MG|ML|GB|MB)\b"
 )
 PLATE_LIST_SEP = re.compile(r"\s*(?:,|&|and|/)\s*")
+# a vehicle named without a plate cue ("Ford van rce 076", "white camry KGB-123"): the commonest
+# plate shapes, three letters and three or four digits or the reverse, in either case
+VEHICLE_WORDS = word_set(
+    """car cars vehicle vehicles auto van truck pickup suv sedan coupe wagon minivan jeep
+    motorcycle moped scooter trailer camper rv acura audi bmw buick cadillac chevy chevrolet
+    chrysler dodge fiat ford gmc honda hyundai infiniti isuzu kia lexus lincoln mazda mercedes
+    mitsubishi nissan pontiac porsche subaru suzuki tesla toyota volkswagen vw volvo camry
+    corolla civic altima sentra prius tacoma sienna silverado"""
+)
+PLATE_NEAR_VEHICLE = (
+    re.compile(r"(?<![\w./#-])([A-Za-z]{3})[ -]?\d{3,4}(?![\w/-])"),
+    re.compile(r"(?<![\w./#-])\d{3}[ -]?([A-Za-z]{3})(?![\w/-])"),
+)
+# three letters that name a unit, a road, a room or a date, not a plate ("apt 204", "hwy 101",
+# "May 2017")
+PLATE_NEAR_VEHICLE_STOP = word_set(
+    """apt ste rte hwy ext rms unt blk lot bus box tel fax cal mph kms lbs hrs yrs mos min sec pts
+    log jan feb mar apr may jun jul aug sep oct nov dec mon tue wed thu fri sat sun"""
+)
 
 _NAME_TOKEN = r"[^\W\d_][^\W\d_'’-]*(?:['’-][^\W\d_]+)*"
 _NAME_SEQ = rf"{_NAME_TOKEN}\.?(?:[ \t]+{_NAME_TOKEN}\.?){{0,3}}"

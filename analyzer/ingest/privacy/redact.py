@@ -73,6 +73,8 @@ from analyzer.ingest.privacy.patterns import (
     PLATE_CUE,
     PLATE_FIELD,
     PLATE_LIST_SEP,
+    PLATE_NEAR_VEHICLE,
+    PLATE_NEAR_VEHICLE_STOP,
     PLATE_SHAPE,
     PLATE_SHAPE_STOP,
     PLATE_STATE_CODE,
@@ -91,6 +93,7 @@ from analyzer.ingest.privacy.patterns import (
     THING_WORDS,
     TITLE_NAME,
     TITLES,
+    VEHICLE_WORDS,
     common_words,
     not_name_words,
     street_names,
@@ -194,6 +197,15 @@ def _plate_findings(text: str, words: frozenset[str], n_digits: int) -> Iterator
     for m in PLATE_SHAPE.finditer(text):
         if not PLATE_SHAPE_STOP.match(m.group()):
             yield Finding("PLATE", m.start(), m.end())
+    if words & VEHICLE_WORDS:
+        for m in (m for pattern in PLATE_NEAR_VEHICLE for m in pattern.finditer(text)):
+            letters = m.group(1).lower()
+            if not (
+                letters in common_words()
+                or letters in PLATE_NEAR_VEHICLE_STOP
+                or letters in VEHICLE_WORDS  # "bmw 330", a model
+            ):
+                yield Finding("PLATE", m.start(), m.end())
 
 
 def _plate_field_findings(text: str) -> Iterator[Finding]:

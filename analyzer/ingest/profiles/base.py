@@ -6,6 +6,7 @@ needs code.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -21,8 +22,11 @@ TEXT_JOINER = " — "
 
 
 def column_key(name: str) -> str:
-    """Header names compared loosely: "Unique Key", "unique_key" and "unique-key" are one column."""
-    return re.sub(r"[^0-9a-z]+", "_", str(name).strip().lower()).strip("_")
+    """Header names compared loosely: "Unique Key", "unique_key" and "unique-key" are one column,
+    and accents do not count ("Número" is ``numero``, "Categoría" ``categoria``)."""
+    folded = unicodedata.normalize("NFKD", str(name).strip().lower())
+    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    return re.sub(r"[^0-9a-z]+", "_", folded).strip("_")
 
 
 def find_column(columns: Sequence[str], candidates: Iterable[str]) -> str | None:

@@ -1,12 +1,13 @@
 """Any table, with the columns named on the command line (``--text-col`` is required).
 
-Columns whose names say what they are (``id``, ``status``/``estado``, ``lat``/``latitude``/
-``latitud``, ``lon``/``lng``/``longitude``/``longitud``, and for the category ``category``,
-``request_type``, ``SR_TYPE``, ``issue_type``... as listed below) are used when present and the
-summary says which; ``--label-col`` names another. The created time may be named
-(``--time-col``); without it, the column
-whose name says it and whose values parse is used, and the summary says which
-(``analyzer.ingest.time_columns``, the rule ``tag train`` follows too). The summary says what
+Columns whose names say what they are (the id: ``id``, ``case_id``, ``SR_NUMBER``, ``numero``...;
+``status``/``estado``; ``lat``/``latitude``/``latitud``, ``lon``/``lng``/``longitude``/``longitud``;
+the area: ``neighborhood``, ``ward``, ``barrio``...; the category: ``category``, ``request_type``,
+``SR_TYPE``, ``issue_type``... as listed below) are used when present and the summary says which;
+the ``--*-col`` options name others. The created time and the close time may be named
+(``--time-col``, ``--updated-col``); without them, the columns whose names say them and whose
+values parse are used, and the summary says which (``analyzer.ingest.time_columns``; ``tag
+train`` finds its created time by the same rule). The summary says what
 is missing and what that turns off. Columns named for a later step of a request (closed,
 resolved, acknowledged, completed, updated, modified; in Spanish cierre, resuelto, actualizado,
 modificado) with a date or time (fecha) in the name are read as times and kept in the attributes
@@ -42,7 +43,28 @@ PLAIN_CSV = PlainProfile(
     id_prefix="csv",
     description="any table: --text-col (required), --id-col, --time-col, --label-col, ...",
     text=(),
-    id=("id",),
+    # the names cities give the request's own number (an id found by its name is used only when it
+    # is filled and unique: ``analyzer.ingest.pipeline``)
+    id=(
+        "id",
+        "case_id",
+        "caseid",
+        "case_number",
+        "service_request_id",
+        "request_id",
+        "sr_number",
+        "sr_id",
+        "ticket_id",
+        "ticket_number",
+        "unique_key",
+        "incident_id",
+        "issue_id",
+        "report_id",
+        "numero",
+        "folio",
+        "radicado",
+        "protocolo",
+    ),
     # the names cities give the category column (compared loosely: "Request Type", "SR_TYPE");
     # only names that say it: a bare "type" may be the channel ("Web", "Phone")
     category=(
@@ -61,6 +83,23 @@ PLAIN_CSV = PlainProfile(
         "tipo_de_solicitud",
     ),
     status=("status", "current_status", "currentstatus", "estado"),
+    # where: the city's own areas ("Neighborhood", "Community Area", "Ward"; barrio, colonia,
+    # comuna, localidad, distrito, bairro), which outcomes compare
+    area=(
+        "area",
+        "neighborhood",
+        "neighbourhood",
+        "community_area",
+        "ward",
+        "council_district",
+        "district",
+        "barrio",
+        "colonia",
+        "comuna",
+        "localidad",
+        "distrito",
+        "bairro",
+    ),
     lat=("lat", "latitude", "latitud"),
     lon=("lon", "lng", "long", "longitude", "longitud"),
     dataset_in_id=True,
