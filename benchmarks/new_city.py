@@ -11,15 +11,18 @@ the real CLI (``python -m analyzer.cli``, a new process per command, as a user t
     civicpulse analyze
     civicpulse themes --source CITY --format json
     civicpulse emerging --source CITY --format json
+    civicpulse outcomes --by category --source CITY --format json
     civicpulse tag train --input past.csv --text-col C --label-col L --out M   (the oldest 70%)
     civicpulse tag predict --model M --input later.csv ...                     (the newest 30%)
 
 and prints per city: rows read / loaded / rejected / flagged as boilerplate, the date format read
-and the date range, themes, emerging alerts, tagging macro-F1 on the later 30% beside the named
+and the date range, themes, emerging alerts, requests closed and their median days to close,
+tagging macro-F1 on the later 30% beside the named
 baseline (TF-IDF + LinearSVC trained on the same past rows), the share of the later requests
 auto-accepted (``needs_review`` false) and their precision, wall seconds, and every problem found:
 a command that fails, rows lost for another reason than an empty text or a duplicate id, a date
-in the export missing from the store, a warning in the ingest summary, no themes, a `tag train`
+in the export missing from the store, a warning in the ingest summary, no themes, no closed
+request or no time to close, a `tag train`
 that did not find the time column by itself (``tag train`` is called as the contract in
 DESIGN.md writes it, without ``--time-col``: it must choose its review threshold on later
 requests all the same). A second
@@ -140,6 +143,9 @@ class Result:
     themes: int = 0
     alerts: int = 0
     emerging_note: str = ""
+    requests_closed: int = 0  # outcomes: requests the store can tell are closed
+    requests_timed: int = 0  # ... and those with a time to close
+    median_days: float | None = None  # Kaplan-Meier median days to close, largest category
     macro_f1: float | None = None
     baseline_macro_f1: float | None = None
     auto_accepted: float = 0.0  # share of the later requests tagged without review
@@ -304,6 +310,34 @@ def tagging(run: Runner, raw: pd.DataFrame, city: City, work: Path, result: Resu
     result.test_rows = len(later)
 
 
+def outcomes(run: Runner, city: City, result: Result) -> None:
+    """How the city responded, as a manager's first look shows it: every export here says which
+    requests are closed and when, so closed requests and a time to close must come out."""
+    proc = run(
+        "outcomes", "outcomes", "--by", "category", "--source", city.name, "--format", "json"
+    )
+    if proc.returncode != 0:
+        return
+    try:
+        report = json.loads(proc.stdout)
+    except ValueError:
+        result.problems.append(
+            f"outcomes: --format json printed something else: {proc.stdout[:80]!r}"
+        )
+        return
+    counts = report.get("counts", {})
+    result.requests_closed = int(counts.get("closed", 0))
+    result.requests_timed = int(counts.get("closed", 0)) - int(counts.get("untimed", 0))
+    rows = [r for r in report.get("rows", []) if r.get("median_days") is not None]
+    if rows:
+        largest = max(rows, key=lambda r: r.get("requests", 0))
+        result.median_days = round(float(largest["median_days"]), 1)
+    if result.requests_closed == 0:
+        result.problems.append("outcomes: no request is closed")
+    elif result.requests_timed == 0:
+        result.problems.append("outcomes: no time to close")
+
+
 def _json_list(text: str, step: str, result: Result) -> list[Any]:
     try:
         value = json.loads(text or "[]")
@@ -343,6 +377,7 @@ def run_city(data: Path, city: City, rows: int) -> Result:
                     if (not result.alerts and emerging.stderr.strip())
                     else ""
                 )
+            outcomes(run, city, result)
         tagging(run, raw, city, work, result)
     result.seconds = round(time.perf_counter() - started, 1)
     return result
@@ -354,7 +389,7 @@ def show(results: list[Result]) -> None:
 
     head = (
         f"{'city':<12} {'read':>6} {'loaded':>6} {'rej':>5} {'boiler':>6}  {'dates':<22} "
-        f"{'themes':>6} {'alerts':>6} {'F1 ours':>7} {'F1 svc':>7} {'auto':>5} {'prec':>5} "
+        f"{'themes':>6} {'alerts':>6} {'closed':>6} {'days':>5} {'F1 ours':>7} {'F1 svc':>7} {'auto':>5} {'prec':>5} "
         f"{'mixed≠':>6} {'sec':>6}"
     )
     print(head)
@@ -364,6 +399,7 @@ def show(results: list[Result]) -> None:
         print(
             f"{r.city:<12} {r.rows_read:>6,} {r.rows_loaded:>6,} {r.rows_rejected:>5,} "
             f"{r.rows_boilerplate:>6,}  {span:<22} {r.themes:>6} {r.alerts:>6} "
+            f"{r.requests_closed:>6,} {'–' if r.median_days is None else r.median_days:>5} "
             f"{f1(r.macro_f1):>7} {f1(r.baseline_macro_f1):>7} {r.auto_accepted:>5.0%} "
             f"{f1(r.auto_precision):>5} {r.dates_misread_by_mixed:>6,} "
             f"{r.seconds:>6.0f}"
@@ -384,6 +420,8 @@ def show(results: list[Result]) -> None:
     clean = [r.city for r in results if not r.problems]
     print(f"\nran clean: {len(clean)} of {len(results)} ({', '.join(clean) or 'none'})")
     print(
+        "closed / days: requests `outcomes` tells are closed, and the median days to close "
+        "(Kaplan-Meier) of the largest category; "
         "F1 ours: `tag train` / `tag predict` (macro-F1 on the newest 30%); F1 svc: TF-IDF + "
         "LinearSVC on the same rows; auto / prec: the newest 30% tagged without review and their "
         "precision (the promise is 0.95); mixed≠: created times pandas format='mixed' reads "

@@ -160,7 +160,7 @@ def ingest_file(
         source=prof.source,
         kind=prof.record_kind,
         time_found=found.get("created"),
-        close_found=found.get("closed"),
+        close_found=found.get("updated"),
         id_found=found.get("id"),
         category_found=cmap.category
         if prof.name == PLAIN_CSV.name and not opts.label_col
@@ -306,45 +306,35 @@ def _found_columns(
     the first chunk), so that a city's own export gets emerging needs, growth and time to close
     without knowing the flags: the created time ``tag train`` would validate on
     (``analyzer.ingest.time_columns.find_time_column``) and the close time
-    (``find_close_column``). An id column found by its name is kept only when it is filled and
-    unique; otherwise the rows are numbered and a warning says why. Returns the map, what was
-    found (``{"created": col, "closed": col}``) and the warnings. The platforms' profiles name
+    (``find_close_column``). An id column found by its name is kept only when it is filled;
+    otherwise the rows are numbered and a warning says why. Returns the map, what was
+    found (``{"created": col, "updated": col, "id": col}``) and the warnings. The platforms' profiles name
     their columns."""
     if prof.name != PLAIN_CSV.name:
         return cmap, {}, []
     frame = prof.reshape(first.frame)
     found: dict[str, str] = {}
     warnings: list[str] = []
-    if not cmap.created and not opts.time_col:
-        col = find_time_column(
-            frame,
-            exclude=sorted(cmap.mapped()),
-            date_format=opts.date_format,
-            tz=opts.tz,
-            file=file,
-        ).column
+    finders: tuple[tuple[str, str | None, Callable[..., str | None]], ...] = (
+        ("created", opts.time_col, lambda frame, **kw: find_time_column(frame, **kw).column),
+        ("updated", opts.updated_col, find_close_column),
+    )
+    for fld, named, finder in finders:
+        if getattr(cmap, fld) or named:
+            continue
+        kw = {"date_format": opts.date_format, "tz": opts.tz, "file": file}
+        col = finder(frame, exclude=sorted(cmap.mapped()), **kw)
         if col:
-            cmap = replace(cmap, created=col)
-            found["created"] = col
-    if not cmap.updated and not opts.updated_col:
-        col = find_close_column(
-            frame,
-            exclude=sorted(cmap.mapped()),
-            date_format=opts.date_format,
-            tz=opts.tz,
-            file=file,
-        )
-        if col:
-            cmap = replace(cmap, updated=col)
-            found["closed"] = col
+            cmap = replace(cmap, **{fld: col})
+            found[fld] = col
     if cmap.id and not opts.id_col:
-        ids = frame[cmap.id].astype(str).str.strip()
-        blank, repeated = int((ids == "").sum()), ids[ids != ""].duplicated()
-        if blank or repeated.any():
-            why = f"{blank:,} blank" if blank else f"{ids[ids != ''][repeated].iloc[0]!r} repeats"
+        # a column with blanks is not the request's number; a repeated number is a later version
+        # of the same request (the latest wins, the others are rejected as duplicate ids)
+        blank = int((frame[cmap.id].astype(str).str.strip() == "").sum())
+        if blank:
             warnings.append(
-                f"{cmap.id!r} is not an id ({why} in the first {len(ids):,} rows): rows are "
-                "numbered instead (--id-col names the id)"
+                f"{cmap.id!r} is not an id ({blank:,} blank in the first {len(frame):,} rows): "
+                "rows are numbered instead (--id-col names the id)"
             )
             cmap = replace(cmap, id=None)
         else:

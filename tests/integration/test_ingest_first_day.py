@@ -497,6 +497,23 @@ def test_a_spanish_export_s_close_time_area_and_states_are_found_without_flags(
     assert all(r["status"].lower() not in ("en curso", "pendiente") for r in closed)
 
 
+def test_an_id_column_with_blanks_is_not_taken_for_the_id(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "cases.csv"
+    pd.DataFrame(
+        {
+            "Case ID": ["C-1", "", "C-3"],
+            "Details": ["pothole on elm", "graffiti on the wall", "streetlight out"],
+            "Date Created": ["2024-01-02", "2024-01-03", "2024-01-04"],
+        }
+    ).to_csv(path, index=False)
+    code, out, _ = cli(["ingest", str(path), "--text-col", "Details", "--store", str(db)], capsys)
+    assert code == 0 and "3 loaded" in out and "0 rejected" in out
+    assert "'Case ID' is not an id (1 blank in the first 3 rows)" in out
+    assert query(db, "SELECT count(*) AS n FROM records")["n"].iloc[0] == 3
+
+
 def test_a_chicago_style_export_reads_its_times_and_places(
     db: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

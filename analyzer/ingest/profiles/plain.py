@@ -44,7 +44,7 @@ PLAIN_CSV = PlainProfile(
     description="any table: --text-col (required), --id-col, --time-col, --label-col, ...",
     text=(),
     # the names cities give the request's own number (an id found by its name is used only when it
-    # is filled and unique: ``analyzer.ingest.pipeline``)
+    # is filled: ``analyzer.ingest.pipeline``)
     id=(
         "id",
         "case_id",
