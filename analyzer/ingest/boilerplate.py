@@ -76,6 +76,36 @@ KNOWN_PLACEHOLDERS = frozenset(
         if see or attached  # never a bare "photo": that word alone stays a resident's text
     }
     | {"see attached", "photo attached", "photos attached", "picture attached", "pictures attached"}
+    # the same in the other languages cities write in (Spanish, Portuguese, French)
+    | {
+        "sin descripción",
+        "sin descripcion",
+        "sin comentarios",
+        "sin observaciones",
+        "sin datos",
+        "s/d",
+        "no aplica",
+        "ninguno",
+        "ninguna",
+        "ver foto",
+        "ver fotos",
+        "ver imagen",
+        "ver adjunto",
+        "ver archivo adjunto",
+        "sem descrição",
+        "sem descricao",
+        "sem comentários",
+        "sem comentarios",
+        "nenhum",
+        "nenhuma",
+        "não se aplica",
+        "ver anexo",
+        "sans description",
+        "aucune description",
+        "aucun commentaire",
+        "voir photo",
+        "voir pièce jointe",
+    }
 )
 
 

@@ -82,3 +82,13 @@ def test_a_photo_only_report_is_a_placeholder_but_a_photo_of_something_is_not() 
     assert find_boilerplate(texts, repeated=False).mask.tolist() == [
         True, True, True, True, False, False, False,
     ]  # fmt: skip
+
+
+def test_placeholders_in_the_languages_cities_write_in() -> None:
+    from analyzer.ingest.boilerplate import find_boilerplate
+
+    texts = ["Sin descripción", "NINGUNO.", "Ver foto", "Sem descrição", "Aucune description",
+             "Sin luz en la calle", "ver foto del bache en la esquina"]  # fmt: skip
+    assert find_boilerplate(texts, repeated=False).mask.tolist() == [
+        True, True, True, True, True, False, False,
+    ]  # fmt: skip
