@@ -174,6 +174,11 @@ def _print_report(report: IngestReport) -> None:
         f"in {report.seconds:.1f}s"
     )
     print(f"  source {report.source!r}, kind {report.kind} (--source NAME, --kind to change)")
+    if report.text_found:
+        print(
+            f"  text: {report.text_found!r}, found by its name and values "
+            "(--text-col names another)"
+        )
     if report.time_found:
         print(
             f"  created time: {report.time_found!r}, found by its name and values "

@@ -69,6 +69,7 @@ class IngestReport:
     kind: str = ""
     rows_removed: int = 0  # records of an earlier read of this file that it no longer holds
     date_formats: dict[str, str] = field(default_factory=dict)  # time column -> format used
+    text_found: str | None = None  # the text column found by its name and values (no --text-col)
     time_found: str | None = None  # the created time column found by its name (no --time-col)
     close_found: str | None = None  # the close time column found by its name (no --updated-col)
     id_found: str | None = None  # the id column a plain table's names gave

@@ -23,11 +23,11 @@ from analyzer.ingest.profiles import (
     Context,
     Profile,
     detect_profile,
-    find_column,
     get_profile,
     other_matching_profile,
 )
 from analyzer.ingest.profiles.plain import PLAIN_CSV
+from analyzer.ingest.text_columns import find_text_column, text_column_candidates
 from analyzer.ingest.time_columns import find_close_column, find_time_column
 from analyzer.ingest.validate import prepare_chunk
 
@@ -61,10 +61,8 @@ def choose_profile(columns: list[str], options: IngestOptions) -> Profile:
 
 def guess_text_column(columns: list[str]) -> str | None:
     """A column whose name says it holds the residents' words, for the "which column?" hint."""
-    return find_column(
-        columns,
-        ("description", "comment", "comments", "details", "detail", "text", "body", "message"),
-    )
+    found = text_column_candidates(columns)
+    return found[0] if found else None
 
 
 def profile_label(profile: Profile, cmap: ColumnMap) -> str:
@@ -142,10 +140,19 @@ def ingest_file(
     info = sniff(path)
     first, rest = _first_chunk(iter_chunks(info, opts.chunk_rows), file)
     raw_columns = [str(c) for c in first.frame.columns]
+    text_found = None
     try:
         prof = choose_profile(raw_columns, opts)
     except InputError as exc:
-        raise InputError(exc.message, file=file) from None
+        # no profile knows the header and no --text-col: the column whose name and values say
+        # it holds the residents' words, as if it had been named (the summary says which)
+        if opts.text_cols or opts.profile not in (None, PLAIN_CSV.name):
+            raise InputError(exc.message, file=file) from None
+        text_found = find_text_column(first.frame)
+        if text_found is None:
+            raise InputError(exc.message, file=file) from None
+        opts = replace(opts, text_cols=(text_found,))
+        prof = choose_profile(raw_columns, opts)
     columns = [str(c) for c in prof.reshape(first.frame).columns]
     cmap = prof.resolve(columns, file)
     cmap, found, found_warnings = _found_columns(prof, cmap, first, opts, file)
@@ -159,6 +166,7 @@ def ingest_file(
         encoding=info.encoding,
         source=prof.source,
         kind=prof.record_kind,
+        text_found=text_found,
         time_found=found.get("created"),
         close_found=found.get("updated"),
         id_found=found.get("id"),

@@ -497,6 +497,41 @@ def test_a_spanish_export_s_close_time_area_and_states_are_found_without_flags(
     assert all(r["status"].lower() not in ("en curso", "pendiente") for r in closed)
 
 
+def test_a_plain_export_is_read_with_no_flag_at_all(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`civicpulse ingest FILE` on a header no profile knows: the text column is found by its
+    name and values, as if --text-col had named it, and the summary says so."""
+    code, out, _ = cli(["ingest", str(FIX / "chicago_311.csv"), "--store", str(db)], capsys)
+    assert code == 0 and "21 loaded" in out
+    assert "text: 'SR_DESCRIPTION', found by its name and values" in out
+    assert "created time: 'CREATED_DATE'" in out
+    # read again with the column named: the same reading, nothing new
+    code, out, _ = cli(
+        ["ingest", str(FIX / "chicago_311.csv"), "--text-col", "SR_DESCRIPTION", "--store",
+         str(db)],
+        capsys,
+    )  # fmt: skip
+    assert code == 0 and "already ingested (csv [text=SR_DESCRIPTION])" in out
+
+
+def test_the_text_column_is_the_one_residents_wrote_in() -> None:
+    from analyzer.ingest.text_columns import find_text_column
+
+    frame = pd.DataFrame(
+        {
+            "Description Code": ["PT", "SL", "PT", "GR"],  # a code, by its name
+            "Problem Type": ["Pothole on the road", "Street light out", "Pothole", "Graffiti"],
+            "Comments": ["", "", "", "call back"],  # mostly empty
+            "Detalle": ["hay un bache enorme frente a la escuela", "la luz no enciende de noche",
+                        "bache peligroso en la esquina", "pintadas en la pared del parque"],
+            "Status Notes": ["Case closed after inspection"] * 4,
+        }
+    )  # fmt: skip
+    assert find_text_column(frame) == "Detalle"
+    assert find_text_column(frame[["Problem Type", "Comments"]]) is None
+
+
 def test_an_id_column_with_blanks_is_not_taken_for_the_id(
     db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
