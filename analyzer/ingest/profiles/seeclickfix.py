@@ -7,8 +7,9 @@ request type's title), ``created_at`` / ``acknowledged_at`` / ``closed_at`` (or 
 ``acknowledged``, ``closed`` in the Socrata copies), ``lat`` / ``lng``. The category is the
 request type's title: a nested object in the API, a column in the CSVs (``request_type``), else
 the summary. Reporter, assignee and voter objects carry people's names and are never stored.
-Acknowledged, closed and reopened times stay in the attributes as ISO 8601 UTC, the comments
-(where staff write their closing notes) and form answers as redacted text.
+The close time is ``closed_at`` (``closed``), else the last update; acknowledged and reopened
+times stay in the attributes as ISO 8601 UTC, the comments (where staff write their closing
+notes) and form answers as redacted text.
 
 A resident who answers the request type's form may leave the description empty: their words are
 then in a free-text answer (94 of Detroit's 134 issues without a description have one, in
@@ -145,7 +146,9 @@ SEECLICKFIX = SeeClickFixProfile(
     text=("description",),
     id=("id", "issue_id"),
     created=_CREATED,
-    updated=("updated_at", "last_updated"),
+    # the close time: when the issue was closed; an export's last update moves with every comment
+    # and bulk archiving (Gainesville's "last_updated" is a data refresh for most rows)
+    updated=("closed_at", "closed", "updated_at", "last_updated"),
     category=("request_type_title", "request_type", "category", "summary"),
     status=("status",),
     lat=("lat", "latitude"),
