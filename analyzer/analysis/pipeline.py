@@ -168,6 +168,15 @@ def run_analysis(
         )
         if records.empty:
             raise_empty()
+        languages = _languages(records)
+        manifest["languages"] = languages
+        for source, lang in languages.items():
+            if lang != "en":
+                (notify or log.warning)(
+                    f"source {source!r} reads as {lang!r}, not English: its themes are labelled "
+                    "in its own words, but sentiment comes from a model trained and measured on "
+                    "English only (read it as a rough signal)"
+                )
         if change is not None:  # said once, before embedding; scored again, as re-embedded
             change = change.counted(store, records["text_hash"])
             manifest["embedding_change"] = change.as_manifest()
@@ -223,6 +232,16 @@ def run_analysis(
     except BaseException as exc:
         store.update_run(run_id, status="failed", message=f"{type(exc).__name__}: {exc}"[:300])
         raise
+
+
+def _languages(records: pd.DataFrame) -> dict[str, str]:
+    """Each source's language, told by its stop words (``analyzer.common.language``)."""
+    from analyzer.common.language import detect_language
+
+    return {
+        str(source): detect_language(group["text"].astype(str).tolist())
+        for source, group in records.groupby("source", sort=True)
+    }
 
 
 def _run_exists(store: Store, run_id: str) -> bool:

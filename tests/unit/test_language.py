@@ -51,3 +51,26 @@ def test_spanish_labels_and_keywords_have_no_spanish_stop_word() -> None:
         words = described.label.replace("(", " ").replace(")", " ").split()
         words += [w for k in described.keywords for w in k.split()]
         assert not [w for w in words if w in spanish], (described.label, described.keywords)
+
+
+def test_analyze_tells_each_source_s_language() -> None:
+    """What `analyze` warns about: a source that is not English gets sentiment from a model
+    measured on English only."""
+    import pandas as pd
+
+    from analyzer.analysis.pipeline import _languages
+
+    records = pd.DataFrame(
+        {
+            "source": ["madrid"] * 3 + ["boston"] * 3,
+            "text": [
+                "hay un bache muy grande en la calle de la escuela",
+                "la farola no funciona desde hace una semana y es peligroso",
+                "los contenedores están llenos en la plaza",
+                "there is a pothole in the middle of the road",
+                "the street light has been out for a week",
+                "trash has not been picked up on our street",
+            ],
+        }
+    )
+    assert _languages(records) == {"boston": "en", "madrid": "es"}
