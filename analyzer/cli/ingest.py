@@ -189,6 +189,11 @@ def _print_report(report: IngestReport) -> None:
             f"  close time: {report.close_found!r}, found by its name and values "
             "(--updated-col names another)"
         )
+    if report.location_found:
+        print(
+            f"  location: {report.location_found!r} read as latitude and longitude "
+            "(--lat-col and --lon-col name others)"
+        )
     for what, column, option in (
         ("id", report.id_found, "--id-col"),
         ("category", report.category_found, "--label-col"),

@@ -129,3 +129,45 @@ def parse_coordinates(
 
     missing = lat.isna() | lon.isna() | ((lat == 0) & (lon == 0)) | (problem != "")
     return lat.mask(missing), lon.mask(missing), problem, which
+
+
+_NUM = r"(-?\d{1,3}(?:\.\d+)?)"
+# one column that holds both coordinates, as exports write it: GeoJSON ({"type": "Point",
+# "coordinates": [lon, lat]}), Socrata's location object ({"latitude": "..", "longitude": ".."}),
+# WKT ("POINT (lon lat)") and a bare pair ("(lat, lon)", Chicago's and Honolulu's LOCATION)
+_POINT_LON_LAT = (
+    re.compile(r'"coordinates"\s*:\s*\[\s*' + _NUM + r"\s*,\s*" + _NUM),
+    re.compile(r"(?i)^\s*POINT\s*\(\s*" + _NUM + r"\s+" + _NUM + r"\s*\)\s*$"),
+)
+_POINT_LAT_LON = (
+    re.compile(r"^\s*\(?\s*" + _NUM + r"\s*,\s*" + _NUM + r"\s*\)?\s*$"),
+    re.compile(r'"latitude"\s*:\s*"?' + _NUM + r'"?\s*,\s*"longitude"\s*:\s*"?' + _NUM),
+)
+_POINT_LON_FIRST_NAMED = re.compile(
+    r'"longitude"\s*:\s*"?' + _NUM + r'"?\s*,\s*"latitude"\s*:\s*"?' + _NUM
+)
+
+
+def point_coordinates(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Latitude and longitude (as text, "" where none) from a column that holds both: GeoJSON,
+    a Socrata location object, WKT or a "(lat, lon)" pair. A value none of these read, or out of
+    range, gives "": missing, not an error, since such a column is found by its name."""
+    s = values.fillna("").astype(str)
+    lat = pd.Series("", index=s.index, dtype=object)
+    lon = pd.Series("", index=s.index, dtype=object)
+    shapes = [(p, 1, 0) for p in _POINT_LON_LAT] + [(p, 0, 1) for p in _POINT_LAT_LON]
+    shapes.append((_POINT_LON_FIRST_NAMED, 1, 0))
+    for pattern, i_lat, i_lon in shapes:
+        todo = lat == ""
+        if not todo.any():
+            break
+        got = s[todo].str.extract(pattern)
+        ok = got.notna().all(axis=1)
+        if not ok.any():
+            continue
+        la = pd.to_numeric(got[i_lat], errors="coerce")
+        lo = pd.to_numeric(got[i_lon], errors="coerce")
+        ok &= (la.abs() <= 90) & (lo.abs() <= 180) & ~((la == 0) & (lo == 0))
+        lat[ok[ok].index] = got.loc[ok, i_lat]
+        lon[ok[ok].index] = got.loc[ok, i_lon]
+    return lat, lon

@@ -73,6 +73,7 @@ class IngestReport:
     time_found: str | None = None  # the created time column found by its name (no --time-col)
     close_found: str | None = None  # the close time column found by its name (no --updated-col)
     id_found: str | None = None  # the id column a plain table's names gave
+    location_found: str | None = None  # a column holding both coordinates, read for lat / lon
     category_found: str | None = None  # the category column a plain table's names gave
     area_found: str | None = None  # the area column a plain table's names gave
     first_date: str | None = None  # created time range of the rows loaded (ISO, UTC)

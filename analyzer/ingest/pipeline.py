@@ -26,7 +26,7 @@ from analyzer.ingest.profiles import (
     get_profile,
     other_matching_profile,
 )
-from analyzer.ingest.profiles.plain import PLAIN_CSV
+from analyzer.ingest.profiles.plain import PLAIN_CSV, POINT_LAT, point_column
 from analyzer.ingest.text_columns import find_text_column, text_column_candidates
 from analyzer.ingest.time_columns import find_close_column, find_time_column
 from analyzer.ingest.validate import prepare_chunk
@@ -170,6 +170,7 @@ def ingest_file(
         time_found=found.get("created"),
         close_found=found.get("updated"),
         id_found=found.get("id"),
+        location_found=found.get("location"),
         category_found=cmap.category
         if prof.name == PLAIN_CSV.name and not opts.label_col
         else None,
@@ -335,6 +336,9 @@ def _found_columns(
         if col:
             cmap = replace(cmap, **{fld: col})
             found[fld] = col
+    point = point_column([str(c) for c in first.frame.columns], prof.lat, prof.lon)
+    if point and cmap.lat == POINT_LAT:
+        found["location"] = point
     if cmap.id and not opts.id_col:
         # a column with blanks is not the request's number; a repeated number is a later version
         # of the same request (the latest wins, the others are rejected as duplicate ids)

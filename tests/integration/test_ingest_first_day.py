@@ -538,6 +538,32 @@ def test_the_text_column_is_the_one_residents_wrote_in() -> None:
     assert find_text_column(frame[["Problem Type", "Comments"]]) is None
 
 
+def test_a_column_that_holds_both_coordinates_is_read_for_the_map(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """GeoJSON points (a Socrata or ArcGIS JSON export), WKT and "(lat, lon)" pairs: the map is
+    on without --lat-col / --lon-col; a value none of them reads is missing, not a reject."""
+    rows = [
+        {"details": "pothole on elm street", "point": {"type": "Point",
+                                                       "coordinates": [-87.63, 41.86]}},
+        {"details": "street light out all night", "point": "POINT (-87.61 41.80)"},
+        {"details": "graffiti on the bridge", "point": "(41.75, -87.70)"},
+        {"details": "trash not picked up", "point": "somewhere near the park"},
+    ]  # fmt: skip
+    path = tmp_path / "points.json"
+    path.write_text(json.dumps(rows))
+    code, out, _ = cli(["ingest", str(path), "--store", str(db)], capsys)
+    assert code == 0 and "4 loaded" in out and "0 rejected" in out
+    assert "location: 'point' read as latitude and longitude" in out
+    assert "no location columns" not in out
+    got = query(db, "SELECT text, lat, lon FROM records ORDER BY text").set_index("text")
+    assert got.loc["pothole on elm street", "lat"] == pytest.approx(41.86)
+    assert got.loc["pothole on elm street", "lon"] == pytest.approx(-87.63)
+    assert got.loc["street light out all night", "lon"] == pytest.approx(-87.61)
+    assert got.loc["graffiti on the bridge", "lat"] == pytest.approx(41.75)
+    assert pd.isna(got.loc["trash not picked up", "lat"])
+
+
 def test_an_id_column_with_blanks_is_not_taken_for_the_id(
     db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

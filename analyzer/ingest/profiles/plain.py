@@ -19,12 +19,57 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from analyzer.ingest.profiles.base import ColumnMap, Profile, column_key
+import pandas as pd
+
+from analyzer.ingest.clean import point_coordinates
+from analyzer.ingest.profiles.base import ColumnMap, Profile, column_key, find_column
 from analyzer.ingest.time_columns import LATER_STEP, TIME_WORD
+
+# a column that holds both coordinates (GeoJSON, Socrata's location object, WKT, "(lat, lon)")
+POINT_COLUMNS = (
+    "location",
+    "point",
+    "geom",
+    "the_geom",
+    "geometry",
+    "geocoded_column",
+    "geolocation",
+    "geo_location",
+    "coordinates",
+    "coords",
+    "lat_lon",
+    "latlon",
+    "lat_long",
+    "latlong",
+    "ubicacion",
+    "localizacion",
+    "geolocalizacion",
+    "coordenadas",
+    "localizacao",
+)
+# the columns a point column is read into
+POINT_LAT, POINT_LON = "latitude", "longitude"
+
+
+def point_column(columns: Sequence[str], lat: Sequence[str], lon: Sequence[str]) -> str | None:
+    """The column to read both coordinates from: one named for them, when no column is named for
+    the latitude or the longitude."""
+    if find_column(columns, lat) or find_column(columns, lon):
+        return None
+    return find_column(columns, POINT_COLUMNS)
 
 
 @dataclass(frozen=True)
 class PlainProfile(Profile):
+    def reshape(self, frame: pd.DataFrame) -> pd.DataFrame:
+        frame = super().reshape(frame)
+        columns = [str(c) for c in frame.columns]
+        col = point_column(columns, self.lat, self.lon)
+        if col is None:
+            return frame
+        lat, lon = point_coordinates(frame[col])
+        return frame.assign(**{POINT_LAT: lat, POINT_LON: lon})
+
     def time_columns(self, columns: Sequence[str], cmap: ColumnMap) -> list[str]:
         found = super().time_columns(columns, cmap)
         mapped = cmap.mapped()
