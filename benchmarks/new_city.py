@@ -147,7 +147,7 @@ class Result:
     alerts: int = 0
     emerging_note: str = ""
     requests_closed: int = 0  # outcomes: requests the store can tell are closed
-    requests_timed: int = 0  # ... and those with a time to close
+    requests_timed: int = 0  # ... and those with a time to close (closed, not before made)
     median_days: float | None = None  # Kaplan-Meier median days to close, largest category
     macro_f1: float | None = None
     baseline_macro_f1: float | None = None
@@ -330,7 +330,7 @@ def outcomes(run: Runner, city: City, result: Result) -> None:
         return
     counts = report.get("counts", {})
     result.requests_closed = int(counts.get("closed", 0))
-    result.requests_timed = int(counts.get("closed", 0)) - int(counts.get("untimed", 0))
+    result.requests_timed = int(counts.get("closed_timed", 0))
     rows = [r for r in report.get("rows", []) if r.get("median_days") is not None]
     if rows:
         largest = max(rows, key=lambda r: r.get("requests", 0))

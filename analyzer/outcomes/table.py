@@ -257,6 +257,7 @@ class OutcomeTable(Params):
             "closed": int(cls["closed"].sum()),
             "open": int((~cls["closed"]).sum()),
             "untimed": int((~cls["timed"]).sum()),
+            "closed_timed": int((cls["closed"] & cls["timed"]).sum()),
             "with_created_time": int(
                 pd.to_datetime(req["created_at"], utc=True, errors="coerce").notna().sum()
             ),

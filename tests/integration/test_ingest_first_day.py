@@ -496,6 +496,8 @@ def test_a_spanish_export_s_close_time_area_and_states_are_found_without_flags(
     assert set(src["Estado"]) == {"Cerrado", "En curso"}
     assert report.counts["requests"] == len(src)
     assert report.counts["closed"] == int((src["Estado"] == "Cerrado").sum())
+    # each with its close time, so time to close is measured for all of them
+    assert report.counts["closed_timed"] == report.counts["closed"]
     assert 0 < report.counts["closed"] < len(src)
     assert set(report.rows["group"]) == set(src["Distrito"])
     # the store's "closed" filter follows the same rule as outcomes
