@@ -44,10 +44,9 @@ def is_closed(status: str | None, has_close_time: bool) -> bool:
     return bool(says_closed(pd.Series([status], dtype=object), np.array([has_close_time]))[0])
 
 
-def closed_sql(status: str, close_time: str) -> str:
-    """The same rule as a SQL condition over a status and a close-time expression."""
+def closed_sql(status: str, close_time: str) -> tuple[str, list[str]]:
+    """The same rule as a SQL condition over a status and a close-time expression, and its
+    parameters (the two patterns)."""
     s = f"lower(trim(coalesce({status}, '')))"
-    return (
-        f"(regexp_matches({s}, '{CLOSED_WORDS}') OR "
-        f"(NOT regexp_matches({s}, '{OPEN_WORDS}') AND {close_time} IS NOT NULL))"
-    )
+    sql = f"(regexp_matches({s}, ?) OR (NOT regexp_matches({s}, ?) AND {close_time} IS NOT NULL))"
+    return sql, [CLOSED_WORDS, OPEN_WORDS]

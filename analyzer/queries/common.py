@@ -210,7 +210,9 @@ def records_where(
         params.append([s.lower() for s in f.statuses])
     if f.closed is not None:
         neg = "" if f.closed else "NOT "
-        conds.append(f"{neg}{closed_sql(f'{alias}.status', f'{alias}.updated_at')}")
+        cond, extra = closed_sql(f"{alias}.status", f"{alias}.updated_at")
+        conds.append(f"{neg}{cond}")
+        params.extend(extra)
     return " AND ".join(conds), params
 
 

@@ -47,11 +47,10 @@ def test_the_sql_rule_is_the_same_rule() -> None:
             "closed_at": [pd.Timestamp("2024-01-02") if t else pd.NaT for _, t, _ in STATES],
         }
     )
-    got = (
-        duckdb.sql(f"SELECT {closed_sql('status', 'closed_at')} AS c FROM frame")
-        .df()["c"]
-        .to_numpy(dtype=bool)
-    )
+    cond, params = closed_sql("status", "closed_at")
+    con = duckdb.connect()
+    con.register("frame", frame)
+    got = con.execute(f"SELECT {cond} AS c FROM frame", params).df()["c"].to_numpy(dtype=bool)
     want = says_closed(frame["status"], frame["closed_at"].notna())
     assert np.array_equal(got, want)
     assert np.array_equal(want, [e for _, _, e in STATES])
