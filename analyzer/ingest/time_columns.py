@@ -20,8 +20,10 @@ LATER_STEP = re.compile(
     r"(closed|close_date|resolved|acknowledged|completed|updated|modified"
     r"|cierre|cerrad|resuel|actualiz|modific)"
 )
-# nor a time that is not the request's own: a deadline, a plan, a birthday
-_NOT_MADE = re.compile(r"(updat|clos|due|expect|target|schedul|plann|birth|deadline|vencim)")
+# a time that is planned, not something that happened: a deadline, a target, a schedule
+_PLANNED = re.compile(r"(due|expect|target|schedul|plann|deadline|vencim)")
+# nor a time that is not the request's own making: a later step, a plan, a birthday
+_NOT_MADE = re.compile(r"(updat|clos|birth)")
 TIME_WORD = re.compile(
     r"(date|time|_at$|^closed$|^resolved$|^acknowledged$|^completed$|fecha|datum|timestamp)"
 )
@@ -43,6 +45,8 @@ def created_time_candidates(columns: Sequence[str], exclude: Sequence[str] = ())
     for col in columns:
         key = column_key(col)
         if str(col) in skip or LATER_STEP.search(key) or _NOT_MADE.search(key):
+            continue
+        if _PLANNED.search(key):
             continue
         if _MADE.search(key) and (TIME_WORD.search(key) or _MADE_ALONE.fullmatch(key)):
             made.append(str(col))
@@ -127,7 +131,7 @@ def close_time_candidates(columns: Sequence[str], exclude: Sequence[str] = ()) -
     out = []
     for col in columns:
         key = column_key(col)
-        if str(col) in skip or re.search(r"(due|expect|target|schedul|plann|deadline)", key):
+        if str(col) in skip or _PLANNED.search(key):
             continue
         if _CLOSE.search(key) and TIME_WORD.search(key):
             out.append(str(col))

@@ -183,3 +183,20 @@ def test_find_time_column_finds_none_where_no_name_says_time() -> None:
 
     frame = pd.DataFrame({"text": ["a", "b"], "closed_date": ["2021-01-01", "2021-01-02"]})
     assert find_time_column(frame).column is None
+
+
+def test_the_close_time_is_named_for_the_close_never_a_plan_or_a_last_update() -> None:
+    from analyzer.ingest.time_columns import close_time_candidates, find_close_column
+
+    columns = ["CREATED_DATE", "LAST_MODIFIED_DATE", "Target Close Date", "CLOSED_DATE",
+               "Fecha de cierre", "Date Resolved", "Resolution", "Closed"]  # fmt: skip
+    assert close_time_candidates(columns) == [
+        "CLOSED_DATE", "Fecha de cierre", "Date Resolved", "Closed",
+    ]  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "Closed Date": ["not a date", "soon", "", "later"],  # filled values do not parse
+            "Date Resolved": ["01/25/2024 10:00", "", "02/13/2024 08:30", ""],  # open: blank
+        }
+    )
+    assert find_close_column(frame) == "Date Resolved"
