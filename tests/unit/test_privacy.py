@@ -85,6 +85,8 @@ def test_email(text: str, value: str) -> None:
         ("Ford van rce 076", "rce 076"),
         ("white toyota camry KGB-123 parked for weeks", "KGB-123"),
         ("abandoned car 482 HTR on the shoulder", "482 HTR"),
+        ("2nd vehicle saab lp 136wkb grey 2dr", "136wkb"),
+        ("Car parked for 2+ weeks. NY plate, possibly JWL2407.", "JWL2407"),
     ],
 )
 def test_plate(text: str, value: str) -> None:
@@ -187,7 +189,9 @@ def test_hard_negatives_are_left_alone(text: str) -> None:
 @pytest.mark.parametrize(
     "text",
     ["car parked at apt 204 for days", "truck on hwy 101 again", "bmw 330 abandoned here",
-     "Bus 123 stop sign is down", "the car has sat there for 100 days", "pothole abc 123"],
+     "Bus 123 stop sign is down", "the car has sat there for 100 days", "pothole abc 123",
+     "Dodge Ram 1500 conversion van", "box truck - greater than 20,000 GVW",
+     "Via Twitter, @BOS311 a blue suv is parked", "cars drive very fast. BOS 311, please help"],
 )  # fmt: skip
 def test_letters_and_digits_beside_a_vehicle_that_are_not_a_plate(text: str) -> None:
     assert "PLATE" not in kinds_of(text)

@@ -271,8 +271,8 @@ VEHICLE_WORDS = word_set(
     corolla civic altima sentra prius tacoma sienna silverado"""
 )
 PLATE_NEAR_VEHICLE = (
-    re.compile(r"(?<![\w./#-])([A-Za-z]{3})[ -]?\d{3,4}(?![\w/-])"),
-    re.compile(r"(?<![\w./#-])\d{3}[ -]?([A-Za-z]{3})(?![\w/-])"),
+    re.compile(r"(?<![\w./#@,-])([A-Za-z]{3})[ -]?(\d{3,4})(?![\w/-])"),
+    re.compile(r"(?<![\w./#@,-])(\d{3})[ -]?([A-Za-z]{3})(?![\w/-])"),
 )
 # three letters that name a unit, a road, a room or a date, not a plate ("apt 204", "hwy 101",
 # "May 2017")

@@ -198,13 +198,17 @@ def _plate_findings(text: str, words: frozenset[str], n_digits: int) -> Iterator
         if not PLATE_SHAPE_STOP.match(m.group()):
             yield Finding("PLATE", m.start(), m.end())
     if words & VEHICLE_WORDS:
-        for m in (m for pattern in PLATE_NEAR_VEHICLE for m in pattern.finditer(text)):
-            letters = m.group(1).lower()
-            if not (
-                letters in common_words()
-                or letters in PLATE_NEAR_VEHICLE_STOP
-                or letters in VEHICLE_WORDS  # "bmw 330", a model
-            ):
+        for i, pattern in enumerate(PLATE_NEAR_VEHICLE):
+            for m in pattern.finditer(text):
+                letters, digits = (m.group(1), m.group(2))[:: 1 if i == 0 else -1]
+                letters = letters.lower()
+                if (
+                    letters in common_words()
+                    or letters in PLATE_NEAR_VEHICLE_STOP
+                    or letters in CAR_WORDS  # "bmw 330", "Ram 1500": a model
+                    or digits in ("311", "911")  # "BOS 311": the city's line
+                ):
+                    continue
                 yield Finding("PLATE", m.start(), m.end())
 
 

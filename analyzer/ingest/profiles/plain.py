@@ -1,4 +1,5 @@
-"""Any table, with the columns named on the command line (``--text-col`` is required).
+"""Any table no other profile knows: its text column named with ``--text-col``, or else found by
+its name and values (``analyzer.ingest.text_columns``; the summary says which).
 
 Columns whose names say what they are (the id: ``id``, ``case_id``, ``SR_NUMBER``, ``numero``...;
 ``status``/``estado``; ``lat``/``latitude``/``latitud``, ``lon``/``lng``/``longitude``/``longitud``;
@@ -86,7 +87,10 @@ PLAIN_CSV = PlainProfile(
     name="csv",
     source="other",
     id_prefix="csv",
-    description="any table: --text-col (required), --id-col, --time-col, --label-col, ...",
+    description=(
+        "any table: --text-col (else found by its name and values), --id-col, --time-col, "
+        "--label-col, ..."
+    ),
     text=(),
     # the names cities give the request's own number (an id found by its name is used only when it
     # is filled: ``analyzer.ingest.pipeline``)
