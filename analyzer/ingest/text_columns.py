@@ -1,6 +1,8 @@
 """Which column of a table holds what residents wrote, when no one named it: found by its name
-(description, details, comments; descripción, observaciones, comentarios; descrição; commentaire)
-and checked by its values (mostly filled, words rather than codes, most values different)."""
+(description, details, comments, problem, summary; descripción, observaciones, comentarios,
+asunto, motivo; descrição; commentaire) and checked by its values (mostly filled, words rather
+than codes, most values different). Among those that pass, the longest values win, so a
+request's description is chosen over its title or summary."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from analyzer.ingest.profiles.base import column_key
 # names that say a column holds free text, in the languages cities write in
 _TEXT_NAME = re.compile(
     r"(descr|detail|detalle|comment|comentar|observ|narrative|complaint|queja|reclamo|relato"
-    r"|message|mensaje|mensagem|^text|_text|texto|^body|^notes?$|request_notes|resident_notes)"
+    r"|message|mensaje|mensagem|^text|_text|texto|^body|^notes?$|request_notes|resident_notes"
+    r"|problem|issue|asunto|motivo|summary|resumen|subject|title|titulo)"
 )
 # ... unless the name says it is something else: a code, a type, a date, a status, an id
 _NOT_TEXT = re.compile(r"(date|fecha|time|code|codigo|type|tipo|categ|status|estado|_id$|^id_)")

@@ -538,6 +538,10 @@ def test_the_text_column_is_the_one_residents_wrote_in() -> None:
     )  # fmt: skip
     assert find_text_column(frame) == "Detalle"
     assert find_text_column(frame[["Problem Type", "Comments"]]) is None
+    # a title or a subject is text too, when there is nothing longer
+    asunto = ["Bache en la calle Mayor", "Farola apagada", "Contenedor lleno", "Pintadas"]
+    assert find_text_column(frame.assign(Asunto=asunto)[["Asunto", "Problem Type"]]) == "Asunto"
+    assert find_text_column(frame.assign(Asunto=asunto)) == "Detalle"
 
 
 def test_a_column_that_holds_both_coordinates_is_read_for_the_map(
