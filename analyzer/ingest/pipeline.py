@@ -23,6 +23,7 @@ from analyzer.ingest.profiles import (
     Context,
     Profile,
     detect_profile,
+    find_column,
     get_profile,
     other_matching_profile,
 )
@@ -483,6 +484,27 @@ def _progress(
         bar.update(task, completed=share, rows=rows)
 
     return update, bar.stop
+
+
+def suggest_columns(frame: pd.DataFrame) -> dict[str, str]:
+    """The column each field would be read from if ``frame`` (a table's first rows) were
+    ingested without flags, by the plain profile's rules ("" where none): what the explorer's
+    upload form offers first, so that it and ``civicpulse ingest`` agree."""
+    columns = [str(c) for c in frame.columns]
+    prof = PLAIN_CSV
+
+    def named(candidates: tuple[str, ...]) -> str:
+        return find_column(columns, candidates) or ""
+
+    return {
+        "text": find_text_column(frame) or "",
+        "id": named(prof.id),
+        "time": find_time_column(frame).column or "",
+        "category": named(prof.category),
+        "lat": named(prof.lat),
+        "lon": named(prof.lon),
+        "area": named(prof.area),
+    }
 
 
 def read_table(path: str | Path) -> pd.DataFrame:

@@ -385,7 +385,38 @@ def test_a_duplicate_id_is_reported_at_the_repeated_row(
     assert json.loads(rej["content"][0])["first_row"] == 3
 
 
-def test_an_xlsx_gets_a_save_as_csv_hint(
+def test_an_excel_workbook_is_read_like_its_csv(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The Spanish export saved as .xlsx: the first sheet with rows, dates as Excel dates, ids as
+    numbers; the same records as the .csv, and the summary names the columns it found."""
+    import datetime as dt
+
+    from openpyxl import Workbook
+
+    src = pd.read_csv(FIX / "avisos_excel_es.csv", sep=";", encoding="cp1252", dtype=str,
+                      keep_default_na=False)  # fmt: skip
+    wb = Workbook()
+    wb.active.title = "notes"  # an empty first sheet is passed over
+    sheet = wb.create_sheet("avisos")
+    sheet.append(list(src.columns))
+    for row in src.itertuples(index=False):
+        values = list(row)
+        values[1] = dt.datetime.strptime(values[1], "%d/%m/%Y %H:%M")  # a real Excel date
+        sheet.append(values)
+    path = tmp_path / "avisos.xlsx"
+    wb.save(path)
+    code, out, _ = cli(["ingest", str(path), "--tz", "Europe/Madrid", "--store", str(db)], capsys)
+    assert code == 0 and "24 loaded" in out and "xlsx" in out
+    assert "text: 'Descripción', found by its name and values" in out
+    assert "created time: 'Fecha de entrada'" in out
+    got = query(db, "SELECT strftime(created_at, '%Y-%m-%d %H:%M') AS c, text FROM records")
+    first = pd.to_datetime(src["Fecha de entrada"].iloc[0], format="%d/%m/%Y %H:%M")
+    want = first.tz_localize("Europe/Madrid").tz_convert("UTC").strftime("%Y-%m-%d %H:%M")
+    assert want in set(got["c"]) and len(got) == len(src)
+
+
+def test_a_damaged_workbook_gets_a_save_as_csv_hint(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import zipfile
@@ -396,6 +427,7 @@ def test_an_xlsx_gets_a_save_as_csv_hint(
         zf.writestr("xl/workbook.xml", "<workbook/>")
     code, _, err = cli(["ingest", str(path), "--text-col", "x"], capsys)
     assert code == 2 and "save it as CSV" in err and "requests.xlsx" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
 def test_a_store_held_by_another_process_gets_a_one_line_message(

@@ -234,3 +234,27 @@ def test_full_samples(tmp_path: Path) -> None:
             "AND created_at >= '2020-03-01' AND created_at < '2020-05-01'"
         )
         assert other_2020 >= 400
+
+
+def test_the_upload_form_offers_the_columns_ingest_would_read() -> None:
+    """One rule: the explorer's first guess is what `civicpulse ingest` finds by itself."""
+    from analyzer.ingest import suggest_columns
+
+    frame = pd.DataFrame(
+        {
+            "service_request_id": ["101", "102", "103"],
+            "requested_datetime": ["2024-01-02T10:00:00Z", "2024-01-03T11:00:00Z",
+                                   "2024-01-05T09:30:00Z"],
+            "service_name": ["Pothole", "Street Light", "Pothole"],
+            "description": ["deep pothole on elm street", "the light is out all night",
+                            "another pothole near the school"],
+            "Neighborhood": ["Dorchester", "Roxbury", "Dorchester"],
+            "lat": ["42.3", "42.31", "42.29"],
+            "long": ["-71.05", "-71.06", "-71.07"],
+        }
+    )  # fmt: skip
+    assert suggest_columns(frame) == {
+        "text": "description", "id": "service_request_id", "time": "requested_datetime",
+        "category": "service_name", "lat": "lat", "lon": "long", "area": "Neighborhood",
+    }  # fmt: skip
+    assert suggest_columns(frame[["lat"]])["text"] == ""

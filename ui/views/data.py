@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from analyzer.errors import InputError
-from analyzer.ingest import read_table
+from analyzer.ingest import read_table, suggest_columns
 from ui.client import ApiError
 from ui.common import cached_get, client, fetch, show_table
 
@@ -29,7 +29,7 @@ if stats:
         show_table(pd.DataFrame(stats["reject_reasons"]), {"count": "{:,}"})
 
 st.subheader("Upload an export")
-upload = st.file_uploader("CSV, JSON, JSON lines or Parquet (gzip ok)")
+upload = st.file_uploader("CSV, Excel (.xlsx), JSON, JSON lines or Parquet (gzip ok)")
 if upload is not None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / upload.name
@@ -41,18 +41,8 @@ if upload is not None:
             st.stop()
     cols = [""] + list(df.columns)
     st.write(f"{len(df):,} rows, {len(df.columns)} columns")
-    guess = {
-        k: next((c for c in df.columns if c.lower() in names), "")
-        for k, names in {
-            "text": ("description", "comment", "comment-body", "text"),
-            "id": ("service_request_id", "id", "unique_key", "row_id", "comment-id"),
-            "time": ("requested_datetime", "created_date", "created_at", "date"),
-            "category": ("service_name", "complaint_type", "category"),
-            "lat": ("lat", "latitude"),
-            "lon": ("long", "lon", "longitude"),
-            "area": ("area", "council_district", "borough", "district"),
-        }.items()
-    }
+    # the columns `civicpulse ingest` would read without flags (one rule: analyzer.ingest)
+    guess = suggest_columns(df.head(5000))
     mapping = {
         k: st.selectbox(f"{k} column", cols, index=cols.index(v), key=f"map_{k}")
         for k, v in guess.items()

@@ -5,7 +5,7 @@ never held in memory as Python objects at once. Cells are ``str``; a missing val
 
 - ``sniff``: hash, compression, container format and encoding, before any row is read;
 - ``base``: :class:`Chunk`, the chunk size and the (decompressed) binary stream the readers share;
-- ``csv``, ``jsonl``, ``parquet``: one reader per format; ``stream.iter_chunks`` picks one.
+- ``csv``, ``jsonl``, ``parquet``, ``xlsx``: one reader per format; ``stream.iter_chunks`` picks one.
 
 This package only re-exports; the submodules import each other, never this ``__init__``.
 """

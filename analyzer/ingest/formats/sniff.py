@@ -25,6 +25,7 @@ _BLOCK = 1 << 20
 # Encodings we accept when the content is not UTF-8; charset-normalizer only chooses among these,
 # because on short Latin samples it otherwise happily answers cp1250 or mac_roman.
 LEGACY_ENCODINGS = ("cp1252", "latin_1")
+SAVE_AS = "save it as CSV (in Excel: File > Save As > CSV UTF-8) and ingest the .csv"
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,8 @@ class FileInfo:
     size: int
     sha256: str
     gzip: bool
-    kind: str  # "csv" | "json" | "parquet"
-    encoding: str | None  # None for parquet
+    kind: str  # "csv" | "json" | "parquet" | "xlsx"
+    encoding: str | None  # None for parquet and xlsx
     head: bytes  # the first HEAD_BYTES of the (decompressed) content
 
 
@@ -56,6 +57,11 @@ def sniff(path: str | Path) -> FileInfo:
     with open(p, "rb") as fh:
         first = fh.read(8)
     is_gzip = first[:2] == GZIP_MAGIC
+    if _is_workbook(p, first):
+        with open(p, "rb") as fh:
+            while block := fh.read(_BLOCK):
+                digest.update(block)
+        return FileInfo(p, size, digest.hexdigest(), False, "xlsx", None, first)
     _refuse_office_files(p, first, name)
 
     if first[:4] == PARQUET_MAGIC:
@@ -128,9 +134,22 @@ def sniff(path: str | Path) -> FileInfo:
     return FileInfo(p, size, digest.hexdigest(), is_gzip, kind, encoding, head_b)
 
 
+def _is_workbook(p: Path, first: bytes) -> bool:
+    """An Excel 2007+ workbook (.xlsx / .xlsm): a ZIP archive with an ``xl/`` folder."""
+    if first[:4] != ZIP_MAGIC:
+        return False
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(p) as zf:
+            return any(n.startswith("xl/") for n in zf.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
 def _refuse_office_files(p: Path, first: bytes, name: str) -> None:
-    """Spreadsheets and archives are not read: say what to do instead of "binary content"."""
-    save_as = "save it as CSV (in Excel: File > Save As > CSV UTF-8) and ingest the .csv"
+    """Old spreadsheets and archives are not read: say what to do instead of "binary content"."""
+    save_as = SAVE_AS
     if first[:4] == OLE_MAGIC:
         raise InputError(
             f"an Excel 97-2003 workbook (.xls), not a table file; {save_as}", file=name
@@ -144,8 +163,8 @@ def _refuse_office_files(p: Path, first: bytes, name: str) -> None:
             names = zf.namelist()
     except (zipfile.BadZipFile, OSError):
         names = []
-    if any(n.startswith("xl/") for n in names) or p.suffix.lower() in {".xlsx", ".xlsm"}:
-        raise InputError(f"an Excel workbook (.xlsx), not a table file; {save_as}", file=name)
+    if p.suffix.lower() in {".xlsx", ".xlsm"}:
+        raise InputError(f"an unreadable Excel workbook (no sheets found); {save_as}", file=name)
     if "content.xml" in names or p.suffix.lower() == ".ods":
         raise InputError(
             "an OpenDocument spreadsheet (.ods), not a table file; save it as CSV and ingest the "

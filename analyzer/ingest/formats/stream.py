@@ -17,6 +17,10 @@ def iter_chunks(info: FileInfo, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterato
         from analyzer.ingest.formats.parquet import iter_chunks as parquet_chunks
 
         yield from parquet_chunks(info, chunk_rows)
+    elif info.kind == "xlsx":
+        from analyzer.ingest.formats.xlsx import iter_chunks as xlsx_chunks
+
+        yield from xlsx_chunks(info, chunk_rows)
     elif info.kind == "json":
         from analyzer.ingest.formats.jsonl import iter_chunks as jsonl_chunks
 

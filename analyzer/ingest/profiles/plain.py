@@ -109,6 +109,7 @@ PLAIN_CSV = PlainProfile(
         "incident_id",
         "issue_id",
         "report_id",
+        "comment_id",
         "numero",
         "folio",
         "radicado",
