@@ -23,7 +23,6 @@ from analyzer.ingest.profiles import (
     Context,
     Profile,
     detect_profile,
-    find_column,
     get_profile,
     other_matching_profile,
 )
@@ -488,22 +487,29 @@ def _progress(
 
 def suggest_columns(frame: pd.DataFrame) -> dict[str, str]:
     """The column each field would be read from if ``frame`` (a table's first rows) were
-    ingested without flags, by the plain profile's rules ("" where none): what the explorer's
-    upload form offers first, so that it and ``civicpulse ingest`` agree."""
-    columns = [str(c) for c in frame.columns]
-    prof = PLAIN_CSV
+    ingested without flags, by the plain profile's rules ("" where none; the same resolution
+    and finders as ``ingest_file``): what the explorer's upload form offers first, so that it
+    and ``civicpulse ingest`` agree."""
+    text = find_text_column(frame)
+    opts = IngestOptions(text_cols=(text,) if text else ())
+    prof = PLAIN_CSV.with_options(opts)
+    columns = [str(c) for c in prof.reshape(frame).columns]
+    cmap = prof.resolve(columns, "", require_text=False)
+    cmap, _, _ = _found_columns(prof, cmap, Chunk(frame, 1, 1.0), opts, "")
+    own = {str(c) for c in frame.columns}
 
-    def named(candidates: tuple[str, ...]) -> str:
-        return find_column(columns, candidates) or ""
+    def named(col: str | None) -> str:
+        # coordinates read from a point column are not columns the form can offer
+        return col if col in own else ""
 
     return {
-        "text": find_text_column(frame) or "",
-        "id": named(prof.id),
-        "time": find_time_column(frame).column or "",
-        "category": named(prof.category),
-        "lat": named(prof.lat),
-        "lon": named(prof.lon),
-        "area": named(prof.area),
+        "text": text or "",
+        "id": named(cmap.id),
+        "time": named(cmap.created),
+        "category": named(cmap.category),
+        "lat": named(cmap.lat),
+        "lon": named(cmap.lon),
+        "area": named(cmap.area),
     }
 
 

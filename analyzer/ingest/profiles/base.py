@@ -180,7 +180,7 @@ class Profile:
                 found.append(col)
         return found
 
-    def resolve(self, columns: Sequence[str], file: str) -> ColumnMap:
+    def resolve(self, columns: Sequence[str], file: str, *, require_text: bool = True) -> ColumnMap:
         found = ", ".join(map(str, columns)) or "(none)"
         # a column the user named must exist; a profile's own candidates may be absent
         for fld, names in self.overrides.items():
@@ -194,7 +194,7 @@ class Profile:
         else:
             first = find_column(columns, self.text)
             text = (first,) if first else ()
-        if not text:
+        if not text and require_text:
             wanted = " or ".join(repr(t) for t in self.text) or "--text-col"
             raise InputError(
                 f"no text column for profile {self.name!r} (expected {wanted}); "
