@@ -174,21 +174,13 @@ def _print_report(report: IngestReport) -> None:
         f"in {report.seconds:.1f}s"
     )
     print(f"  source {report.source!r}, kind {report.kind} (--source NAME, --kind to change)")
-    if report.text_found:
-        print(
-            f"  text: {report.text_found!r}, found by its name and values "
-            "(--text-col names another)"
-        )
-    if report.time_found:
-        print(
-            f"  created time: {report.time_found!r}, found by its name and values "
-            "(--time-col names another)"
-        )
-    if report.close_found:
-        print(
-            f"  close time: {report.close_found!r}, found by its name and values "
-            "(--updated-col names another)"
-        )
+    for what, column, option in (
+        ("text", report.text_found, "--text-col"),
+        ("created time", report.time_found, "--time-col"),
+        ("close time", report.close_found, "--updated-col"),
+    ):
+        if column:
+            print(f"  {what}: {column!r}, found by its name and values ({option} names another)")
     if report.location_found:
         print(
             f"  location: {report.location_found!r} read as latitude and longitude "

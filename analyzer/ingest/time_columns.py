@@ -22,7 +22,7 @@ LATER_STEP = re.compile(
 )
 # a time that is planned, not something that happened: a deadline, a target, a schedule
 _PLANNED = re.compile(r"(due|expect|target|schedul|plann|deadline|vencim)")
-# nor a time that is not the request's own making: a later step, a plan, a birthday
+# nor a time that is not the request's own making: a later step, a birthday
 _NOT_MADE = re.compile(r"(updat|clos|birth)")
 TIME_WORD = re.compile(
     r"(date|time|_at$|^closed$|^resolved$|^acknowledged$|^completed$|fecha|datum|timestamp)"
@@ -46,7 +46,7 @@ def created_time_candidates(columns: Sequence[str], exclude: Sequence[str] = ())
         key = column_key(col)
         if str(col) in skip or LATER_STEP.search(key) or _NOT_MADE.search(key):
             continue
-        if _PLANNED.search(key):
+        if _PLANNED.search(key):  # a deadline or a schedule is not when it was made
             continue
         if _MADE.search(key) and (TIME_WORD.search(key) or _MADE_ALONE.fullmatch(key)):
             made.append(str(col))

@@ -149,10 +149,9 @@ def _is_workbook(p: Path, first: bytes) -> bool:
 
 def _refuse_office_files(p: Path, first: bytes, name: str) -> None:
     """Old spreadsheets and archives are not read: say what to do instead of "binary content"."""
-    save_as = SAVE_AS
     if first[:4] == OLE_MAGIC:
         raise InputError(
-            f"an Excel 97-2003 workbook (.xls), not a table file; {save_as}", file=name
+            f"an Excel 97-2003 workbook (.xls), not a table file; {SAVE_AS}", file=name
         )
     if first[:4] != ZIP_MAGIC:
         return
@@ -164,7 +163,7 @@ def _refuse_office_files(p: Path, first: bytes, name: str) -> None:
     except (zipfile.BadZipFile, OSError):
         names = []
     if p.suffix.lower() in {".xlsx", ".xlsm"}:
-        raise InputError(f"an unreadable Excel workbook (no sheets found); {save_as}", file=name)
+        raise InputError(f"an unreadable Excel workbook (no sheets found); {SAVE_AS}", file=name)
     if "content.xml" in names or p.suffix.lower() == ".ods":
         raise InputError(
             "an OpenDocument spreadsheet (.ods), not a table file; save it as CSV and ingest the "
