@@ -138,13 +138,11 @@ _NUM = r"(-?\d{1,3}(?:\.\d+)?)"
 _POINT_LON_LAT = (
     re.compile(r'"coordinates"\s*:\s*\[\s*' + _NUM + r"\s*,\s*" + _NUM),
     re.compile(r"(?i)^\s*POINT\s*\(\s*" + _NUM + r"\s+" + _NUM + r"\s*\)\s*$"),
+    re.compile(r'"longitude"\s*:\s*"?' + _NUM + r'"?\s*,\s*"latitude"\s*:\s*"?' + _NUM),
 )
 _POINT_LAT_LON = (
     re.compile(r"^\s*\(?\s*" + _NUM + r"\s*,\s*" + _NUM + r"\s*\)?\s*$"),
     re.compile(r'"latitude"\s*:\s*"?' + _NUM + r'"?\s*,\s*"longitude"\s*:\s*"?' + _NUM),
-)
-_POINT_LON_FIRST_NAMED = re.compile(
-    r'"longitude"\s*:\s*"?' + _NUM + r'"?\s*,\s*"latitude"\s*:\s*"?' + _NUM
 )
 
 
@@ -156,7 +154,6 @@ def point_coordinates(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     lat = pd.Series("", index=s.index, dtype=object)
     lon = pd.Series("", index=s.index, dtype=object)
     shapes = [(p, 1, 0) for p in _POINT_LON_LAT] + [(p, 0, 1) for p in _POINT_LAT_LON]
-    shapes.append((_POINT_LON_FIRST_NAMED, 1, 0))
     for pattern, i_lat, i_lon in shapes:
         todo = lat == ""
         if not todo.any():
