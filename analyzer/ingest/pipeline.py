@@ -153,9 +153,10 @@ def ingest_file(
             raise InputError(exc.message, file=file) from None
         opts = replace(opts, text_cols=(text_found,))
         prof = choose_profile(raw_columns, opts)
-    columns = [str(c) for c in prof.reshape(first.frame).columns]
+    shaped = prof.reshape(first.frame)
+    columns = [str(c) for c in shaped.columns]
     cmap = prof.resolve(columns, file)
-    cmap, found, found_warnings = _found_columns(prof, cmap, first, opts, file)
+    cmap, found, found_warnings = _found_columns(prof, cmap, first.frame, shaped, opts, file)
     label = profile_label(prof, cmap)
     reading = reading_label(label, opts)
     report = IngestReport(
@@ -309,10 +310,15 @@ class _Span:
 
 
 def _found_columns(
-    prof: Profile, cmap: ColumnMap, first: Chunk, opts: IngestOptions, file: str
+    prof: Profile,
+    cmap: ColumnMap,
+    raw: pd.DataFrame,
+    frame: pd.DataFrame,
+    opts: IngestOptions,
+    file: str,
 ) -> tuple[ColumnMap, dict[str, str], list[str]]:
     """A plain table's columns that no option named, found by their names and values (judged on
-    the first chunk), so that a city's own export gets emerging needs, growth and time to close
+    the first chunk, ``raw`` as read and ``frame`` as the profile reshaped it), so that a city's own export gets emerging needs, growth and time to close
     without knowing the flags: the created time ``tag train`` would validate on
     (``analyzer.ingest.time_columns.find_time_column``) and the close time
     (``find_close_column``). An id column found by its name is kept only when it is filled;
@@ -321,7 +327,6 @@ def _found_columns(
     their columns."""
     if prof.name != PLAIN_CSV.name:
         return cmap, {}, []
-    frame = prof.reshape(first.frame)
     found: dict[str, str] = {}
     warnings: list[str] = []
     finders: tuple[tuple[str, str | None, Callable[..., str | None]], ...] = (
@@ -336,7 +341,7 @@ def _found_columns(
         if col:
             cmap = replace(cmap, **{fld: col})
             found[fld] = col
-    point = point_column([str(c) for c in first.frame.columns], prof.lat, prof.lon)
+    point = point_column([str(c) for c in raw.columns], prof.lat, prof.lon)
     if point and cmap.lat == POINT_LAT:
         found["location"] = point
     if cmap.id and not opts.id_col:
@@ -493,9 +498,9 @@ def suggest_columns(frame: pd.DataFrame) -> dict[str, str]:
     text = find_text_column(frame)
     opts = IngestOptions(text_cols=(text,) if text else ())
     prof = PLAIN_CSV.with_options(opts)
-    columns = [str(c) for c in prof.reshape(frame).columns]
-    cmap = prof.resolve(columns, "", require_text=False)
-    cmap, _, _ = _found_columns(prof, cmap, Chunk(frame, 1, 1.0), opts, "")
+    shaped = prof.reshape(frame)
+    cmap = prof.resolve([str(c) for c in shaped.columns], "", require_text=False)
+    cmap, _, _ = _found_columns(prof, cmap, frame, shaped, opts, "")
     own = {str(c) for c in frame.columns}
 
     def named(col: str | None) -> str:
