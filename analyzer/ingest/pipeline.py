@@ -318,13 +318,13 @@ def _found_columns(
     file: str,
 ) -> tuple[ColumnMap, dict[str, str], list[str]]:
     """A plain table's columns that no option named, found by their names and values (judged on
-    the first chunk, ``raw`` as read and ``frame`` as the profile reshaped it), so that a city's own export gets emerging needs, growth and time to close
-    without knowing the flags: the created time ``tag train`` would validate on
-    (``analyzer.ingest.time_columns.find_time_column``) and the close time
-    (``find_close_column``). An id column found by its name is kept only when it is filled;
-    otherwise the rows are numbered and a warning says why. Returns the map, what was
-    found (``{"created": col, "updated": col, "id": col}``) and the warnings. The platforms' profiles name
-    their columns."""
+    the first chunk: ``raw`` as read, ``frame`` as the profile reshaped it), so that a city's own
+    export gets emerging needs, growth and time to close without knowing the flags: the created
+    time ``tag train`` would validate on (``analyzer.ingest.time_columns.find_time_column``) and
+    the close time (``find_close_column``). An id column found by its name is kept only when it
+    is filled; otherwise the rows are numbered and a warning says why. Returns the map, what was
+    found (``{"created": col, "updated": col, "id": col, "location": col}``) and the warnings.
+    The platforms' profiles name their columns."""
     if prof.name != PLAIN_CSV.name:
         return cmap, {}, []
     found: dict[str, str] = {}
