@@ -174,25 +174,22 @@ def _print_report(report: IngestReport) -> None:
         f"in {report.seconds:.1f}s"
     )
     print(f"  source {report.source!r}, kind {report.kind} (--source NAME, --kind to change)")
-    for what, column, option in (
-        ("text", report.text_found, "--text-col"),
-        ("created time", report.time_found, "--time-col"),
-        ("close time", report.close_found, "--updated-col"),
+    by_values, by_name = "its name and values", "its name"
+    for what, column, option, how in (
+        ("text", report.text_found, "--text-col", by_values),
+        ("created time", report.time_found, "--time-col", by_values),
+        ("close time", report.close_found, "--updated-col", by_values),
+        ("id", report.id_found, "--id-col", by_name),
+        ("category", report.category_found, "--label-col", by_name),
+        ("area", report.area_found, "--area-col", by_name),
     ):
         if column:
-            print(f"  {what}: {column!r}, found by its name and values ({option} names another)")
+            print(f"  {what}: {column!r}, found by {how} ({option} names another)")
     if report.location_found:
         print(
             f"  location: {report.location_found!r} read as latitude and longitude "
             "(--lat-col and --lon-col name others)"
         )
-    for what, column, option in (
-        ("id", report.id_found, "--id-col"),
-        ("category", report.category_found, "--label-col"),
-        ("area", report.area_found, "--area-col"),
-    ):
-        if column:
-            print(f"  {what}: {column!r}, found by its name ({option} names another)")
     for column, fmt in report.date_formats.items():
         print(f"  dates in {column!r}: {fmt}")
     if report.first_date:
